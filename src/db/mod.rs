@@ -1,0 +1,39 @@
+//! The database layer: the SQLite connection pool, migrations, and one
+//! module of queries per table group. SQL lives only here.
+
+pub mod releases;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "atlascope.sqlite";
+
+/// Opens (creating on first use) the database in `data_dir` and applies migrations.
+pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let path = data_dir.join(DATABASE_FILE);
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    sqlx::migrate!()
+        .run(&pool)
+        .await
+        .with_context(|| format!("cannot apply migrations to {}", path.display()))?;
+    Ok(pool)
+}

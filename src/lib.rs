@@ -1,0 +1,18 @@
+//! atlascope: MITRE ATLAS coverage mapping for ML systems.
+//!
+//! - [`atlas`]: the ATLAS knowledge base (framework data, read-only);
+//! - [`db`]: the SQLite database layer;
+//! - [`releases`]: importing and loading releases (shared by CLI, pages, API);
+//! - [`web`]: HTML pages; [`api`]: the JSON REST API;
+//! - [`app`]: state, router and server; [`cli`]: the command line.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod atlas;
+pub mod cli;
+pub mod db;
+pub mod releases;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,124 @@
+//! Release management shared by the CLI, the pages and the API: building
+//! the catalog at start-up (bundled release plus every stored import) and
+//! importing an official file (read, check, persist, register).
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+use crate::atlas::bundled::{self, BUNDLED_VERSION};
+use crate::atlas::framework::Origin;
+use crate::atlas::{Catalog, Framework, ImportError, Release, read_release};
+use crate::db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    #[error(transparent)]
+    Unreadable(#[from] ImportError),
+    #[error("{file}: release {version} is already loaded{detail}")]
+    AlreadyLoaded {
+        file: String,
+        version: String,
+        detail: String,
+    },
+    #[error("storing the release failed: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Builds the catalog: the bundled release, then every stored import (an
+/// import of the bundled version replaces it), then the chosen default.
+pub async fn load_catalog(pool: &SqlitePool, default_version: Option<&str>) -> anyhow::Result<Catalog> {
+    let catalog = Catalog::new(bundled::framework());
+    let summaries = bundled::summaries();
+    for stored in db::releases::list(pool).await? {
+        let mut release: Release = serde_json::from_str(&stored.model_json)
+            .map_err(|e| anyhow::anyhow!("stored release {} cannot be read back: {e}", stored.version))?;
+        bundled::apply_summaries(&mut release, &summaries);
+        catalog.insert(Framework::new(
+            release,
+            Origin::Imported {
+                imported_at: stored.imported_at,
+                file: stored.file_name,
+            },
+        ));
+    }
+    if let Some(version) = default_version
+        && !catalog.set_default(version)
+    {
+        let known: Vec<String> = catalog.list().iter().map(|f| f.version().to_string()).collect();
+        anyhow::bail!(
+            "the default release {version} is not loaded (loaded: {})",
+            known.join(", ")
+        );
+    }
+    Ok(catalog)
+}
+
+/// Imports an official file. Nothing is stored or registered unless the
+/// whole file reads and validates.
+///
+/// Importing the official file of the bundled release is allowed once: it
+/// must hold the same facts, and it adds MITRE's full text.
+pub async fn import(
+    pool: &SqlitePool,
+    catalog: &Catalog,
+    bytes: &[u8],
+    file: &str,
+    version_override: Option<&str>,
+) -> Result<Arc<Framework>, ImportFailure> {
+    let mut release = read_release(bytes, file, version_override)?;
+    if let Some(existing) = catalog.get(&release.version) {
+        let upgrades_bundled = existing.origin == Origin::Bundled && release.version == BUNDLED_VERSION;
+        if !upgrades_bundled {
+            return Err(ImportFailure::AlreadyLoaded {
+                file: file.to_string(),
+                version: release.version.clone(),
+                detail: String::new(),
+            });
+        }
+        if existing.release.facts_only() != release.facts_only() {
+            return Err(ImportFailure::AlreadyLoaded {
+                file: file.to_string(),
+                version: release.version.clone(),
+                detail: " as the bundled release, and this file's facts differ from it; import it under another \
+                         version name"
+                    .to_string(),
+            });
+        }
+    }
+    let sha256 = hex(&Sha256::digest(bytes));
+    let imported_at = now_rfc3339();
+    match db::releases::insert(pool, &release, file, &sha256, &imported_at).await {
+        Ok(()) => {}
+        // Another import of the same version won the race.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(ImportFailure::AlreadyLoaded {
+                file: file.to_string(),
+                version: release.version.clone(),
+                detail: String::new(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    bundled::apply_summaries(&mut release, &bundled::summaries());
+    Ok(catalog.insert(Framework::new(
+        release,
+        Origin::Imported {
+            imported_at,
+            file: file.to_string(),
+        },
+    )))
+}
+
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

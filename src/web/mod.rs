@@ -1,0 +1,161 @@
+//! The HTML interface: server-rendered askama pages, enhanced with htmx
+//! where it helps, each URL also working as a full page on reload.
+
+pub mod assets;
+mod framework;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+use crate::atlas::Framework;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/static/{*path}", get(assets::serve))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(framework::router())
+}
+
+/// What the page layout needs on every page: assets, the release switcher
+/// and where the visitor is.
+pub struct Chrome {
+    pub version: String,
+    pub releases: Vec<ReleaseOption>,
+    /// The page's path below `/frameworks/{version}/`, kept when switching release.
+    pub page: String,
+    pub css_url: &'static str,
+    pub htmx_url: &'static str,
+    pub htmx_integrity: &'static str,
+    pub app_js_url: &'static str,
+    pub app_js_integrity: &'static str,
+}
+
+pub struct ReleaseOption {
+    pub version: String,
+    pub is_default: bool,
+}
+
+impl Chrome {
+    pub fn new(state: &AppState, framework: &Framework, page: &str) -> Self {
+        let default = state.catalog.default_version();
+        let releases = state
+            .catalog
+            .list()
+            .iter()
+            .map(|f| ReleaseOption {
+                version: f.version().to_string(),
+                is_default: f.version() == default,
+            })
+            .collect();
+        Chrome {
+            version: framework.version().to_string(),
+            releases,
+            page: page.to_string(),
+            ..Chrome::bare()
+        }
+    }
+
+    /// Layout without a release context (error pages).
+    pub fn bare() -> Self {
+        let htmx = assets::get("vendor/htmx.min.js").expect("htmx is embedded");
+        let app_js = assets::get("app.js").expect("app.js is embedded");
+        Chrome {
+            version: String::new(),
+            releases: Vec::new(),
+            page: String::new(),
+            css_url: assets::url("app.css"),
+            htmx_url: &htmx.url,
+            htmx_integrity: &htmx.integrity,
+            app_js_url: &app_js.url,
+            app_js_integrity: &app_js.integrity,
+        }
+    }
+}
+
+/// Errors of the HTML interface, shown as an error page with an honest status.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::Internal(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    status: u16,
+    title: &'static str,
+    message: String,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m.clone()),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m.clone()),
+            WebError::Internal(e) => {
+                tracing::error!(error = ?e, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The server could not complete this request; the details are in its log.".to_string(),
+                )
+            }
+        };
+        let page = ErrorPage {
+            chrome: Chrome::bare(),
+            status: status.as_u16(),
+            title,
+            message,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, title).into_response(),
+        }
+    }
+}
+
+/// Renders a template into a response body.
+pub fn render(template: &impl Template) -> Result<Html<String>, WebError> {
+    Ok(Html(template.render()?))
+}
+
+/// The release a URL names (`default` works too), or a 404 naming it.
+pub fn release(state: &AppState, version: &str) -> Result<Arc<Framework>, WebError> {
+    state.catalog.get(version).ok_or_else(|| {
+        WebError::NotFound(format!(
+            "ATLAS release {version} is not loaded. The releases page lists the loaded ones."
+        ))
+    })
+}
+
+/// True for an htmx request that targets the element with this id.
+pub fn is_htmx_for(headers: &HeaderMap, target: &str) -> bool {
+    headers.get("hx-request").is_some_and(|v| v == "true")
+        && headers.get("hx-history-restore-request").is_none()
+        && headers.get("hx-target").is_some_and(|v| v == target)
+}
+
+/// `404` for any unknown path: JSON under `/api`, a page elsewhere.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return crate::api::ApiError::NotFound(format!("no API route {}", uri.path())).into_response();
+    }
+    WebError::NotFound(format!("There is no page at {}.", uri.path())).into_response()
+}

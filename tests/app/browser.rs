@@ -1,0 +1,190 @@
+//! End-to-end tests in a real browser: Debian's Chromium driven through
+//! chromedriver (installed by `.ci/run`). Skipped with a note when
+//! chromedriver is absent, except under CI where it must be present.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver process, killed when dropped (after the session closes).
+struct Driver {
+    child: Child,
+    url: String,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver_path() -> Option<PathBuf> {
+    let candidates = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
+    let found = candidates.iter().map(PathBuf::from).find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but chromedriver is not installed"
+        );
+        eprintln!(
+            "SKIPPED: chromedriver is not installed (apt-get install chromium chromium-driver); browser tests did not run"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn start_driver() -> Option<Driver> {
+    let path = chromedriver_path()?;
+    let port = free_port();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .env("XDG_CONFIG_HOME", profile.path())
+        .env("XDG_CACHE_HOME", profile.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen within 10 s");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        profile,
+    })
+}
+
+async fn open_browser(driver: &Driver, name: &str) -> Client {
+    let user_data = driver.profile.path().join(name);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_string(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,900", format!("--user-data-dir={}", user_data.display()),
+            ]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session starts")
+}
+
+/// Polls until `check` holds, or fails with `what` after five seconds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_opens_the_matrix_filters_it_and_opens_a_technique() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let browser = open_browser(&driver, "visitor").await;
+
+    browser.goto(&format!("{}/", app.base)).await.expect("matrix loads");
+    let columns = browser
+        .find_all(Locator::Css("#matrix .column"))
+        .await
+        .expect("columns");
+    assert_eq!(columns.len(), 16);
+    let htmx = browser
+        .execute("return typeof window.htmx", vec![])
+        .await
+        .expect("script runs");
+    assert_eq!(
+        htmx,
+        json!("object"),
+        "htmx loaded under the CSP and its integrity check"
+    );
+
+    let search = browser.find(Locator::Css("#filter-q")).await.expect("search box");
+    search.send_keys("prompt injection").await.expect("typing");
+    eventually("the matrix to narrow without a reload", || async {
+        match browser.find(Locator::Css("#matrix .matrix-status")).await {
+            Ok(status) => status.text().await.unwrap_or_default().starts_with("Showing"),
+            Err(_) => false,
+        }
+    })
+    .await;
+    let url = browser.current_url().await.expect("url");
+    assert!(
+        url.as_str().contains("q=prompt"),
+        "the filter is in the address bar: {url}"
+    );
+    let shown = browser.find_all(Locator::Css("#matrix .cell")).await.expect("cells");
+    assert!(
+        !shown.is_empty() && shown.len() < 20,
+        "only matching techniques remain ({})",
+        shown.len()
+    );
+
+    let link = browser
+        .find(Locator::Css(r#"#matrix a.tech[href$="/techniques/AML.T0051"]"#))
+        .await
+        .expect("LLM Prompt Injection is listed");
+    link.click().await.expect("click");
+    eventually("the technique page", || async {
+        match browser.find(Locator::Css("h1")).await {
+            Ok(h1) => h1.text().await.unwrap_or_default().contains("LLM Prompt Injection"),
+            Err(_) => false,
+        }
+    })
+    .await;
+    let facts = browser
+        .find(Locator::Css(".facts-list"))
+        .await
+        .expect("facts")
+        .text()
+        .await
+        .expect("text");
+    assert!(facts.contains("Execution"), "{facts}");
+
+    // The browser's back button restores the filtered matrix.
+    browser.back().await.expect("back");
+    eventually("the filtered matrix again", || async {
+        browser
+            .current_url()
+            .await
+            .map(|u| u.as_str().contains("q=prompt"))
+            .unwrap_or(false)
+    })
+    .await;
+
+    browser.close().await.expect("session closes");
+    drop(driver);
+}

@@ -1,0 +1,92 @@
+//! The command line, run as the real binary: exit codes and messages.
+
+use std::process::Command;
+
+use crate::helpers::shared_atlas;
+
+fn atlascope(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_atlascope"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_is_available_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["framework", "--help"],
+        &["framework", "import", "--help"],
+        &["framework", "diff", "--help"],
+    ] {
+        let (ok, out, _) = atlascope(dir.path(), args);
+        assert!(ok && out.contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn list_shows_the_bundled_default_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, _) = atlascope(dir.path(), &["framework", "list"]);
+    assert!(ok);
+    assert!(out.contains("2026.05 (default)"), "{out}");
+    assert!(out.contains("101 techniques + 69 sub-techniques"), "{out}");
+    assert!(
+        dir.path().join("atlascope.sqlite").is_file(),
+        "the database is created on first use"
+    );
+}
+
+#[test]
+fn a_bad_file_exits_non_zero_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.yaml");
+    std::fs::write(&bad, "matrices:\n- id: ATLAS\n  tactics: [\n").unwrap();
+    let (ok, _, err) = atlascope(dir.path(), &["framework", "import", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("broken.yaml: line "), "{err}");
+    let (ok, _, err) = atlascope(dir.path(), &["framework", "import", "/no/such/file.yaml"]);
+    assert!(!ok);
+    assert!(err.contains("/no/such/file.yaml"), "{err}");
+}
+
+#[test]
+fn import_prints_version_format_and_counts_then_diff_compares() {
+    let Some(atlas) = shared_atlas() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = atlas.join("ATLAS-5.5.0.yaml");
+    let (ok, out, err) = atlascope(dir.path(), &["framework", "import", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Imported ATLAS release 5.5.0"), "{out}");
+    assert!(out.contains("legacy ATLAS.yaml"), "{out}");
+    assert!(
+        out.contains("101 techniques + 66 sub-techniques, 35 mitigations, 57 case studies, 447 procedure steps"),
+        "{out}"
+    );
+
+    let (ok, _, err) = atlascope(dir.path(), &["framework", "import", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("already loaded"), "{err}");
+
+    let (ok, out, _) = atlascope(dir.path(), &["framework", "diff", "5.5.0", "2026.05"]);
+    assert!(ok);
+    assert!(out.contains("Techniques added (3)"), "{out}");
+    assert!(out.contains("AML.T0052.001 Deepfake-Assisted Phishing"), "{out}");
+
+    let older = atlas.join("ATLAS-4.9.1.yaml");
+    let (ok, out, _) = atlascope(dir.path(), &["framework", "diff", older.to_str().unwrap(), "5.5.0"]);
+    assert!(ok, "a file works as a diff side");
+    assert!(
+        out.contains("AML.T0053: LLM Plugin Compromise -> AI Agent Tool Invocation"),
+        "{out}"
+    );
+}

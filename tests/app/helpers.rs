@@ -1,0 +1,148 @@
+//! Test support: a real server on a free port with its own data directory,
+//! a small HTTP client, and access to the official files in `../shared`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use atlascope::app::{self, AppState};
+use atlascope::{db, releases};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use axum::body::Bytes;
+pub use axum::http::{HeaderMap, Method, StatusCode};
+
+/// A running atlascope on 127.0.0.1 with a private data directory.
+pub struct TestApp {
+    pub base: String,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_path_buf();
+        let mut app = TestApp::spawn_in(data_dir).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Starts a server on an existing data directory (to test restarts).
+    pub async fn spawn_in(data_dir: PathBuf) -> TestApp {
+        let pool = db::open(&data_dir).await.expect("database opens");
+        let catalog = Arc::new(releases::load_catalog(&pool, None).await.expect("catalog loads"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let _ = app::serve(listener, AppState { db: pool, catalog }, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestApp {
+            base,
+            data_dir,
+            _dir: None,
+            shutdown: Some(tx),
+            server: Some(server),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Stops the server and waits until it has let go of the database.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self._dir.take()
+    }
+
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let mut builder = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = self
+            .client
+            .request(builder.body(Full::new(Bytes::from(body))).expect("request"))
+            .await
+            .expect("server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, &[], Vec::new()).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request(Method::GET, path, headers, Vec::new()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> Reply {
+        self.request(
+            Method::POST,
+            path,
+            &[("content-type", "application/octet-stream")],
+            body,
+        )
+        .await
+    }
+}
+
+/// `../shared/atlas`, or `None` (with a note) when absent outside CI.
+/// Under CI the official files must be there.
+pub fn shared_atlas() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/atlas");
+    if dir.join("ATLAS-2026.05.yaml").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but the official ATLAS files are missing from {}",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: {} is absent, so the tests against the official ATLAS files did not run",
+        dir.display()
+    );
+    None
+}
+
+pub fn official(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("cannot read {name}: {e}"))
+}

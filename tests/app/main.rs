@@ -1,0 +1,9 @@
+//! The one integration-test binary (one link step): HTTP, CLI, conformance
+//! against the official ATLAS files, and real-browser tests.
+
+mod browser;
+mod cli;
+mod conformance;
+mod helpers;
+mod http_api;
+mod http_pages;
