@@ -7,20 +7,11 @@ use std::process::Command;
 use std::{env, fs};
 
 const NPM_FILES: [&str; 2] = ["package.json", "package-lock.json"];
-const REQUIRED_ASSETS: [&str; 2] = [
-    "node_modules/htmx.org/dist/htmx.min.js",
-    "node_modules/htmx-ext-sse/dist/sse.min.js",
-];
+const REQUIRED_ASSETS: [&str; 2] =
+    ["node_modules/htmx.org/dist/htmx.min.js", "node_modules/htmx-ext-sse/dist/sse.min.js"];
 
 fn main() {
-    for path in [
-        "migrations",
-        "atlas-data",
-        "static",
-        "templates",
-        "package.json",
-        "package-lock.json",
-    ] {
+    for path in ["migrations", "atlas-data", "static", "templates", "package.json", "package-lock.json"] {
         println!("cargo:rerun-if-changed={path}");
     }
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

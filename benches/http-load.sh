@@ -20,6 +20,8 @@ echo "== full matrix page, 2 threads, 64 connections, ${duration}s (no compressi
 wrk -t2 -c64 -d"${duration}s" --latency "$base/frameworks/2026.05"
 echo "== full matrix page, same, with Accept-Encoding: gzip"
 wrk -t2 -c64 -d"${duration}s" --latency -H 'Accept-Encoding: gzip' "$base/frameworks/2026.05"
+echo "== filtered matrix, full page rendered per request (not cached)"
+wrk -t2 -c64 -d"${duration}s" --latency "$base/frameworks/2026.05?maturity=realized"
 echo "== filtered matrix as an htmx fragment"
 wrk -t2 -c64 -d"${duration}s" --latency -H 'HX-Request: true' -H 'HX-Target: matrix' "$base/frameworks/2026.05?q=prompt"
 

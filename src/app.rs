@@ -16,6 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::atlas::Catalog;
+use crate::web::page_cache::PageCache;
 use crate::{api, web};
 
 /// Everything a request handler may need; cheap to clone.
@@ -23,6 +24,13 @@ use crate::{api, web};
 pub struct AppState {
     pub db: SqlitePool,
     pub catalog: Arc<Catalog>,
+    pub pages: Arc<PageCache>,
+}
+
+impl AppState {
+    pub fn new(db: SqlitePool, catalog: Arc<Catalog>) -> Self {
+        AppState { db, catalog, pages: Arc::new(PageCache::default()) }
+    }
 }
 
 /// The Content-Security-Policy of every response: no inline script or
@@ -65,12 +73,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

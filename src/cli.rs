@@ -31,12 +31,7 @@ pub enum Command {
     /// Run the web server (pages and REST API)
     Serve {
         /// Address and port to listen on
-        #[arg(
-            long,
-            env = "ATLASCOPE_BIND",
-            default_value = "127.0.0.1:8080",
-            value_name = "ADDR:PORT"
-        )]
+        #[arg(long, env = "ATLASCOPE_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
         bind: SocketAddr,
         /// Release shown when none is named [default: the bundled 2026.05]
         #[arg(long, env = "ATLASCOPE_DEFAULT_RELEASE", value_name = "VERSION")]
@@ -101,9 +96,7 @@ async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>)
     let started = Instant::now();
     let db = db::open(data_dir).await?;
     let catalog = Arc::new(releases::load_catalog(&db, default_release).await?);
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     tracing::info!(
         %address,
@@ -112,7 +105,7 @@ async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>)
         startup_ms = started.elapsed().as_millis() as u64,
         "atlascope is serving on http://{address}/"
     );
-    app::serve(listener, AppState { db, catalog }, app::shutdown_signal()).await?;
+    app::serve(listener, AppState::new(db, catalog), app::shutdown_signal()).await?;
     Ok(())
 }
 
@@ -140,16 +133,8 @@ async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result
                         format!("imported from {file} at {imported_at}")
                     }
                 };
-                let marker = if framework.version() == default {
-                    " (default)"
-                } else {
-                    ""
-                };
-                println!(
-                    "{}{marker}  [{}; {origin}]",
-                    framework.version(),
-                    framework.release.format.label()
-                );
+                let marker = if framework.version() == default { " (default)" } else { "" };
+                println!("{}{marker}  [{}; {origin}]", framework.version(), framework.release.format.label());
                 println!("  {}", framework.counts());
             }
         }
@@ -201,7 +186,5 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn display_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
 }

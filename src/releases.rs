@@ -17,11 +17,7 @@ pub enum ImportFailure {
     #[error(transparent)]
     Unreadable(#[from] ImportError),
     #[error("{file}: release {version} is already loaded{detail}")]
-    AlreadyLoaded {
-        file: String,
-        version: String,
-        detail: String,
-    },
+    AlreadyLoaded { file: String, version: String, detail: String },
     #[error("storing the release failed: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -37,20 +33,14 @@ pub async fn load_catalog(pool: &SqlitePool, default_version: Option<&str>) -> a
         bundled::apply_summaries(&mut release, &summaries);
         catalog.insert(Framework::new(
             release,
-            Origin::Imported {
-                imported_at: stored.imported_at,
-                file: stored.file_name,
-            },
+            Origin::Imported { imported_at: stored.imported_at, file: stored.file_name },
         ));
     }
     if let Some(version) = default_version
         && !catalog.set_default(version)
     {
         let known: Vec<String> = catalog.list().iter().map(|f| f.version().to_string()).collect();
-        anyhow::bail!(
-            "the default release {version} is not loaded (loaded: {})",
-            known.join(", ")
-        );
+        anyhow::bail!("the default release {version} is not loaded (loaded: {})", known.join(", "));
     }
     Ok(catalog)
 }
@@ -102,13 +92,7 @@ pub async fn import(
         Err(e) => return Err(e.into()),
     }
     bundled::apply_summaries(&mut release, &bundled::summaries());
-    Ok(catalog.insert(Framework::new(
-        release,
-        Origin::Imported {
-            imported_at,
-            file: file.to_string(),
-        },
-    )))
+    Ok(catalog.insert(Framework::new(release, Origin::Imported { imported_at, file: file.to_string() })))
 }
 
 pub fn now_rfc3339() -> String {

@@ -40,10 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn release(state: &AppState, version: &str) -> ApiResult<Arc<Framework>> {
-    state
-        .catalog
-        .get(version)
-        .ok_or_else(|| ApiError::NotFound(format!("ATLAS release {version} is not loaded")))
+    state.catalog.get(version).ok_or_else(|| ApiError::NotFound(format!("ATLAS release {version} is not loaded")))
 }
 
 // ---------------------------------------------------------------- DTOs
@@ -210,10 +207,7 @@ fn mitigation_dto(framework: &Framework, m: &crate::atlas::model::Mitigation) ->
             .iter()
             .map(|l| TechniqueMitigationLink {
                 id: l.technique.clone(),
-                name: framework
-                    .technique(&l.technique)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default(),
+                name: framework.technique(&l.technique).map(|t| t.name.clone()).unwrap_or_default(),
                 description: l.description.clone(),
             })
             .collect(),
@@ -304,14 +298,11 @@ async fn import_framework(
         }
     })?;
     if body.is_empty() {
-        return Err(ApiError::BadRequest(
-            "the request body is empty; send the official file's bytes".into(),
-        ));
+        return Err(ApiError::BadRequest("the request body is empty; send the official file's bytes".into()));
     }
     let file = params.filename.as_deref().unwrap_or("request body");
-    let framework = releases::import(&state.db, &state.catalog, &body, file, params.version.as_deref())
-        .await
-        .map_err(|failure| match failure {
+    let framework = releases::import(&state.db, &state.catalog, &body, file, params.version.as_deref()).await.map_err(
+        |failure| match failure {
             ImportFailure::Unreadable(e) => match e.kind {
                 ImportErrorKind::TooLarge => ApiError::TooLarge(e.to_string()),
                 ImportErrorKind::UnknownFormat => ApiError::UnsupportedFormat(e.to_string()),
@@ -319,7 +310,8 @@ async fn import_framework(
             },
             ImportFailure::AlreadyLoaded { .. } => ApiError::Conflict(failure.to_string()),
             ImportFailure::Database(e) => ApiError::Internal(e.into()),
-        })?;
+        },
+    )?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = format!("/api/v1/frameworks/{}", framework.version()).parse() {
         headers.insert(header::LOCATION, location);
@@ -384,10 +376,7 @@ async fn get_matrix(State(state): State<AppState>, Path(version): Path<String>) 
                 .collect(),
         })
         .collect();
-    Ok(Json(MatrixDto {
-        version: framework.version().to_string(),
-        tactics,
-    }))
+    Ok(Json(MatrixDto { version: framework.version().to_string(), tactics }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -419,10 +408,7 @@ async fn list_techniques(
         query.maturity.as_deref(),
         query.platform.as_deref(),
     )
-    .map_err(|e| ApiError::InvalidField {
-        field: e.field,
-        message: e.message,
-    })?;
+    .map_err(|e| ApiError::InvalidField { field: e.field, message: e.message })?;
     let techniques = framework
         .techniques()
         .iter()
@@ -442,30 +428,15 @@ async fn get_technique(
     Path((version, id)): Path<(String, String)>,
 ) -> ApiResult<Json<TechniqueDetail>> {
     let framework = release(&state, &version)?;
-    let t = framework.technique(&id).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "technique {id} is not in ATLAS release {}",
-            framework.version()
-        ))
-    })?;
-    let named = |id: &str, name: &str| NamedRef {
-        id: id.to_string(),
-        name: name.to_string(),
-    };
+    let t = framework
+        .technique(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("technique {id} is not in ATLAS release {}", framework.version())))?;
+    let named = |id: &str, name: &str| NamedRef { id: id.to_string(), name: name.to_string() };
     Ok(Json(TechniqueDetail {
         id: t.id.clone(),
         name: t.name.clone(),
-        parent: t
-            .parent
-            .as_deref()
-            .and_then(|p| framework.technique(p))
-            .map(|p| named(&p.id, &p.name)),
-        tactics: t
-            .tactics
-            .iter()
-            .filter_map(|id| framework.tactic(id))
-            .map(|x| named(&x.id, &x.name))
-            .collect(),
+        parent: t.parent.as_deref().and_then(|p| framework.technique(p)).map(|p| named(&p.id, &p.name)),
+        tactics: t.tactics.iter().filter_map(|id| framework.tactic(id)).map(|x| named(&x.id, &x.name)).collect(),
         maturity: t.maturity,
         platforms: t.platforms.clone(),
         attack_reference: t.attack_reference.clone(),
@@ -479,11 +450,7 @@ async fn get_technique(
             .map(|m| TechniqueMitigation {
                 id: m.id.clone(),
                 name: m.name.clone(),
-                description: m
-                    .techniques
-                    .iter()
-                    .find(|l| l.technique == t.id)
-                    .and_then(|l| l.description.clone()),
+                description: m.techniques.iter().find(|l| l.technique == t.id).and_then(|l| l.description.clone()),
             })
             .collect(),
         case_studies: framework
@@ -491,13 +458,7 @@ async fn get_technique(
             .map(|c| CaseStudyUse {
                 id: c.id.clone(),
                 name: c.name.clone(),
-                steps: c
-                    .steps
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.technique == t.id)
-                    .map(|(n, _)| n + 1)
-                    .collect(),
+                steps: c.steps.iter().enumerate().filter(|(_, s)| s.technique == t.id).map(|(n, _)| n + 1).collect(),
             })
             .collect(),
         url: official_url(&t.id),
@@ -513,13 +474,7 @@ async fn list_mitigations(
     Path(version): Path<String>,
 ) -> ApiResult<Json<Vec<MitigationDto>>> {
     let framework = release(&state, &version)?;
-    Ok(Json(
-        framework
-            .mitigations()
-            .iter()
-            .map(|m| mitigation_dto(&framework, m))
-            .collect(),
-    ))
+    Ok(Json(framework.mitigations().iter().map(|m| mitigation_dto(&framework, m)).collect()))
 }
 
 /// One mitigation.
@@ -532,10 +487,7 @@ async fn get_mitigation(
 ) -> ApiResult<Json<MitigationDto>> {
     let framework = release(&state, &version)?;
     let m = framework.mitigation(&id).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "mitigation {id} is not in ATLAS release {}",
-            framework.version()
-        ))
+        ApiError::NotFound(format!("mitigation {id} is not in ATLAS release {}", framework.version()))
     })?;
     Ok(Json(mitigation_dto(&framework, m)))
 }
@@ -562,10 +514,7 @@ async fn get_case_study(
 ) -> ApiResult<Json<CaseStudyDto>> {
     let framework = release(&state, &version)?;
     let c = framework.case_study(&id).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "case study {id} is not in ATLAS release {}",
-            framework.version()
-        ))
+        ApiError::NotFound(format!("case study {id} is not in ATLAS release {}", framework.version()))
     })?;
     Ok(Json(case_study_dto(c)))
 }

@@ -26,9 +26,7 @@ struct ApiDoc;
 
 /// The `/api` router: `/api/v1/...` and `/api/openapi.json`.
 pub fn router() -> Router<AppState> {
-    let (v1, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(frameworks::router())
-        .split_for_parts();
+    let (v1, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(frameworks::router()).split_for_parts();
     let mut openapi = openapi;
     openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)
         .into_iter()
@@ -104,13 +102,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            Json(ErrorBody {
-                error: ErrorDetail { code, message },
-            }),
-        )
-            .into_response()
+        (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response()
     }
 }
 

@@ -64,16 +64,9 @@ mod tests {
             .collect();
         for id in &ids {
             let summary = summaries.get(*id).unwrap_or_else(|| panic!("{id} has no summary"));
-            assert!(
-                summary.ends_with('.') && summary.len() < 300,
-                "{id}: one sentence expected"
-            );
+            assert!(summary.ends_with('.') && summary.len() < 300, "{id}: one sentence expected");
         }
-        assert_eq!(
-            summaries.len(),
-            ids.len(),
-            "summaries for IDs that are not in the release"
-        );
+        assert_eq!(summaries.len(), ids.len(), "summaries for IDs that are not in the release");
     }
 
     #[test]

@@ -96,9 +96,7 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
 
     let format_version = scalar_string(&parsed.format_version).unwrap_or_default();
     if format_version.split('.').next() != Some("6") {
-        return Err(invalid(format!(
-            "format-version `{format_version}` is not supported (atlascope reads 6.x)"
-        )));
+        return Err(invalid(format!("format-version `{format_version}` is not supported (atlascope reads 6.x)")));
     }
     let version = scalar_string(&parsed.collection.version)
         .filter(|v| !v.is_empty())
@@ -112,10 +110,7 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
     ] {
         for (key, object) in map {
             if key != &object.id {
-                return Err(invalid(format!(
-                    "{section}: the entry under key {key} has id {}",
-                    object.id
-                )));
+                return Err(invalid(format!("{section}: the entry under key {key} has id {}", object.id)));
             }
         }
     }
@@ -155,10 +150,10 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
                     "specializes" => {
                         specializes.insert(source.clone(), entry.target);
                     }
-                    "mitigates" => mitigates.entry(source.clone()).or_default().push(MitigationLink {
-                        technique: entry.target,
-                        description: entry.description,
-                    }),
+                    "mitigates" => mitigates
+                        .entry(source.clone())
+                        .or_default()
+                        .push(MitigationLink { technique: entry.target, description: entry.description }),
                     "employs" => {
                         let step_id = entry.step_id.clone().unwrap_or_default();
                         let order = step_id.trim_start_matches('S').parse::<u32>().map_err(|_| {
@@ -171,11 +166,7 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
                         })?;
                         employs.entry(source.clone()).or_default().push((
                             order,
-                            ProcedureStep {
-                                tactic,
-                                technique: entry.target,
-                                description: entry.description,
-                            },
+                            ProcedureStep { tactic, technique: entry.target, description: entry.description },
                         ));
                     }
                     // Types added by a later 6.x release are not needed for coverage.
@@ -224,9 +215,7 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
                 Maturity::parse(raw).ok_or_else(|| invalid(format!("technique {}: unknown maturity `{raw}`", t.id)))?,
             ),
         };
-        let parent = specializes
-            .remove(&t.id)
-            .or_else(|| parent_from_id(&t.id).map(str::to_string));
+        let parent = specializes.remove(&t.id).or_else(|| parent_from_id(&t.id).map(str::to_string));
         techniques.push(Technique {
             tactics: achieves.remove(&t.id).unwrap_or_default(),
             parent,
@@ -292,19 +281,13 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
     }
 
     if let Some(orphan) = achieves.keys().chain(specializes.keys()).next() {
-        return Err(invalid(format!(
-            "relationships: source {orphan} is not a technique in the file"
-        )));
+        return Err(invalid(format!("relationships: source {orphan} is not a technique in the file")));
     }
     if let Some(orphan) = mitigates.keys().next() {
-        return Err(invalid(format!(
-            "relationships: source {orphan} is not a mitigation in the file"
-        )));
+        return Err(invalid(format!("relationships: source {orphan} is not a mitigation in the file")));
     }
     if let Some(orphan) = employs.keys().next() {
-        return Err(invalid(format!(
-            "relationships: source {orphan} is not a case study in the file"
-        )));
+        return Err(invalid(format!("relationships: source {orphan} is not a case study in the file")));
     }
 
     Ok(Release {
@@ -325,118 +308,7 @@ mod tests {
 
     /// Invented data in the calendar layout, with the quirks a reader meets:
     /// steps stored out of order, a sub-technique without relationships.
-    const FIXTURE: &str = r#"format-version: 6.0.0
-collection:
-  name: ATLAS
-  description: Fixture
-  references: []
-  version: '2099.01'
-  modified-date: '2099-01-31'
-  id: ATLAS-collection
-  object-type: collection
-matrix:
-  name: ATLAS
-  description: Fixture
-  id: ATLAS-matrix
-  object-type: matrix
-tactics:
-  AML.TA0000:
-    name: AI Model Access
-    description: Fixture.
-    references: []
-    id: AML.TA0000
-    object-type: tactic
-  AML.TA0002:
-    name: Reconnaissance
-    description: Fixture.
-    references: []
-    id: AML.TA0002
-    object-type: tactic
-techniques:
-  AML.T0001:
-    name: Parent
-    description: Fixture with a [link](/techniques/AML.T0001.000).
-    references: []
-    platforms:
-    - Generative AI
-    id: AML.T0001
-    maturity: Realized
-    object-type: technique
-  AML.T0001.000:
-    name: Child
-    description: Fixture.
-    references: []
-    platforms: []
-    id: AML.T0001.000
-    maturity: Feasible
-    object-type: technique
-mitigations:
-  AML.M0000:
-    name: Fixture Mitigation
-    description: Fixture.
-    references: []
-    lifecycle-phases:
-    - Deployment
-    categories:
-    - Technical - AI
-    id: AML.M0000
-    object-type: mitigation
-case-studies:
-  AML.CS0000:
-    name: Fixture Study
-    description: Fixture.
-    references: []
-    type: Exercise
-    actor: Someone
-    target: Something
-    date: '2024-06-01'
-    date-granularity: Month
-    id: AML.CS0000
-    object-type: case-study
-relationships:
-  AML.CS0000:
-    employs:
-    - source: AML.CS0000
-      target: AML.T0001
-      relationship-type: employs
-      description: second
-      tactic: AML.TA0000
-      step-id: S01
-      leads-to: []
-    - source: AML.CS0000
-      target: AML.T0001.000
-      relationship-type: employs
-      description: first
-      tactic: AML.TA0000
-      step-id: S00
-      leads-to:
-      - S01
-  AML.M0000:
-    mitigates:
-    - source: AML.M0000
-      target: AML.T0001
-      relationship-type: mitigates
-      description: how
-    - source: AML.M0000
-      target: AML.T0001
-      relationship-type: mitigates
-      description: how again
-  AML.T0001:
-    achieves:
-    - source: AML.T0001
-      target: AML.TA0000
-      relationship-type: achieves
-  ATLAS-matrix:
-    sequences:
-    - source: ATLAS-matrix
-      target: AML.TA0002
-      relationship-type: sequences
-      position: 1
-    - source: ATLAS-matrix
-      target: AML.TA0000
-      relationship-type: sequences
-      position: 2
-"#;
+    const FIXTURE: &str = include_str!("../../tests/fixtures/calendar-mini.yaml");
 
     #[test]
     fn reads_the_calendar_layout() {
@@ -445,21 +317,13 @@ relationships:
         assert_eq!(release.format, SourceFormat::Calendar);
         assert_eq!(release.date.as_deref(), Some("2099-01-31"));
         let order: Vec<_> = release.tactics.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(
-            order,
-            ["AML.TA0002", "AML.TA0000"],
-            "tactics follow `sequences` positions"
-        );
+        assert_eq!(order, ["AML.TA0002", "AML.TA0000"], "tactics follow `sequences` positions");
         let child = release.techniques.iter().find(|t| t.id == "AML.T0001.000").unwrap();
         assert_eq!(child.parent.as_deref(), Some("AML.T0001"), "parent derived from the ID");
         assert_eq!(child.tactics, ["AML.TA0000"], "tactics inherited from the parent");
         assert_eq!(child.maturity, Some(Maturity::Feasible));
         assert_eq!(release.mitigations[0].techniques.len(), 1, "duplicate link dropped");
-        let steps: Vec<_> = release.case_studies[0]
-            .steps
-            .iter()
-            .map(|s| s.technique.as_str())
-            .collect();
+        let steps: Vec<_> = release.case_studies[0].steps.iter().map(|s| s.technique.as_str()).collect();
         assert_eq!(steps, ["AML.T0001.000", "AML.T0001"], "steps in step-id order");
         assert_eq!(release.case_studies[0].kind, Some(CaseStudyKind::Exercise));
     }

@@ -2,6 +2,7 @@
 //! one marked as the default. Shared by every request; imports add to it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::framework::Framework;
@@ -13,6 +14,8 @@ pub const DEFAULT_ALIAS: &str = "default";
 #[derive(Debug)]
 pub struct Catalog {
     state: RwLock<State>,
+    /// Bumped on every change, so caches of rendered pages know they are stale.
+    generation: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -26,12 +29,7 @@ impl Catalog {
         let version = default.version().to_string();
         let mut releases = BTreeMap::new();
         releases.insert(version.clone(), Arc::new(default));
-        Catalog {
-            state: RwLock::new(State {
-                releases,
-                default: version,
-            }),
-        }
+        Catalog { state: RwLock::new(State { releases, default: version }), generation: AtomicU64::new(0) }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -46,11 +44,7 @@ impl Catalog {
     /// Looks a release up by version; `default` names the default release.
     pub fn get(&self, version: &str) -> Option<Arc<Framework>> {
         let state = self.read();
-        let version = if version == DEFAULT_ALIAS {
-            state.default.as_str()
-        } else {
-            version
-        };
+        let version = if version == DEFAULT_ALIAS { state.default.as_str() } else { version };
         state.releases.get(version).cloned()
     }
 
@@ -77,10 +71,14 @@ impl Catalog {
     /// Adds or replaces a release.
     pub fn insert(&self, framework: Framework) -> Arc<Framework> {
         let framework = Arc::new(framework);
-        self.write()
-            .releases
-            .insert(framework.version().to_string(), framework.clone());
+        self.write().releases.insert(framework.version().to_string(), framework.clone());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         framework
+    }
+
+    /// Changes whenever a release is added or the default changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Makes a loaded release the default; false when it is not loaded.
@@ -88,6 +86,7 @@ impl Catalog {
         let mut state = self.write();
         if state.releases.contains_key(version) {
             state.default = version.to_string();
+            self.generation.fetch_add(1, Ordering::AcqRel);
             true
         } else {
             false

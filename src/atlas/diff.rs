@@ -72,15 +72,8 @@ impl ReleaseDiff {
 }
 
 pub fn diff(old: &Framework, new: &Framework) -> ReleaseDiff {
-    let mut out = ReleaseDiff {
-        from: old.version().to_string(),
-        to: new.version().to_string(),
-        ..Default::default()
-    };
-    let reference = |id: &str, name: &str| TechniqueRef {
-        id: id.to_string(),
-        name: name.to_string(),
-    };
+    let mut out = ReleaseDiff { from: old.version().to_string(), to: new.version().to_string(), ..Default::default() };
+    let reference = |id: &str, name: &str| TechniqueRef { id: id.to_string(), name: name.to_string() };
     for before in old.techniques() {
         let Some(after) = new.technique(&before.id) else {
             out.removed.push(reference(&before.id, &before.name));
@@ -98,12 +91,7 @@ pub fn diff(old: &Framework, new: &Framework) -> ReleaseDiff {
         old_tactics.sort();
         new_tactics.sort();
         if old_tactics != new_tactics {
-            out.moved.push(Moved {
-                id: after.id.clone(),
-                name: after.name.clone(),
-                old_tactics,
-                new_tactics,
-            });
+            out.moved.push(Moved { id: after.id.clone(), name: after.name.clone(), old_tactics, new_tactics });
         }
         if before.parent != after.parent {
             out.reparented.push(Reparented {
@@ -161,10 +149,7 @@ impl std::fmt::Display for ReleaseDiff {
         section(
             f,
             "Renamed",
-            self.renamed
-                .iter()
-                .map(|r| format!("{}: {} -> {}", r.id, r.old_name, r.new_name))
-                .collect(),
+            self.renamed.iter().map(|r| format!("{}: {} -> {}", r.id, r.old_name, r.new_name)).collect(),
         )?;
         section(
             f,
@@ -172,13 +157,7 @@ impl std::fmt::Display for ReleaseDiff {
             self.moved
                 .iter()
                 .map(|m| {
-                    format!(
-                        "{} {}: [{}] -> [{}]",
-                        m.id,
-                        m.name,
-                        m.old_tactics.join(", "),
-                        m.new_tactics.join(", ")
-                    )
+                    format!("{} {}: [{}] -> [{}]", m.id, m.name, m.old_tactics.join(", "), m.new_tactics.join(", "))
                 })
                 .collect(),
         )?;
@@ -205,13 +184,7 @@ impl std::fmt::Display for ReleaseDiff {
                 .iter()
                 .map(|m| {
                     let label = |v: Option<Maturity>| v.map_or("unknown", Maturity::as_str);
-                    format!(
-                        "{} {}: {} -> {}",
-                        m.id,
-                        m.name,
-                        label(m.old_maturity),
-                        label(m.new_maturity)
-                    )
+                    format!("{} {}: {} -> {}", m.id, m.name, label(m.old_maturity), label(m.new_maturity))
                 })
                 .collect(),
         )?;

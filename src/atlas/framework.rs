@@ -91,10 +91,7 @@ impl Framework {
         let mut mitigations_by_technique: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, mitigation) in release.mitigations.iter().enumerate() {
             for link in &mitigation.techniques {
-                mitigations_by_technique
-                    .entry(link.technique.clone())
-                    .or_default()
-                    .push(i);
+                mitigations_by_technique.entry(link.technique.clone()).or_default().push(i);
             }
         }
         let mut case_studies_by_technique: HashMap<String, Vec<usize>> = HashMap::new();
@@ -179,37 +176,21 @@ impl Framework {
 
     /// Top-level techniques under a tactic, sorted by name.
     pub fn column(&self, tactic_position: usize) -> impl Iterator<Item = &Technique> {
-        self.columns
-            .get(tactic_position)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.release.techniques[i])
+        self.columns.get(tactic_position).into_iter().flatten().map(|&i| &self.release.techniques[i])
     }
 
     pub fn subtechniques(&self, parent: &str) -> impl Iterator<Item = &Technique> {
-        self.children
-            .get(parent)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.release.techniques[i])
+        self.children.get(parent).into_iter().flatten().map(|&i| &self.release.techniques[i])
     }
 
     /// Mitigations ATLAS links to this technique.
     pub fn mitigations_for(&self, technique: &str) -> impl Iterator<Item = &Mitigation> {
-        self.mitigations_by_technique
-            .get(technique)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.release.mitigations[i])
+        self.mitigations_by_technique.get(technique).into_iter().flatten().map(|&i| &self.release.mitigations[i])
     }
 
     /// Case studies with at least one procedure step using this technique.
     pub fn case_studies_using(&self, technique: &str) -> impl Iterator<Item = &CaseStudy> {
-        self.case_studies_by_technique
-            .get(technique)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.release.case_studies[i])
+        self.case_studies_by_technique.get(technique).into_iter().flatten().map(|&i| &self.release.case_studies[i])
     }
 
     pub fn case_study_count(&self, technique: &str) -> usize {
@@ -224,12 +205,7 @@ impl Framework {
     pub fn platforms(&self) -> Vec<&'static str> {
         super::model::PLATFORMS
             .into_iter()
-            .filter(|p| {
-                self.release
-                    .techniques
-                    .iter()
-                    .any(|t| t.platforms.iter().any(|q| q == p))
-            })
+            .filter(|p| self.release.techniques.iter().any(|t| t.platforms.iter().any(|q| q == p)))
             .collect()
     }
 }

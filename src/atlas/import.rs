@@ -32,11 +32,7 @@ pub struct ImportError {
 
 impl ImportError {
     pub fn new(file: &str, kind: ImportErrorKind, message: impl Into<String>) -> Self {
-        ImportError {
-            file: file.to_string(),
-            kind,
-            message: message.into(),
-        }
+        ImportError { file: file.to_string(), kind, message: message.into() }
     }
 }
 
@@ -49,21 +45,14 @@ pub fn read_release(bytes: &[u8], file: &str, version_override: Option<&str>) ->
         return Err(ImportError::new(
             file,
             ImportErrorKind::TooLarge,
-            format!(
-                "the file is {} bytes; the import limit is {} bytes",
-                bytes.len(),
-                MAX_IMPORT_BYTES
-            ),
+            format!("the file is {} bytes; the import limit is {} bytes", bytes.len(), MAX_IMPORT_BYTES),
         ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ImportError::new(
             file,
             ImportErrorKind::UnknownFormat,
-            format!(
-                "the file is not UTF-8 text (invalid byte at offset {})",
-                e.valid_up_to()
-            ),
+            format!("the file is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
         )
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -109,9 +98,7 @@ pub fn is_valid_version_label(version: &str) -> bool {
     !version.is_empty()
         && version.len() <= 40
         && !matches!(version, "default" | "switch" | "diff")
-        && version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 fn looks_like_navigator_layer(text: &str) -> bool {
@@ -150,12 +137,7 @@ pub(crate) fn yaml_error(file: &str, error: yaml_serde::Error) -> ImportError {
         ImportErrorKind::Syntax
     };
     let mut message = match error.location() {
-        Some(loc) => format!(
-            "line {} column {}: {}",
-            loc.line(),
-            loc.column(),
-            strip_location(&error.to_string())
-        ),
+        Some(loc) => format!("line {} column {}: {}", loc.line(), loc.column(), strip_location(&error.to_string())),
         None => error.to_string(),
     };
     if message.contains("missing field") {
@@ -173,11 +155,7 @@ pub(crate) fn json_error(file: &str, error: serde_json::Error) -> ImportError {
         serde_json::error::Category::Eof => "the JSON ends early (truncated file?)".to_string(),
         _ => strip_location(&error.to_string()),
     };
-    ImportError::new(
-        file,
-        kind,
-        format!("line {} column {}: {what}", error.line(), error.column()),
-    )
+    ImportError::new(file, kind, format!("line {} column {}: {what}", error.line(), error.column()))
 }
 
 fn strip_location(message: &str) -> String {
@@ -194,12 +172,8 @@ pub(crate) fn normalise(release: &mut Release) {
     release.mitigations.sort_by(|a, b| a.id.cmp(&b.id));
     release.case_studies.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let parent_tactics: HashMap<String, Vec<String>> = release
-        .techniques
-        .iter()
-        .filter(|t| t.parent.is_none())
-        .map(|t| (t.id.clone(), t.tactics.clone()))
-        .collect();
+    let parent_tactics: HashMap<String, Vec<String>> =
+        release.techniques.iter().filter(|t| t.parent.is_none()).map(|t| (t.id.clone(), t.tactics.clone())).collect();
     for technique in &mut release.techniques {
         dedup_in_order(&mut technique.tactics);
         if technique.tactics.is_empty()
@@ -251,10 +225,7 @@ pub(crate) fn validate(release: &Release, file: &str) -> Result<(), ImportError>
         if let Some(parent) = &technique.parent {
             match techniques.get(parent.as_str()) {
                 None => {
-                    return invalid(format!(
-                        "technique {}: its parent {parent} is not in the file",
-                        technique.id
-                    ));
+                    return invalid(format!("technique {}: its parent {parent} is not in the file", technique.id));
                 }
                 Some(p) if p.parent.is_some() => {
                     return invalid(format!(
@@ -265,20 +236,14 @@ pub(crate) fn validate(release: &Release, file: &str) -> Result<(), ImportError>
                 Some(_) => {}
             }
         } else if parent_from_id(&technique.id).is_some() {
-            return invalid(format!(
-                "technique {}: a sub-technique ID without a parent technique",
-                technique.id
-            ));
+            return invalid(format!("technique {}: a sub-technique ID without a parent technique", technique.id));
         }
         if technique.tactics.is_empty() {
             return invalid(format!("technique {}: no tactic is given for it", technique.id));
         }
         for tactic in &technique.tactics {
             if !tactics.contains(tactic.as_str()) {
-                return invalid(format!(
-                    "technique {}: tactic {tactic} is not in the file",
-                    technique.id
-                ));
+                return invalid(format!("technique {}: tactic {tactic} is not in the file", technique.id));
             }
         }
     }

@@ -129,13 +129,7 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
     let parsed: File = yaml_serde::from_str(text).map_err(|e| yaml_error(file, e))?;
     let version = scalar_string(&parsed.version)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            ImportError::new(
-                file,
-                ImportErrorKind::Invalid,
-                "top-level `version` is missing or empty",
-            )
-        })?;
+        .ok_or_else(|| ImportError::new(file, ImportErrorKind::Invalid, "top-level `version` is missing or empty"))?;
     let matrix = parsed
         .matrices
         .into_iter()
@@ -214,19 +208,11 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
             date_granularity,
             target: cs.target.filter(|s| !s.trim().is_empty()),
             actor: cs.actor.filter(|s| !s.trim().is_empty()),
-            reporter: cs
-                .reporter
-                .as_ref()
-                .and_then(scalar_string)
-                .filter(|s| !s.trim().is_empty()),
+            reporter: cs.reporter.as_ref().and_then(scalar_string).filter(|s| !s.trim().is_empty()),
             steps: cs
                 .procedure
                 .into_iter()
-                .map(|s| ProcedureStep {
-                    tactic: s.tactic,
-                    technique: s.technique,
-                    description: s.description,
-                })
+                .map(|s| ProcedureStep { tactic: s.tactic, technique: s.technique, description: s.description })
                 .collect(),
             description: cs.summary,
             id: cs.id,
@@ -234,26 +220,12 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
         });
     }
 
-    Ok(Release {
-        version,
-        format: SourceFormat::Legacy,
-        date: None,
-        tactics,
-        techniques,
-        mitigations,
-        case_studies,
-    })
+    Ok(Release { version, format: SourceFormat::Legacy, date: None, tactics, techniques, mitigations, case_studies })
 }
 
 fn read_mitigation(m: LegacyMitigation) -> Mitigation {
-    let mut links: Vec<MitigationLink> = m
-        .techniques
-        .into_iter()
-        .map(|l| MitigationLink {
-            technique: l.id,
-            description: l.use_text,
-        })
-        .collect();
+    let mut links: Vec<MitigationLink> =
+        m.techniques.into_iter().map(|l| MitigationLink { technique: l.id, description: l.use_text }).collect();
     let mut lifecycle_phases = Vec::new();
     for item in m.ml_lifecycle {
         match item {
@@ -263,10 +235,7 @@ fn read_mitigation(m: LegacyMitigation) -> Mitigation {
             Value::Mapping(map) => {
                 let get = |key: &str| map.get(Value::String(key.to_string())).and_then(scalar_string);
                 if let Some(technique) = get("id") {
-                    links.push(MitigationLink {
-                        technique,
-                        description: get("use"),
-                    });
+                    links.push(MitigationLink { technique, description: get("use") });
                 }
             }
             _ => {}
@@ -303,80 +272,7 @@ mod tests {
     use super::*;
     use crate::atlas::import::read_release;
 
-    const FIXTURE: &str = r#"
-id: ATLAS
-name: Test
-version: 9.1.0
-matrices:
-- id: ATLAS
-  name: ATLAS Matrix
-  tactics:
-  - id: AML.TA0002
-    name: Reconnaissance
-    description: Fixture tactic.
-    object-type: tactic
-  - id: AML.TA0000
-    name: AI Model Access
-    description: Fixture tactic.
-    object-type: tactic
-  techniques:
-  - id: AML.T0000
-    name: Parent One
-    description: Fixture.
-    object-type: technique
-    tactics:
-    - AML.TA0002
-    maturity: demonstrated
-    created_date: 2021-05-13
-  - id: AML.T0001
-    name: Parent Two
-    description: Fixture.
-    object-type: technique
-    tactics:
-    - AML.TA0000
-    - AML.TA0002
-    maturity: realized
-  - id: AML.T0000.001
-    name: Late Sub
-    description: Listed after another parent on purpose.
-    object-type: technique
-    subtechnique-of: AML.T0000
-    maturity: feasible
-  mitigations:
-  - id: AML.M0000
-    name: Fixture Mitigation
-    description: Fixture.
-    object-type: mitigation
-    techniques:
-    - id: AML.T0000
-      use: one
-    - id: AML.T0000
-      use: duplicate
-    ml-lifecycle:
-    - Deployment
-    - id: AML.T0000.001
-      use: misplaced link
-    category:
-    - Policy
-case-studies:
-- id: AML.CS0000
-  name: Fixture Study
-  object-type: case-study
-  summary: Fixture.
-  incident-date: 2020-01-01
-  incident-date-granularity: DATE
-  case-study-type: incident
-  reporter: Someone
-  target: Something
-  actor: Unknown
-  procedure:
-  - tactic: AML.TA0002
-    technique: AML.T0000.001
-    description: first
-  - tactic: AML.TA0000
-    technique: AML.T0001
-    description: second
-"#;
+    const FIXTURE: &str = include_str!("../../tests/fixtures/legacy-mini.yaml");
 
     #[test]
     fn reads_the_legacy_layout_and_survives_its_quirks() {
@@ -391,11 +287,7 @@ case-studies:
         assert_eq!(sub.maturity, Some(Maturity::Feasible));
         let m = &release.mitigations[0];
         let linked: Vec<_> = m.techniques.iter().map(|l| l.technique.as_str()).collect();
-        assert_eq!(
-            linked,
-            ["AML.T0000", "AML.T0000.001"],
-            "duplicate dropped, misplaced link recovered"
-        );
+        assert_eq!(linked, ["AML.T0000", "AML.T0000.001"], "duplicate dropped, misplaced link recovered");
         assert_eq!(m.lifecycle_phases, ["Deployment"]);
         let cs = &release.case_studies[0];
         assert_eq!(cs.kind, Some(CaseStudyKind::Incident));
@@ -410,10 +302,7 @@ case-studies:
         let err = read_release(broken.as_bytes(), "fixture.yaml", None).unwrap_err();
         assert_eq!(err.kind, ImportErrorKind::Invalid);
         assert!(err.to_string().contains("fixture.yaml"), "{err}");
-        assert!(
-            err.to_string().contains("AML.T0000.001") && err.to_string().contains("AML.T0099"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("AML.T0000.001") && err.to_string().contains("AML.T0099"), "{err}");
     }
 
     #[test]

@@ -12,17 +12,9 @@ pub fn render(markdown: &str) -> String {
     let parser =
         Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|event| match event {
             Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => Event::Start(Tag::Link {
-                link_type,
-                dest_url: safe_destination(dest_url),
-                title,
-                id,
-            }),
+            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+                Event::Start(Tag::Link { link_type, dest_url: safe_destination(dest_url), title, id })
+            }
             Event::Start(Tag::Image { dest_url, .. }) => Event::Text(dest_url),
             Event::End(pulldown_cmark::TagEnd::Image) => Event::Text(CowStr::Borrowed("")),
             other => other,
@@ -54,10 +46,7 @@ mod tests {
     #[test]
     fn site_relative_links_point_at_the_official_site() {
         let html = render("See [Craft](/techniques/AML.T0043).");
-        assert!(
-            html.contains(r#"href="https://atlas.mitre.org/techniques/AML.T0043""#),
-            "{html}"
-        );
+        assert!(html.contains(r#"href="https://atlas.mitre.org/techniques/AML.T0043""#), "{html}");
     }
 
     #[test]

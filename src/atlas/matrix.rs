@@ -38,10 +38,7 @@ impl TechniqueFilter {
     ) -> Result<Self, FilterError> {
         let text = present(text).map(|t| t.to_lowercase());
         if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
-            return Err(FilterError {
-                field: "q",
-                message: "the search text is limited to 200 characters".into(),
-            });
+            return Err(FilterError { field: "q", message: "the search text is limited to 200 characters".into() });
         }
         let tactic = match present(tactic) {
             None => None,
@@ -62,23 +59,16 @@ impl TechniqueFilter {
         };
         let platform = match present(platform) {
             None => None,
-            Some(raw) => Some(
-                PLATFORMS
-                    .iter()
-                    .find(|p| p.eq_ignore_ascii_case(raw))
-                    .map(|p| p.to_string())
-                    .ok_or_else(|| FilterError {
+            Some(raw) => {
+                Some(PLATFORMS.iter().find(|p| p.eq_ignore_ascii_case(raw)).map(|p| p.to_string()).ok_or_else(
+                    || FilterError {
                         field: "platform",
                         message: format!("`{raw}` is not one of {}", PLATFORMS.join(", ")),
-                    })?,
-            ),
+                    },
+                )?)
+            }
         };
-        Ok(TechniqueFilter {
-            text,
-            tactic,
-            maturity,
-            platform,
-        })
+        Ok(TechniqueFilter { text, tactic, maturity, platform })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,10 +90,7 @@ impl TechniqueFilter {
         if let Some(text) = &self.text {
             let hit = technique.id.to_lowercase().contains(text)
                 || technique.name.to_lowercase().contains(text)
-                || technique
-                    .summary
-                    .as_ref()
-                    .is_some_and(|s| s.to_lowercase().contains(text));
+                || technique.summary.as_ref().is_some_and(|s| s.to_lowercase().contains(text));
             if !hit {
                 return false;
             }
@@ -156,10 +143,7 @@ pub fn build<'a>(framework: &'a Framework, filter: &TechniqueFilter) -> Matrix<'
                     let subtechniques: Vec<SubCell> = all_subs
                         .iter()
                         .filter(|sub| filter.is_empty() || filter.matches(sub))
-                        .map(|sub| SubCell {
-                            technique: sub,
-                            case_studies: framework.case_study_count(&sub.id),
-                        })
+                        .map(|sub| SubCell { technique: sub, case_studies: framework.case_study_count(&sub.id) })
                         .collect();
                     if !matched && subtechniques.is_empty() {
                         return None;
@@ -178,8 +162,5 @@ pub fn build<'a>(framework: &'a Framework, filter: &TechniqueFilter) -> Matrix<'
             Column { tactic, cells }
         })
         .collect();
-    Matrix {
-        columns,
-        shown: shown.len(),
-    }
+    Matrix { columns, shown: shown.len() }
 }

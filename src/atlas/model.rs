@@ -299,11 +299,7 @@ pub fn official_url(id: &str) -> String {
 
 /// `Lateral Movement` → `lateral-movement`, the rule every official file follows.
 pub fn tactic_shortname(name: &str) -> String {
-    name.trim()
-        .to_ascii_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join("-")
+    name.trim().to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join("-")
 }
 
 /// The parent ID implied by a sub-technique ID (`AML.T0051.001` → `AML.T0051`).
@@ -317,9 +313,7 @@ pub fn parent_from_id(id: &str) -> Option<&str> {
 /// `2026.05` > `5.6.0` > `4.9.1` and `2025.11.2` > `2025.11`.
 pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let parts = |v: &str| -> Vec<Result<u64, String>> {
-        v.split(['.', '-'])
-            .map(|p| p.parse::<u64>().map_err(|_| p.to_string()))
-            .collect()
+        v.split(['.', '-']).map(|p| p.parse::<u64>().map_err(|_| p.to_string())).collect()
     };
     let (pa, pb) = (parts(a), parts(b));
     for (x, y) in pa.iter().zip(pb.iter()) {
@@ -360,14 +354,8 @@ mod tests {
     #[test]
     fn official_urls_follow_the_site_layout() {
         assert_eq!(official_url("AML.TA0002"), "https://atlas.mitre.org/tactics/AML.TA0002");
-        assert_eq!(
-            official_url("AML.T0051.001"),
-            "https://atlas.mitre.org/techniques/AML.T0051.001"
-        );
-        assert_eq!(
-            official_url("AML.M0004"),
-            "https://atlas.mitre.org/mitigations/AML.M0004"
-        );
+        assert_eq!(official_url("AML.T0051.001"), "https://atlas.mitre.org/techniques/AML.T0051.001");
+        assert_eq!(official_url("AML.M0004"), "https://atlas.mitre.org/mitigations/AML.M0004");
         assert_eq!(official_url("AML.CS0002"), "https://atlas.mitre.org/studies/AML.CS0002");
     }
 

@@ -68,10 +68,7 @@ struct Domain {
 
 impl Domain {
     fn atlas_id(&self) -> Option<String> {
-        self.external_references
-            .iter()
-            .find(|r| r.source_name == "mitre-atlas")
-            .and_then(|r| r.external_id.clone())
+        self.external_references.iter().find(|r| r.source_name == "mitre-atlas").and_then(|r| r.external_id.clone())
     }
 }
 
@@ -110,22 +107,14 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
         if kind != "x-mitre-matrix" && object.modified > newest_modified {
             newest_modified = object.modified.clone();
         }
-        let needs_id = || {
-            invalid(format!(
-                "objects[{index}] ({kind} {}): no mitre-atlas external_id",
-                object.id
-            ))
-        };
+        let needs_id = || invalid(format!("objects[{index}] ({kind} {}): no mitre-atlas external_id", object.id));
         match kind.as_str() {
             "x-mitre-tactic" => {
                 let id = object.atlas_id().ok_or_else(needs_id)?;
                 tactics_by_ref.insert(
                     object.id.clone(),
                     Tactic {
-                        shortname: object
-                            .x_mitre_shortname
-                            .clone()
-                            .unwrap_or_else(|| tactic_shortname(&object.name)),
+                        shortname: object.x_mitre_shortname.clone().unwrap_or_else(|| tactic_shortname(&object.name)),
                         id,
                         name: object.name.clone(),
                         attack_reference: None,
@@ -199,10 +188,8 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
         }
     }
 
-    let shortname_to_tactic: HashMap<String, String> = tactics_by_ref
-        .values()
-        .map(|t| (t.shortname.clone(), t.id.clone()))
-        .collect();
+    let shortname_to_tactic: HashMap<String, String> =
+        tactics_by_ref.values().map(|t| (t.shortname.clone(), t.id.clone())).collect();
 
     let mut seen = HashSet::new();
     for (source, target, rel, description) in relationships {
@@ -211,14 +198,11 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
         }
         match rel.as_str() {
             "mitigates" => {
-                let technique = techniques_by_ref
-                    .get(&target)
-                    .map(|(t, _, _)| t.id.clone())
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "relationship mitigates {source} → {target}: the target is not a technique in the bundle"
-                        ))
-                    })?;
+                let technique = techniques_by_ref.get(&target).map(|(t, _, _)| t.id.clone()).ok_or_else(|| {
+                    invalid(format!(
+                        "relationship mitigates {source} → {target}: the target is not a technique in the bundle"
+                    ))
+                })?;
                 let mitigation = mitigations_by_ref.get_mut(&source).ok_or_else(|| {
                     invalid(format!(
                         "relationship mitigates {source} → {target}: the source is not a mitigation in the bundle"
@@ -227,14 +211,11 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
                 mitigation.techniques.push(MitigationLink { technique, description });
             }
             "subtechnique-of" => {
-                let parent = techniques_by_ref
-                    .get(&target)
-                    .map(|(t, _, _)| t.id.clone())
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "relationship subtechnique-of {source} → {target}: the parent is not in the bundle"
-                        ))
-                    })?;
+                let parent = techniques_by_ref.get(&target).map(|(t, _, _)| t.id.clone()).ok_or_else(|| {
+                    invalid(format!(
+                        "relationship subtechnique-of {source} → {target}: the parent is not in the bundle"
+                    ))
+                })?;
                 let (child, _, _) = techniques_by_ref.get_mut(&source).ok_or_else(|| {
                     invalid(format!(
                         "relationship subtechnique-of {source} → {target}: the sub-technique is not in the bundle"
@@ -271,10 +252,7 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
         }
         for phase in phases {
             let tactic = shortname_to_tactic.get(&phase).ok_or_else(|| {
-                invalid(format!(
-                    "technique {}: kill chain phase `{phase}` matches no tactic",
-                    technique.id
-                ))
+                invalid(format!("technique {}: kill chain phase `{phase}` matches no tactic", technique.id))
             })?;
             technique.tactics.push(tactic.clone());
         }
@@ -283,13 +261,7 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
 
     let version = match version {
         Some(v) => v.to_string(),
-        None => format!(
-            "stix-{}",
-            newest_modified
-                .as_deref()
-                .map(|m| &m[..m.len().min(10)])
-                .unwrap_or("unversioned")
-        ),
+        None => format!("stix-{}", newest_modified.as_deref().map(|m| &m[..m.len().min(10)]).unwrap_or("unversioned")),
     };
     Ok(Release {
         version,

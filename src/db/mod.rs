@@ -31,9 +31,6 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open the database {}", path.display()))?;
-    sqlx::migrate!()
-        .run(&pool)
-        .await
-        .with_context(|| format!("cannot apply migrations to {}", path.display()))?;
+    sqlx::migrate!().run(&pool).await.with_context(|| format!("cannot apply migrations to {}", path.display()))?;
     Ok(pool)
 }

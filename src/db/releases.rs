@@ -21,9 +21,7 @@ pub async fn insert(
     sha256: &str,
     imported_at: &str,
 ) -> Result<(), sqlx::Error> {
-    let format = serde_json::to_value(release.format)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string));
+    let format = serde_json::to_value(release.format).ok().and_then(|v| v.as_str().map(str::to_string));
     let model_json = serde_json::to_string(release).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "insert into framework_releases (version, format, file_name, sha256, model_json, imported_at)

@@ -15,10 +15,7 @@ use sha2::{Digest, Sha256, Sha384};
 
 static STATIC_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/static");
 const HTMX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/npm/node_modules/htmx.org/dist/htmx.min.js"));
-const HTMX_SSE: &[u8] = include_bytes!(concat!(
-    env!("OUT_DIR"),
-    "/npm/node_modules/htmx-ext-sse/dist/sse.min.js"
-));
+const HTMX_SSE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/npm/node_modules/htmx-ext-sse/dist/sse.min.js"));
 
 pub struct Asset {
     pub body: &'static [u8],
@@ -43,10 +40,8 @@ impl Assets {
         let mut add = |name: &str, body: &'static [u8]| {
             let digest = Sha256::digest(body);
             let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-            let integrity = format!(
-                "sha384-{}",
-                base64::engine::general_purpose::STANDARD.encode(Sha384::digest(body))
-            );
+            let integrity =
+                format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(Sha384::digest(body)));
             by_name.insert(
                 name.to_string(),
                 Asset {
@@ -106,10 +101,7 @@ pub async fn serve(Path(path): Path<String>, headers: HeaderMap) -> Response {
     };
     let mut response_headers = HeaderMap::new();
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
-    response_headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
         response_headers.insert(header::ETAG, etag);

@@ -183,38 +183,55 @@ async fn matrix_page(
         Ok(filter) => (filter, None),
         Err(e) => (TechniqueFilter::default(), Some(e.to_string())),
     };
-    let view = matrix_view(&framework, &filter);
-    let mut response = if is_htmx_for(&headers, "matrix") {
+    let fragment = is_htmx_for(&headers, "matrix");
+    if filter.is_empty() && error.is_none() && !fragment {
+        let page = state.pages.get_or_render(framework.version(), state.catalog.generation(), || {
+            full_matrix_page(&state, &framework, &query, &filter, None).map(|html| html.0)
+        })?;
+        return Ok(page.response(&headers));
+    }
+    let mut response = if fragment {
+        let view = matrix_view(&framework, &filter);
         render(&MatrixFragment { matrix: view })?.into_response()
     } else {
-        let form = FilterForm {
-            base: view.base.clone(),
-            q: query.q.unwrap_or_default(),
-            tactic: query.tactic.unwrap_or_default(),
-            maturity: query.maturity.unwrap_or_default(),
-            platform: query.platform.unwrap_or_default(),
-            tactics: framework.tactics(),
-            maturities: Maturity::ALL,
-            platforms: framework.platforms(),
-        };
-        let page = MatrixPage {
-            chrome: Chrome::new(&state, &framework, ""),
-            framework: &framework,
-            counts: framework.counts(),
-            form,
-            matrix: view,
-            error,
-        };
-        let mut response = render(&page)?.into_response();
-        if page.error.is_some() {
+        let invalid = error.is_some();
+        let mut response = full_matrix_page(&state, &framework, &query, &filter, error)?.into_response();
+        if invalid {
             *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
         }
         response
     };
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("hx-request, hx-target"));
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("hx-request, hx-target"));
     Ok(response)
+}
+
+fn full_matrix_page(
+    state: &AppState,
+    framework: &Framework,
+    query: &MatrixQuery,
+    filter: &TechniqueFilter,
+    error: Option<String>,
+) -> Result<axum::response::Html<String>, WebError> {
+    let view = matrix_view(framework, filter);
+    let form = FilterForm {
+        base: view.base.clone(),
+        q: query.q.clone().unwrap_or_default(),
+        tactic: query.tactic.clone().unwrap_or_default(),
+        maturity: query.maturity.clone().unwrap_or_default(),
+        platform: query.platform.clone().unwrap_or_default(),
+        tactics: framework.tactics(),
+        maturities: Maturity::ALL,
+        platforms: framework.platforms(),
+    };
+    let page = MatrixPage {
+        chrome: Chrome::new(state, framework, ""),
+        framework,
+        counts: framework.counts(),
+        form,
+        matrix: view,
+        error,
+    };
+    render(&page)
 }
 
 // ---------------------------------------------------------------- object pages
@@ -251,10 +268,7 @@ async fn technique_page(
 ) -> Result<Response, WebError> {
     let framework = release(&state, &version)?;
     let technique = framework.technique(&id).ok_or_else(|| {
-        WebError::NotFound(format!(
-            "Technique {id} is not in ATLAS release {}.",
-            framework.version()
-        ))
+        WebError::NotFound(format!("Technique {id} is not in ATLAS release {}.", framework.version()))
     })?;
     let mitigations = framework
         .mitigations_for(&technique.id)
@@ -356,11 +370,8 @@ struct MitigationsPage<'a> {
 
 async fn mitigations_page(State(state): State<AppState>, Path(version): Path<String>) -> Result<Response, WebError> {
     let framework = release(&state, &version)?;
-    let unmitigated = framework
-        .techniques()
-        .iter()
-        .filter(|t| framework.mitigations_for(&t.id).next().is_none())
-        .count();
+    let unmitigated =
+        framework.techniques().iter().filter(|t| framework.mitigations_for(&t.id).next().is_none()).count();
     let page = MitigationsPage {
         chrome: Chrome::new(&state, &framework, "mitigations"),
         base: format!("/frameworks/{}", framework.version()),
@@ -393,21 +404,16 @@ async fn mitigation_page(
 ) -> Result<Response, WebError> {
     let framework = release(&state, &version)?;
     let mitigation = framework.mitigation(&id).ok_or_else(|| {
-        WebError::NotFound(format!(
-            "Mitigation {id} is not in ATLAS release {}.",
-            framework.version()
-        ))
+        WebError::NotFound(format!("Mitigation {id} is not in ATLAS release {}.", framework.version()))
     })?;
     let techniques = mitigation
         .techniques
         .iter()
         .filter_map(|link| {
-            framework
-                .technique(&link.technique)
-                .map(|technique| MitigatedTechnique {
-                    technique,
-                    how: link.description.as_deref().map(markdown::render),
-                })
+            framework.technique(&link.technique).map(|technique| MitigatedTechnique {
+                technique,
+                how: link.description.as_deref().map(markdown::render),
+            })
         })
         .collect();
     let page = MitigationPage {
@@ -465,10 +471,7 @@ async fn case_study_page(
 ) -> Result<Response, WebError> {
     let framework = release(&state, &version)?;
     let case_study = framework.case_study(&id).ok_or_else(|| {
-        WebError::NotFound(format!(
-            "Case study {id} is not in ATLAS release {}.",
-            framework.version()
-        ))
+        WebError::NotFound(format!("Case study {id} is not in ATLAS release {}.", framework.version()))
     })?;
     let steps = case_study
         .steps
@@ -538,10 +541,7 @@ fn release_rows(state: &AppState) -> Vec<ReleaseRow> {
 
 async fn releases_page(State(state): State<AppState>) -> Result<Response, WebError> {
     let framework = state.catalog.default_release();
-    let page = ReleasesPage {
-        chrome: Chrome::new(&state, &framework, ""),
-        rows: release_rows(&state),
-    };
+    let page = ReleasesPage { chrome: Chrome::new(&state, &framework, ""), rows: release_rows(&state) };
     Ok(render(&page)?.into_response())
 }
 
@@ -567,11 +567,7 @@ async fn switch_release(State(state): State<AppState>, Query(query): Query<Switc
         (Some("mitigations" | "case-studies"), None) => true,
         _ => false,
     };
-    let target = if exists {
-        format!("/frameworks/{version}/{page}")
-    } else {
-        format!("/frameworks/{version}")
-    };
+    let target = if exists { format!("/frameworks/{version}/{page}") } else { format!("/frameworks/{version}") };
     Ok(Redirect::to(&target))
 }
 
@@ -591,9 +587,6 @@ struct DiffPage {
 async fn diff_page(State(state): State<AppState>, Query(query): Query<DiffQuery>) -> Result<Response, WebError> {
     let old: Arc<Framework> = release(&state, &query.from)?;
     let new: Arc<Framework> = release(&state, &query.to)?;
-    let page = DiffPage {
-        chrome: Chrome::new(&state, &new, ""),
-        diff: diff(&old, &new),
-    };
+    let page = DiffPage { chrome: Chrome::new(&state, &new, ""), diff: diff(&old, &new) };
     Ok(render(&page)?.into_response())
 }

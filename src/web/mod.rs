@@ -3,6 +3,7 @@
 
 pub mod assets;
 mod framework;
+pub mod page_cache;
 
 use std::sync::Arc;
 
@@ -48,17 +49,9 @@ impl Chrome {
             .catalog
             .list()
             .iter()
-            .map(|f| ReleaseOption {
-                version: f.version().to_string(),
-                is_default: f.version() == default,
-            })
+            .map(|f| ReleaseOption { version: f.version().to_string(), is_default: f.version() == default })
             .collect();
-        Chrome {
-            version: framework.version().to_string(),
-            releases,
-            page: page.to_string(),
-            ..Chrome::bare()
-        }
+        Chrome { version: framework.version().to_string(), releases, page: page.to_string(), ..Chrome::bare() }
     }
 
     /// Layout without a release context (error pages).
@@ -118,12 +111,7 @@ impl IntoResponse for WebError {
                 )
             }
         };
-        let page = ErrorPage {
-            chrome: Chrome::bare(),
-            status: status.as_u16(),
-            title,
-            message,
-        };
+        let page = ErrorPage { chrome: Chrome::bare(), status: status.as_u16(), title, message };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, title).into_response(),
@@ -139,9 +127,7 @@ pub fn render(template: &impl Template) -> Result<Html<String>, WebError> {
 /// The release a URL names (`default` works too), or a 404 naming it.
 pub fn release(state: &AppState, version: &str) -> Result<Arc<Framework>, WebError> {
     state.catalog.get(version).ok_or_else(|| {
-        WebError::NotFound(format!(
-            "ATLAS release {version} is not loaded. The releases page lists the loaded ones."
-        ))
+        WebError::NotFound(format!("ATLAS release {version} is not loaded. The releases page lists the loaded ones."))
     })
 }
 

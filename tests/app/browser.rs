@@ -32,10 +32,7 @@ fn chromedriver_path() -> Option<PathBuf> {
     let candidates = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
     let found = candidates.iter().map(PathBuf::from).find(|p| p.is_file());
     if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but chromedriver is not installed"
-        );
+        assert!(std::env::var_os("CI").is_none(), "CI is set but chromedriver is not installed");
         eprintln!(
             "SKIPPED: chromedriver is not installed (apt-get install chromium chromium-driver); browser tests did not run"
         );
@@ -44,10 +41,7 @@ fn chromedriver_path() -> Option<PathBuf> {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 async fn start_driver() -> Option<Driver> {
@@ -67,11 +61,7 @@ async fn start_driver() -> Option<Driver> {
         assert!(Instant::now() < deadline, "chromedriver did not listen within 10 s");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    Some(Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        profile,
-    })
+    Some(Driver { child, url: format!("http://127.0.0.1:{port}"), profile })
 }
 
 async fn open_browser(driver: &Driver, name: &str) -> Client {
@@ -117,20 +107,10 @@ async fn a_visitor_opens_the_matrix_filters_it_and_opens_a_technique() {
     let browser = open_browser(&driver, "visitor").await;
 
     browser.goto(&format!("{}/", app.base)).await.expect("matrix loads");
-    let columns = browser
-        .find_all(Locator::Css("#matrix .column"))
-        .await
-        .expect("columns");
+    let columns = browser.find_all(Locator::Css("#matrix .column")).await.expect("columns");
     assert_eq!(columns.len(), 16);
-    let htmx = browser
-        .execute("return typeof window.htmx", vec![])
-        .await
-        .expect("script runs");
-    assert_eq!(
-        htmx,
-        json!("object"),
-        "htmx loaded under the CSP and its integrity check"
-    );
+    let htmx = browser.execute("return typeof window.htmx", vec![]).await.expect("script runs");
+    assert_eq!(htmx, json!("object"), "htmx loaded under the CSP and its integrity check");
 
     let search = browser.find(Locator::Css("#filter-q")).await.expect("search box");
     search.send_keys("prompt injection").await.expect("typing");
@@ -142,16 +122,9 @@ async fn a_visitor_opens_the_matrix_filters_it_and_opens_a_technique() {
     })
     .await;
     let url = browser.current_url().await.expect("url");
-    assert!(
-        url.as_str().contains("q=prompt"),
-        "the filter is in the address bar: {url}"
-    );
+    assert!(url.as_str().contains("q=prompt"), "the filter is in the address bar: {url}");
     let shown = browser.find_all(Locator::Css("#matrix .cell")).await.expect("cells");
-    assert!(
-        !shown.is_empty() && shown.len() < 20,
-        "only matching techniques remain ({})",
-        shown.len()
-    );
+    assert!(!shown.is_empty() && shown.len() < 20, "only matching techniques remain ({})", shown.len());
 
     let link = browser
         .find(Locator::Css(r#"#matrix a.tech[href$="/techniques/AML.T0051"]"#))
@@ -165,23 +138,13 @@ async fn a_visitor_opens_the_matrix_filters_it_and_opens_a_technique() {
         }
     })
     .await;
-    let facts = browser
-        .find(Locator::Css(".facts-list"))
-        .await
-        .expect("facts")
-        .text()
-        .await
-        .expect("text");
+    let facts = browser.find(Locator::Css(".facts-list")).await.expect("facts").text().await.expect("text");
     assert!(facts.contains("Execution"), "{facts}");
 
     // The browser's back button restores the filtered matrix.
     browser.back().await.expect("back");
     eventually("the filtered matrix again", || async {
-        browser
-            .current_url()
-            .await
-            .map(|u| u.as_str().contains("q=prompt"))
-            .unwrap_or(false)
+        browser.current_url().await.map(|u| u.as_str().contains("q=prompt")).unwrap_or(false)
     })
     .await;
 

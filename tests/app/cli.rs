@@ -41,10 +41,7 @@ fn list_shows_the_bundled_default_release() {
     assert!(ok);
     assert!(out.contains("2026.05 (default)"), "{out}");
     assert!(out.contains("101 techniques + 69 sub-techniques"), "{out}");
-    assert!(
-        dir.path().join("atlascope.sqlite").is_file(),
-        "the database is created on first use"
-    );
+    assert!(dir.path().join("atlascope.sqlite").is_file(), "the database is created on first use");
 }
 
 #[test]
@@ -85,8 +82,5 @@ fn import_prints_version_format_and_counts_then_diff_compares() {
     let older = atlas.join("ATLAS-4.9.1.yaml");
     let (ok, out, _) = atlascope(dir.path(), &["framework", "diff", older.to_str().unwrap(), "5.5.0"]);
     assert!(ok, "a file works as a diff side");
-    assert!(
-        out.contains("AML.T0053: LLM Plugin Compromise -> AI Agent Tool Invocation"),
-        "{out}"
-    );
+    assert!(out.contains("AML.T0053: LLM Plugin Compromise -> AI Agent Tool Invocation"), "{out}");
 }

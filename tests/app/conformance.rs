@@ -28,22 +28,13 @@ fn bundled_data_equals_the_facts_of_the_official_2026_05_file() {
     let official = official.facts_only();
     // Compare section by section first, so a failure names what differs.
     assert_eq!(bundled.version, official.version);
-    assert_eq!(
-        bundled.tactics, official.tactics,
-        "tactics (IDs, names, order, ATT&CK references, dates)"
-    );
+    assert_eq!(bundled.tactics, official.tactics, "tactics (IDs, names, order, ATT&CK references, dates)");
     for (b, o) in bundled.techniques.iter().zip(&official.techniques) {
         assert_eq!(b, o, "technique {}", o.id);
     }
     assert_eq!(bundled.techniques.len(), official.techniques.len());
-    assert_eq!(
-        bundled.mitigations, official.mitigations,
-        "mitigations and their technique links"
-    );
-    assert_eq!(
-        bundled.case_studies, official.case_studies,
-        "case studies and their ordered steps"
-    );
+    assert_eq!(bundled.mitigations, official.mitigations, "mitigations and their technique links");
+    assert_eq!(bundled.case_studies, official.case_studies, "case studies and their ordered steps");
     assert_eq!(bundled, official);
 }
 
@@ -85,10 +76,7 @@ fn older_legacy_releases_read_with_their_own_counts() {
     );
     let r491 = read("ATLAS-4.9.1.yaml", None).expect("present");
     assert_eq!(r491.version, "4.9.1");
-    assert!(
-        r491.techniques.iter().all(|t| t.maturity.is_none()),
-        "4.9.1 has no maturity"
-    );
+    assert!(r491.techniques.iter().all(|t| t.maturity.is_none()), "4.9.1 has no maturity");
     assert_eq!(
         counts(r491),
         Counts {
@@ -116,12 +104,7 @@ fn placement(release: &Release) -> BTreeMap<String, (String, Option<String>, BTr
     release
         .techniques
         .iter()
-        .map(|t| {
-            (
-                t.id.clone(),
-                (t.name.clone(), t.parent.clone(), t.tactics.iter().cloned().collect()),
-            )
-        })
+        .map(|t| (t.id.clone(), (t.name.clone(), t.parent.clone(), t.tactics.iter().cloned().collect())))
         .collect()
 }
 
@@ -131,28 +114,11 @@ fn legacy_and_stix_readers_give_the_same_facts_for_5_6_0() {
         return;
     };
     let stix = read("stix-atlas.json", Some("5.6.0")).expect("present");
-    let tactic_facts = |r: &Release| {
-        r.tactics
-            .iter()
-            .map(|t| (t.id.clone(), t.name.clone(), t.shortname.clone()))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        tactic_facts(&legacy),
-        tactic_facts(&stix),
-        "tactics and their matrix order"
-    );
-    assert_eq!(
-        placement(&legacy),
-        placement(&stix),
-        "technique names, parents and tactics"
-    );
-    let names = |r: &Release| {
-        r.mitigations
-            .iter()
-            .map(|m| (m.id.clone(), m.name.clone()))
-            .collect::<Vec<_>>()
-    };
+    let tactic_facts =
+        |r: &Release| r.tactics.iter().map(|t| (t.id.clone(), t.name.clone(), t.shortname.clone())).collect::<Vec<_>>();
+    assert_eq!(tactic_facts(&legacy), tactic_facts(&stix), "tactics and their matrix order");
+    assert_eq!(placement(&legacy), placement(&stix), "technique names, parents and tactics");
+    let names = |r: &Release| r.mitigations.iter().map(|m| (m.id.clone(), m.name.clone())).collect::<Vec<_>>();
     assert_eq!(names(&legacy), names(&stix));
 
     // The legacy reader recovers the two links the official data misplaced
@@ -182,13 +148,7 @@ fn the_calendar_2026_04_file_matches_legacy_5_6_0() {
         r.case_studies
             .iter()
             .map(|c| {
-                (
-                    c.id.clone(),
-                    c.steps
-                        .iter()
-                        .map(|s| (s.tactic.clone(), s.technique.clone()))
-                        .collect::<Vec<_>>(),
-                )
+                (c.id.clone(), c.steps.iter().map(|s| (s.tactic.clone(), s.technique.clone())).collect::<Vec<_>>())
             })
             .collect::<Vec<_>>()
     };
@@ -200,11 +160,7 @@ fn calendar_steps_are_rebuilt_in_attack_order() {
     let Some(release) = read("ATLAS-2026.05.yaml", None) else {
         return;
     };
-    let cs0000 = release
-        .case_studies
-        .iter()
-        .find(|c| c.id == "AML.CS0000")
-        .expect("AML.CS0000");
+    let cs0000 = release.case_studies.iter().find(|c| c.id == "AML.CS0000").expect("AML.CS0000");
     // The file stores steps sorted by technique; S00 uses AML.T0000.001.
     assert_eq!(cs0000.steps[0].technique, "AML.T0000.001");
     assert_eq!(cs0000.steps[1].technique, "AML.T0002.000");
@@ -216,10 +172,8 @@ fn the_diff_of_5_5_0_to_2026_05_finds_the_three_new_sub_techniques() {
         return;
     };
     let new = read("ATLAS-2026.05.yaml", None).expect("present");
-    let changes = atlascope::atlas::diff::diff(
-        &Framework::new(old, Origin::Bundled),
-        &Framework::new(new, Origin::Bundled),
-    );
+    let changes =
+        atlascope::atlas::diff::diff(&Framework::new(old, Origin::Bundled), &Framework::new(new, Origin::Bundled));
     let added: Vec<_> = changes.added.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(added, ["AML.T0002.002", "AML.T0052.001", "AML.T0095.000"]);
     assert!(changes.removed.is_empty() && changes.renamed.is_empty() && changes.reparented.is_empty());
@@ -231,37 +185,21 @@ fn the_4_9_1_to_5_6_0_diff_finds_the_known_rename_and_moves() {
         return;
     };
     let new = read("ATLAS-5.6.0.yaml", None).expect("present");
-    let changes = atlascope::atlas::diff::diff(
-        &Framework::new(old, Origin::Bundled),
-        &Framework::new(new, Origin::Bundled),
-    );
+    let changes =
+        atlascope::atlas::diff::diff(&Framework::new(old, Origin::Bundled), &Framework::new(new, Origin::Bundled));
     assert!(
-        changes
-            .renamed
-            .iter()
-            .any(|r| r.id == "AML.T0053" && r.new_name == "AI Agent Tool Invocation"),
+        changes.renamed.iter().any(|r| r.id == "AML.T0053" && r.new_name == "AI Agent Tool Invocation"),
         "{changes}"
     );
     let moved: Vec<_> = changes.moved.iter().map(|m| m.id.as_str()).collect();
-    assert!(
-        moved.contains(&"AML.T0012") && moved.contains(&"AML.T0052"),
-        "{moved:?}"
-    );
-    assert!(
-        changes.maturity_changed.is_empty(),
-        "4.9.1 states no maturity, so none can change"
-    );
+    assert!(moved.contains(&"AML.T0012") && moved.contains(&"AML.T0052"), "{moved:?}");
+    assert!(changes.maturity_changed.is_empty(), "4.9.1 states no maturity, so none can change");
 }
 
 #[test]
 fn official_navigator_layers_are_refused_with_the_reason() {
     let Some(dir) = shared_atlas() else { return };
-    let err = read_release(
-        &official(&dir, "atlas_layer_matrix.json"),
-        "atlas_layer_matrix.json",
-        None,
-    )
-    .unwrap_err();
+    let err = read_release(&official(&dir, "atlas_layer_matrix.json"), "atlas_layer_matrix.json", None).unwrap_err();
     assert!(err.to_string().contains("Navigator layer"), "{err}");
 }
 
@@ -273,8 +211,5 @@ fn a_truncated_official_file_names_the_file_and_line() {
     let err = read_release(cut, "ATLAS-2026.05.yaml", None).unwrap_err();
     let message = err.to_string();
     assert!(message.starts_with("ATLAS-2026.05.yaml: "), "{message}");
-    assert!(
-        message.contains("line ") || message.contains("missing field"),
-        "{message}"
-    );
+    assert!(message.contains("line ") || message.contains("missing field"), "{message}");
 }

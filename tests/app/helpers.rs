@@ -57,7 +57,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let _ = app::serve(listener, AppState { db: pool, catalog }, async {
+            let _ = app::serve(listener, AppState::new(pool, catalog), async {
                 let _ = rx.await;
             })
             .await;
@@ -84,9 +84,7 @@ impl TestApp {
     }
 
     pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
-        let mut builder = axum::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
+        let mut builder = axum::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
@@ -98,11 +96,7 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -114,13 +108,7 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Vec<u8>) -> Reply {
-        self.request(
-            Method::POST,
-            path,
-            &[("content-type", "application/octet-stream")],
-            body,
-        )
-        .await
+        self.request(Method::POST, path, &[("content-type", "application/octet-stream")], body).await
     }
 }
 
@@ -136,10 +124,7 @@ pub fn shared_atlas() -> Option<PathBuf> {
         "CI is set but the official ATLAS files are missing from {}",
         dir.display()
     );
-    eprintln!(
-        "SKIPPED: {} is absent, so the tests against the official ATLAS files did not run",
-        dir.display()
-    );
+    eprintln!("SKIPPED: {} is absent, so the tests against the official ATLAS files did not run", dir.display());
     None
 }
 

@@ -26,12 +26,7 @@ async fn the_matrix_has_tactics_in_order_with_nested_sub_techniques() {
     assert_eq!(tactics[0]["id"], "AML.TA0002");
     assert_eq!(tactics[12]["id"], "AML.TA0001", "AI Attack Staging is 13th in 2026.05");
     let execution = tactics.iter().find(|t| t["id"] == "AML.TA0005").expect("Execution");
-    let injection = execution["techniques"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "AML.T0051")
-        .expect("T0051");
+    let injection = execution["techniques"].as_array().unwrap().iter().find(|t| t["id"] == "AML.T0051").expect("T0051");
     assert_eq!(injection["subtechniques"].as_array().unwrap().len(), 3);
 }
 
@@ -40,15 +35,9 @@ async fn techniques_can_be_filtered_and_read_one_by_one() {
     let app = TestApp::spawn().await;
     let all = app.get("/api/v1/frameworks/2026.05/techniques").await.json();
     assert_eq!(all.as_array().unwrap().len(), 170);
-    let realized = app
-        .get("/api/v1/frameworks/2026.05/techniques?maturity=realized")
-        .await
-        .json();
+    let realized = app.get("/api/v1/frameworks/2026.05/techniques?maturity=realized").await.json();
     assert!(realized.as_array().unwrap().iter().all(|t| t["maturity"] == "realized"));
-    let impact = app
-        .get("/api/v1/frameworks/2026.05/techniques?tactic=AML.TA0011")
-        .await
-        .json();
+    let impact = app.get("/api/v1/frameworks/2026.05/techniques?tactic=AML.TA0011").await.json();
     assert!(
         impact
             .as_array()
@@ -61,10 +50,7 @@ async fn techniques_can_be_filtered_and_read_one_by_one() {
     assert_eq!(one["name"], "Evade AI Model");
     assert_eq!(one["tactics"].as_array().unwrap().len(), 3);
     assert_eq!(one["url"], "https://atlas.mitre.org/techniques/AML.T0015");
-    assert!(
-        one["summary"].as_str().is_some_and(|s| !s.is_empty()),
-        "bundled data carries the project's summary"
-    );
+    assert!(one["summary"].as_str().is_some_and(|s| !s.is_empty()), "bundled data carries the project's summary");
     assert!(one["description"].is_null(), "MITRE's text is not bundled");
 }
 
@@ -73,27 +59,14 @@ async fn mitigations_and_case_studies_are_served() {
     let app = TestApp::spawn().await;
     let mitigations = app.get("/api/v1/frameworks/2026.05/mitigations").await.json();
     assert_eq!(mitigations.as_array().unwrap().len(), 35);
-    let links: usize = mitigations
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["techniques"].as_array().unwrap().len())
-        .sum();
+    let links: usize = mitigations.as_array().unwrap().iter().map(|m| m["techniques"].as_array().unwrap().len()).sum();
     assert_eq!(links, 246);
     let m = app.get("/api/v1/frameworks/2026.05/mitigations/AML.M0000").await.json();
     assert_eq!(m["name"], "Limit Public Release of Information");
     let studies = app.get("/api/v1/frameworks/2026.05/case-studies").await.json();
-    let steps: usize = studies
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["steps"].as_array().unwrap().len())
-        .sum();
+    let steps: usize = studies.as_array().unwrap().iter().map(|c| c["steps"].as_array().unwrap().len()).sum();
     assert_eq!(steps, 449);
-    let cs = app
-        .get("/api/v1/frameworks/default/case-studies/AML.CS0002")
-        .await
-        .json();
+    let cs = app.get("/api/v1/frameworks/default/case-studies/AML.CS0002").await.json();
     assert_eq!(cs["kind"], "incident");
 }
 
@@ -112,16 +85,9 @@ async fn unknown_ids_and_bad_filters_get_json_errors() {
         assert!(reply.header("content-type").starts_with("application/json"), "{path}");
         assert_eq!(reply.json()["error"]["code"], "not_found", "{path}");
     }
-    let reply = app
-        .get("/api/v1/frameworks/2026.05/techniques?maturity=legendary")
-        .await;
+    let reply = app.get("/api/v1/frameworks/2026.05/techniques?maturity=legendary").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(
-        reply.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("maturity:")
-    );
+    assert!(reply.json()["error"]["message"].as_str().unwrap().starts_with("maturity:"));
 }
 
 #[tokio::test]
@@ -135,10 +101,7 @@ async fn the_openapi_document_describes_the_api() {
         "/api/v1/frameworks/{version}/techniques/{id}",
         "/api/v1/frameworks/{version}/case-studies/{id}",
     ] {
-        assert!(
-            doc["paths"][path].is_object(),
-            "{path} missing from the OpenAPI document"
-        );
+        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
     assert!(doc["paths"]["/api/v1/frameworks"]["post"].is_object());
 }
@@ -146,34 +109,18 @@ async fn the_openapi_document_describes_the_api() {
 #[tokio::test]
 async fn bad_files_are_refused_with_the_reason_and_nothing_is_stored() {
     let app = TestApp::spawn().await;
-    let reply = app
-        .post("/api/v1/frameworks?filename=notes.txt", b"just some text\n".to_vec())
-        .await;
+    let reply = app.post("/api/v1/frameworks?filename=notes.txt", b"just some text\n".to_vec()).await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(
-        reply.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("notes.txt: unknown format")
-    );
+    assert!(reply.json()["error"]["message"].as_str().unwrap().starts_with("notes.txt: unknown format"));
 
     let truncated =
         b"format-version: 6.0.0\ncollection:\n  version: '2099.01'\ntactics:\n  AML.TA0000:\n    name: [unclosed\n"
             .to_vec();
     let reply = app.post("/api/v1/frameworks?filename=cut.yaml", truncated).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        reply.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("cut.yaml: line "),
-        "{}",
-        reply.body
-    );
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("cut.yaml: line "), "{}", reply.body);
 
-    let reply = app
-        .post("/api/v1/frameworks", b"{\"type\": \"bundle\", \"objects\": [".to_vec())
-        .await;
+    let reply = app.post("/api/v1/frameworks", b"{\"type\": \"bundle\", \"objects\": [".to_vec()).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let huge = vec![b'#'; atlascope::atlas::MAX_IMPORT_BYTES + 1];
@@ -192,12 +139,7 @@ async fn bad_files_are_refused_with_the_reason_and_nothing_is_stored() {
 async fn an_imported_release_is_served_refused_twice_and_survives_a_restart() {
     let Some(dir) = shared_atlas() else { return };
     let app = TestApp::spawn().await;
-    let reply = app
-        .post(
-            "/api/v1/frameworks?filename=ATLAS-5.6.0.yaml",
-            official(&dir, "ATLAS-5.6.0.yaml"),
-        )
-        .await;
+    let reply = app.post("/api/v1/frameworks?filename=ATLAS-5.6.0.yaml", official(&dir, "ATLAS-5.6.0.yaml")).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let created = reply.json();
     assert_eq!(created["version"], "5.6.0");
@@ -207,18 +149,10 @@ async fn an_imported_release_is_served_refused_twice_and_survives_a_restart() {
 
     let again = app.post("/api/v1/frameworks", official(&dir, "ATLAS-5.6.0.yaml")).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(
-        again.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("5.6.0 is already loaded")
-    );
+    assert!(again.json()["error"]["message"].as_str().unwrap().contains("5.6.0 is already loaded"));
 
     let stix = app
-        .post(
-            "/api/v1/frameworks?filename=stix-atlas.json&version=stix-5.6.0",
-            official(&dir, "stix-atlas.json"),
-        )
+        .post("/api/v1/frameworks?filename=stix-atlas.json&version=stix-5.6.0", official(&dir, "stix-atlas.json"))
         .await;
     assert_eq!(stix.status, StatusCode::CREATED, "{}", stix.body);
     assert_eq!(stix.json()["format"], "stix");
@@ -228,10 +162,7 @@ async fn an_imported_release_is_served_refused_twice_and_survives_a_restart() {
     assert!(t["description"].as_str().is_some_and(|d| d.len() > 100));
     let page = app.get("/frameworks/5.6.0/techniques/AML.T0051").await;
     assert!(page.body.contains("Description (MITRE)"));
-    assert!(
-        page.body.contains(r#"href="https://atlas.mitre.org/"#),
-        "site-relative links point at the official site"
-    );
+    assert!(page.body.contains(r#"href="https://atlas.mitre.org/"#), "site-relative links point at the official site");
 
     let diff = app.get("/api/v1/frameworks/5.6.0/diff/2026.05").await.json();
     assert!(diff["maturity_changed"].as_array().is_some_and(|m| !m.is_empty()));
@@ -240,17 +171,9 @@ async fn an_imported_release_is_served_refused_twice_and_survives_a_restart() {
     let keep = app.stop().await;
     let restarted = TestApp::spawn_in(data_dir).await;
     let list = restarted.get("/api/v1/frameworks").await.json();
-    let versions: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["version"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        versions,
-        ["2026.05", "5.6.0", "stix-5.6.0"],
-        "newest first; named releases after numbered ones"
-    );
+    let versions: Vec<_> =
+        list.as_array().unwrap().iter().map(|r| r["version"].as_str().unwrap().to_string()).collect();
+    assert_eq!(versions, ["2026.05", "5.6.0", "stix-5.6.0"], "newest first; named releases after numbered ones");
     drop(keep);
 }
 
@@ -258,19 +181,12 @@ async fn an_imported_release_is_served_refused_twice_and_survives_a_restart() {
 async fn importing_the_official_2026_05_file_adds_full_text_to_the_bundled_release() {
     let Some(dir) = shared_atlas() else { return };
     let app = TestApp::spawn().await;
-    let reply = app
-        .post(
-            "/api/v1/frameworks?filename=ATLAS-2026.05.yaml",
-            official(&dir, "ATLAS-2026.05.yaml"),
-        )
-        .await;
+    let reply = app.post("/api/v1/frameworks?filename=ATLAS-2026.05.yaml", official(&dir, "ATLAS-2026.05.yaml")).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     assert_eq!(reply.json()["full_text"], true);
     let t = app.get("/api/v1/frameworks/default/techniques/AML.T0000").await.json();
     assert!(t["description"].as_str().is_some());
     assert!(t["summary"].as_str().is_some(), "the project's summary stays alongside");
-    let again = app
-        .post("/api/v1/frameworks", official(&dir, "ATLAS-2026.05.yaml"))
-        .await;
+    let again = app.post("/api/v1/frameworks", official(&dir, "ATLAS-2026.05.yaml")).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 }

@@ -11,41 +11,24 @@ async fn the_matrix_shows_every_tactic_in_official_order() {
     assert!(page.header("content-type").starts_with("text/html"));
     assert_eq!(page.body.matches(r#"<li class="column">"#).count(), 16);
     let recon = page.body.find(">Reconnaissance</a>").expect("Reconnaissance column");
-    let staging = page
-        .body
-        .find(">AI Attack Staging</a>")
-        .expect("AI Attack Staging column");
+    let staging = page.body.find(">AI Attack Staging</a>").expect("AI Attack Staging column");
     let impact = page.body.find(">Impact</a>").expect("Impact column");
     assert!(recon < staging && staging < impact, "matrix order, not ID order");
     assert!(page.body.contains("All 170 techniques and sub-techniques."));
     // Every technique shows its maturity as text, not only as a colour.
-    assert!(
-        page.body
-            .contains(r#"<span class="maturity m-realized">Realized</span>"#)
-    );
+    assert!(page.body.contains(r#"<span class="maturity m-realized">Realized</span>"#));
 }
 
 #[tokio::test]
 async fn every_page_carries_a_strict_content_security_policy() {
     let app = TestApp::spawn().await;
-    for path in [
-        "/",
-        "/frameworks",
-        "/frameworks/2026.05/techniques/AML.T0051",
-        "/no-such-page",
-    ] {
+    for path in ["/", "/frameworks", "/frameworks/2026.05/techniques/AML.T0051", "/no-such-page"] {
         let page = app.get(path).await;
         let csp = page.header("content-security-policy");
-        assert!(
-            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
-            "{path}: {csp}"
-        );
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
         assert_eq!(page.header("x-content-type-options"), "nosniff");
-        assert!(
-            !page.body.contains("<script>") && !page.body.contains(" style="),
-            "{path}: inline script or style"
-        );
+        assert!(!page.body.contains("<script>") && !page.body.contains(" style="), "{path}: inline script or style");
     }
 }
 
@@ -56,20 +39,11 @@ async fn filters_work_as_plain_links_and_as_htmx_fragments() {
     assert_eq!(full.status, StatusCode::OK);
     assert!(full.body.contains("<html"), "a reload gives the whole page");
     assert!(full.body.contains("LLM Prompt Injection"));
-    assert!(
-        !full.body.contains(">Search Open Technical Databases<"),
-        "non-matching techniques are hidden"
-    );
-    assert!(
-        full.body.contains(r#"value="prompt injection""#),
-        "the form keeps the query"
-    );
+    assert!(!full.body.contains(">Search Open Technical Databases<"), "non-matching techniques are hidden");
+    assert!(full.body.contains(r#"value="prompt injection""#), "the form keeps the query");
 
     let fragment = app
-        .get_with(
-            "/frameworks/2026.05?q=prompt+injection",
-            &[("HX-Request", "true"), ("HX-Target", "matrix")],
-        )
+        .get_with("/frameworks/2026.05?q=prompt+injection", &[("HX-Request", "true"), ("HX-Target", "matrix")])
         .await;
     assert_eq!(fragment.status, StatusCode::OK);
     assert!(!fragment.body.contains("<html"), "htmx gets only the matrix");
@@ -82,24 +56,15 @@ async fn filters_work_as_plain_links_and_as_htmx_fragments() {
 async fn filters_by_tactic_maturity_and_platform() {
     let app = TestApp::spawn().await;
     let page = app.get("/frameworks/default?tactic=AML.TA0011").await;
-    assert_eq!(
-        page.body.matches(r#"<li class="column">"#).count(),
-        1,
-        "only the Impact column"
-    );
-    let page = app
-        .get("/frameworks/default?maturity=feasible&platform=Agentic+AI")
-        .await;
+    assert_eq!(page.body.matches(r#"<li class="column">"#).count(), 1, "only the Impact column");
+    let page = app.get("/frameworks/default?maturity=feasible&platform=Agentic+AI").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
         !page.body.contains(r#"<span class="maturity m-realized">"#) || page.body.contains(r#"class="cell context""#)
     );
     let bad = app.get("/frameworks/default?maturity=legendary").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(
-        bad.body.contains("maturity: `legendary` is not one of"),
-        "the error names the field"
-    );
+    assert!(bad.body.contains("maturity: `legendary` is not one of"), "the error names the field");
 }
 
 #[tokio::test]
@@ -107,29 +72,11 @@ async fn object_pages_link_to_each_other_and_to_the_official_site() {
     let app = TestApp::spawn().await;
     let technique = app.get("/frameworks/2026.05/techniques/AML.T0051.001").await;
     assert_eq!(technique.status, StatusCode::OK);
-    assert!(
-        technique
-            .body
-            .contains("https://atlas.mitre.org/techniques/AML.T0051.001")
-    );
-    assert!(
-        technique
-            .body
-            .contains(r#"href="/frameworks/2026.05/techniques/AML.T0051""#),
-        "links to its parent"
-    );
-    assert!(
-        technique.body.contains("/frameworks/2026.05/mitigations/AML.M"),
-        "links to its mitigations"
-    );
-    assert!(
-        technique.body.contains("/frameworks/2026.05/case-studies/AML.CS"),
-        "links to case studies"
-    );
-    assert!(
-        technique.body.contains("/frameworks/2026.05/tactics/AML.TA0005"),
-        "links to its tactic"
-    );
+    assert!(technique.body.contains("https://atlas.mitre.org/techniques/AML.T0051.001"));
+    assert!(technique.body.contains(r#"href="/frameworks/2026.05/techniques/AML.T0051""#), "links to its parent");
+    assert!(technique.body.contains("/frameworks/2026.05/mitigations/AML.M"), "links to its mitigations");
+    assert!(technique.body.contains("/frameworks/2026.05/case-studies/AML.CS"), "links to case studies");
+    assert!(technique.body.contains("/frameworks/2026.05/tactics/AML.TA0005"), "links to its tactic");
 
     for path in [
         "/frameworks/2026.05/tactics/AML.TA0001",
@@ -160,14 +107,10 @@ async fn unknown_ids_and_releases_get_a_404_page() {
 #[tokio::test]
 async fn the_release_switcher_keeps_the_page_when_it_exists_there() {
     let app = TestApp::spawn().await;
-    let reply = app
-        .get("/frameworks/switch?version=2026.05&page=techniques/AML.T0051")
-        .await;
+    let reply = app.get("/frameworks/switch?version=2026.05&page=techniques/AML.T0051").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), "/frameworks/2026.05/techniques/AML.T0051");
-    let reply = app
-        .get("/frameworks/switch?version=2026.05&page=techniques/AML.T9999")
-        .await;
+    let reply = app.get("/frameworks/switch?version=2026.05&page=techniques/AML.T9999").await;
     assert_eq!(reply.header("location"), "/frameworks/2026.05");
     let reply = app.get("/frameworks/switch?version=0.0.1&page=").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
@@ -177,10 +120,7 @@ async fn the_release_switcher_keeps_the_page_when_it_exists_there() {
 async fn static_assets_are_versioned_cached_and_compressed() {
     let app = TestApp::spawn().await;
     let page = app.get("/").await;
-    let start = page
-        .body
-        .find("/static/vendor/htmx.min.js?v=")
-        .expect("htmx script tag");
+    let start = page.body.find("/static/vendor/htmx.min.js?v=").expect("htmx script tag");
     let url = &page.body[start..page.body[start..].find('"').map(|e| start + e).expect("end of url")];
     let script = app.get_with(url, &[("accept-encoding", "gzip")]).await;
     assert_eq!(script.status, StatusCode::OK);
@@ -189,8 +129,21 @@ async fn static_assets_are_versioned_cached_and_compressed() {
     let etag = script.header("etag").to_string();
     let again = app.get_with(url, &[("if-none-match", &etag)]).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
-    assert!(
-        page.body.contains(r#"integrity="sha384-"#),
-        "scripts carry subresource integrity"
-    );
+    assert!(page.body.contains(r#"integrity="sha384-"#), "scripts carry subresource integrity");
+}
+
+#[tokio::test]
+async fn the_matrix_is_served_compressed_and_refreshed_when_a_release_is_added() {
+    let app = TestApp::spawn().await;
+    let reply = app.request(axum::http::Method::GET, "/", &[("accept-encoding", "gzip")], Vec::new()).await;
+    assert_eq!(reply.header("content-encoding"), "gzip");
+    assert!(reply.header("vary").contains("accept-encoding"));
+    let plain = app.get("/").await;
+    assert!(!plain.body.contains(r#"<option value="2099.01""#));
+
+    let fixture = include_bytes!("../fixtures/calendar-mini.yaml");
+    let created = app.post("/api/v1/frameworks", fixture.to_vec()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let after = app.get("/").await;
+    assert!(after.body.contains(r#"<option value="2099.01""#), "the release switcher lists the new release");
 }
