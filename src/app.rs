@@ -16,6 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::atlas::Catalog;
+use crate::live::LiveHub;
 use crate::web::page_cache::PageCache;
 use crate::{api, web};
 
@@ -25,11 +26,17 @@ pub struct AppState {
     pub db: SqlitePool,
     pub catalog: Arc<Catalog>,
     pub pages: Arc<PageCache>,
+    pub live: LiveHub,
 }
 
 impl AppState {
+    /// Builds the state and starts the task that renders live updates.
+    /// Must be called inside a Tokio runtime.
     pub fn new(db: SqlitePool, catalog: Arc<Catalog>) -> Self {
-        AppState { db, catalog, pages: Arc::new(PageCache::default()) }
+        let (live, changes) = LiveHub::new();
+        let state = AppState { db, catalog, pages: Arc::new(PageCache::default()), live };
+        tokio::spawn(crate::web::workshop::render_live_updates(state.clone(), changes));
+        state
     }
 }
 

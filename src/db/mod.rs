@@ -1,7 +1,12 @@
 //! The database layer: the SQLite connection pool, migrations, and one
 //! module of queries per table group. SQL lives only here.
 
+pub mod controls;
+pub mod decisions;
+pub mod history;
 pub mod releases;
+pub mod systems;
+pub mod teams;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -3,6 +3,7 @@
 
 pub mod assets;
 mod framework;
+pub mod workshop;
 pub mod page_cache;
 
 use std::sync::Arc;

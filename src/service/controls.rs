@@ -1,0 +1,165 @@
+//! Controls a team defines itself and maps to ATLAS techniques: how a team
+//! covers techniques ATLAS has no mitigation for, or records its own measures.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, to_json};
+use crate::app::AppState;
+use crate::db::{self, controls::ControlRow, history::NewEntry};
+use crate::domain::{FieldError, limits, text};
+use crate::live::Change;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Control {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub description: String,
+    /// ATLAS technique IDs the control addresses.
+    pub techniques: Vec<String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<ControlRow> for Control {
+    fn from(row: ControlRow) -> Self {
+        Control {
+            techniques: row.technique_ids(),
+            id: row.id,
+            team_id: row.team_id,
+            name: row.name,
+            description: row.description,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+pub struct ControlInput {
+    pub name: String,
+    pub description: String,
+    pub techniques: Vec<String>,
+}
+
+fn validate(state: &AppState, input: &ControlInput) -> ServiceResult<(String, String, Vec<String>)> {
+    let name = text("name", &input.name, limits::NAME, true)?;
+    let description = text("description", &input.description, limits::DESCRIPTION, false)?;
+    let mut techniques: Vec<String> = input.techniques.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    techniques.sort();
+    techniques.dedup();
+    if techniques.len() > limits::BULK_ITEMS {
+        return Err(FieldError::new("techniques", format!("at most {} techniques", limits::BULK_ITEMS)).into());
+    }
+    let releases = state.catalog.list();
+    let unknown: Vec<&str> = techniques
+        .iter()
+        .filter(|t| !releases.iter().any(|f| f.technique(t).is_some()))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(FieldError::new("techniques", format!("not an ATLAS technique in any loaded release: {}", unknown.join(", "))).into());
+    }
+    Ok((name, description, techniques))
+}
+
+pub async fn list(state: &AppState, team_id: i64) -> ServiceResult<Vec<Control>> {
+    Ok(db::controls::list(&state.db, team_id).await?.into_iter().map(Control::from).collect())
+}
+
+pub async fn get(state: &AppState, id: i64) -> ServiceResult<Control> {
+    db::controls::get(&state.db, id)
+        .await?
+        .map(Control::from)
+        .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))
+}
+
+async fn announce_team(state: &AppState, team_id: i64, techniques: Vec<String>, actor: &Actor) -> ServiceResult<()> {
+    for system in db::systems::list(&state.db, Some(team_id)).await? {
+        state.live.changed(Change { system_id: system.id, techniques: techniques.clone(), actor: actor.name().to_string() });
+    }
+    Ok(())
+}
+
+fn entry<'a>(team_id: i64, actor: &'a Actor, at: &'a str, item: &'a str, summary: &'a str) -> NewEntry<'a> {
+    NewEntry { team_id, system_id: None, actor: actor.name(), at, entity: "control", item, summary, before: None, after: None, batch: None }
+}
+
+pub async fn create(state: &AppState, team_id: i64, input: ControlInput, actor: &Actor) -> ServiceResult<Control> {
+    let (name, description, techniques) = validate(state, &input)?;
+    let at = now();
+    let mut tx = begin_write(&state.db).await?;
+    if db::teams::get(&mut *tx, team_id).await?.is_none() {
+        return Err(FieldError::new("team_id", format!("team {team_id} does not exist")).into());
+    }
+    let id = db::controls::insert(&mut tx, team_id, &name, &description, &techniques, &at)
+        .await
+        .map_err(|e| duplicate(e, || format!("name: the team already has a control called {name}")))?;
+    let control: Control = db::controls::get(&mut *tx, id).await?.map(Control::from).ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
+    let item = id.to_string();
+    let summary = format!("created control {name}");
+    db::history::append(&mut *tx, NewEntry { after: to_json(&control), ..entry(team_id, actor, &at, &item, &summary) }).await?;
+    tx.commit().await?;
+    announce_team(state, team_id, control.techniques.clone(), actor).await?;
+    Ok(control)
+}
+
+pub async fn update(
+    state: &AppState,
+    id: i64,
+    expected_version: Option<i64>,
+    input: ControlInput,
+    actor: &Actor,
+) -> ServiceResult<Control> {
+    let (name, description, techniques) = validate(state, &input)?;
+    let at = now();
+    let mut tx = begin_write(&state.db).await?;
+    let current: Control = db::controls::get(&mut *tx, id)
+        .await?
+        .map(Control::from)
+        .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))?;
+    let expected = expected_version.unwrap_or(current.version);
+    if expected != current.version {
+        return Err(ServiceError::conflict(&format!("control {}", current.name), current.version, expected));
+    }
+    let updated = db::controls::update(&mut tx, id, expected, &name, &description, &techniques, &at)
+        .await
+        .map_err(|e| duplicate(e, || format!("name: the team already has a control called {name}")))?;
+    if !updated {
+        return Err(ServiceError::conflict("the control", current.version, expected));
+    }
+    let control: Control = db::controls::get(&mut *tx, id).await?.map(Control::from).ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
+    let item = id.to_string();
+    let summary = format!("edited control {name}");
+    db::history::append(
+        &mut *tx,
+        NewEntry { before: to_json(&current), after: to_json(&control), ..entry(control.team_id, actor, &at, &item, &summary) },
+    )
+    .await?;
+    tx.commit().await?;
+    let mut affected = current.techniques.clone();
+    affected.extend(control.techniques.iter().cloned());
+    affected.sort();
+    affected.dedup();
+    announce_team(state, control.team_id, affected, actor).await?;
+    Ok(control)
+}
+
+/// Deletes a control with its statuses on every system.
+pub async fn delete(state: &AppState, id: i64, actor: &Actor) -> ServiceResult<Control> {
+    let at = now();
+    let mut tx = begin_write(&state.db).await?;
+    let current: Control = db::controls::get(&mut *tx, id)
+        .await?
+        .map(Control::from)
+        .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))?;
+    db::controls::delete(&mut *tx, id).await?;
+    let item = id.to_string();
+    let summary = format!("deleted control {}", current.name);
+    db::history::append(&mut *tx, NewEntry { before: to_json(&current), ..entry(current.team_id, actor, &at, &item, &summary) }).await?;
+    tx.commit().await?;
+    announce_team(state, current.team_id, current.techniques.clone(), actor).await?;
+    Ok(current)
+}

@@ -1,0 +1,210 @@
+//! Creating, editing and deleting ML systems.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, system_context, to_json};
+use crate::app::AppState;
+use crate::atlas::model::PLATFORMS;
+use crate::db::{self, history::NewEntry, systems::SystemFields, systems::SystemRow};
+use crate::domain::{Exposure, FieldError, Rating, limits, text};
+
+/// An ML system as pages and the API show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct System {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub description: String,
+    pub owner: String,
+    /// ATLAS platforms: Predictive AI, Generative AI, Agentic AI, Enterprise.
+    pub platforms: Vec<String>,
+    pub exposure: Exposure,
+    pub criticality: Rating,
+    /// The ATLAS release the system is assessed against.
+    pub framework_version: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<SystemRow> for System {
+    fn from(row: SystemRow) -> Self {
+        System {
+            id: row.id,
+            team_id: row.team_id,
+            platforms: serde_json::from_str(&row.platforms).unwrap_or_default(),
+            exposure: Exposure::parse(&row.exposure).unwrap_or(Exposure::Internal),
+            criticality: Rating::parse(&row.criticality).unwrap_or(Rating::Medium),
+            name: row.name,
+            description: row.description,
+            owner: row.owner,
+            framework_version: row.framework_version,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// What a user submits to create or edit a system; checked by [`validate`].
+#[derive(Debug, Clone, Default)]
+pub struct SystemInput {
+    pub name: String,
+    pub description: String,
+    pub owner: String,
+    pub platforms: Vec<String>,
+    pub exposure: String,
+    pub criticality: String,
+    /// `None` or empty: the default release.
+    pub framework_version: Option<String>,
+}
+
+struct Valid {
+    name: String,
+    description: String,
+    owner: String,
+    platforms_json: String,
+    exposure: Exposure,
+    criticality: Rating,
+    framework_version: String,
+}
+
+fn validate(state: &AppState, input: &SystemInput) -> ServiceResult<Valid> {
+    let mut platforms = Vec::new();
+    for (n, raw) in input.platforms.iter().enumerate() {
+        let platform = PLATFORMS.iter().find(|p| p.eq_ignore_ascii_case(raw.trim())).ok_or_else(|| {
+            FieldError::new(format!("platforms[{n}]"), format!("`{raw}` is not one of {}", PLATFORMS.join(", ")))
+        })?;
+        if !platforms.contains(platform) {
+            platforms.push(*platform);
+        }
+    }
+    platforms.sort_by_key(|p| PLATFORMS.iter().position(|q| q == p));
+    let framework_version = match input.framework_version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => state.catalog.default_version(),
+        Some(version) => state
+            .catalog
+            .get(version)
+            .map(|f| f.version().to_string())
+            .ok_or_else(|| FieldError::new("framework_version", format!("ATLAS release {version} is not loaded")))?,
+    };
+    Ok(Valid {
+        name: text("name", &input.name, limits::NAME, true)?,
+        description: text("description", &input.description, limits::DESCRIPTION, false)?,
+        owner: text("owner", &input.owner, limits::OWNER, false)?,
+        platforms_json: serde_json::to_string(&platforms).unwrap_or_else(|_| "[]".into()),
+        exposure: Exposure::parse(&input.exposure).map_err(|m| FieldError::new("exposure", m))?,
+        criticality: Rating::parse(&input.criticality).map_err(|m| FieldError::new("criticality", m))?,
+        framework_version,
+    })
+}
+
+impl Valid {
+    fn fields(&self) -> SystemFields<'_> {
+        SystemFields {
+            name: &self.name,
+            description: &self.description,
+            owner: &self.owner,
+            platforms_json: &self.platforms_json,
+            exposure: self.exposure.as_str(),
+            criticality: self.criticality.as_str(),
+            framework_version: &self.framework_version,
+        }
+    }
+}
+
+pub async fn get(state: &AppState, id: i64) -> ServiceResult<System> {
+    Ok(system_context(state, id).await?.system.into())
+}
+
+pub async fn list(state: &AppState, team_id: Option<i64>) -> ServiceResult<Vec<System>> {
+    Ok(db::systems::list(&state.db, team_id).await?.into_iter().map(System::from).collect())
+}
+
+pub async fn create(state: &AppState, team_id: i64, input: SystemInput, actor: &Actor) -> ServiceResult<System> {
+    let valid = validate(state, &input)?;
+    let at = now();
+    let mut tx = begin_write(&state.db).await?;
+    if db::teams::get(&mut *tx, team_id).await?.is_none() {
+        return Err(FieldError::new("team_id", format!("team {team_id} does not exist")).into());
+    }
+    let row = db::systems::insert(&mut *tx, team_id, &valid.fields(), &at)
+        .await
+        .map_err(|e| duplicate(e, || format!("name: the team already has a system called {}", valid.name)))?;
+    let system = System::from(row);
+    db::history::append(
+        &mut *tx,
+        NewEntry {
+            team_id,
+            system_id: Some(system.id),
+            actor: actor.name(),
+            at: &at,
+            entity: "system",
+            item: "",
+            summary: &format!("created system {}", system.name),
+            before: None,
+            after: to_json(&system),
+            batch: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(system)
+}
+
+pub async fn update(
+    state: &AppState,
+    id: i64,
+    expected_version: Option<i64>,
+    input: SystemInput,
+    actor: &Actor,
+) -> ServiceResult<System> {
+    let valid = validate(state, &input)?;
+    let at = now();
+    let mut tx = begin_write(&state.db).await?;
+    let current: System = db::systems::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
+        .into();
+    let expected = expected_version.unwrap_or(current.version);
+    if expected != current.version {
+        return Err(ServiceError::conflict(&format!("system {}", current.name), current.version, expected));
+    }
+    let system: System = db::systems::update(&mut *tx, id, expected, &valid.fields(), &at)
+        .await
+        .map_err(|e| duplicate(e, || format!("name: the team already has a system called {}", valid.name)))?
+        .ok_or_else(|| ServiceError::conflict("the system", current.version, expected))?
+        .into();
+    db::history::append(
+        &mut *tx,
+        NewEntry {
+            team_id: system.team_id,
+            system_id: Some(id),
+            actor: actor.name(),
+            at: &at,
+            entity: "system",
+            item: "",
+            summary: &format!("edited system {}", system.name),
+            before: to_json(&current),
+            after: to_json(&system),
+            batch: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.live.changed(crate::live::Change { system_id: id, techniques: Vec::new(), actor: actor.name().to_string() });
+    Ok(system)
+}
+
+/// Deletes a system with all its decisions and history, in one transaction.
+pub async fn delete(state: &AppState, id: i64) -> ServiceResult<System> {
+    let mut tx = begin_write(&state.db).await?;
+    let system: System = db::systems::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
+        .into();
+    db::systems::delete(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(system)
+}

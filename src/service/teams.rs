@@ -1,0 +1,97 @@
+//! Creating, renaming and deleting teams.
+
+use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, to_json};
+use crate::app::AppState;
+use crate::db::{self, history::NewEntry, teams::Team};
+use crate::domain::{limits, text};
+
+pub struct TeamInput {
+    pub name: String,
+    pub description: String,
+}
+
+fn validate(input: &TeamInput) -> ServiceResult<(String, String)> {
+    Ok((
+        text("name", &input.name, limits::NAME, true)?,
+        text("description", &input.description, limits::DESCRIPTION, false)?,
+    ))
+}
+
+pub async fn get(state: &AppState, id: i64) -> ServiceResult<Team> {
+    db::teams::get(&state.db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))
+}
+
+pub async fn create(state: &AppState, input: TeamInput, actor: &Actor) -> ServiceResult<Team> {
+    let (name, description) = validate(&input)?;
+    let at = now();
+    let mut tx = begin_write(&state.db).await?;
+    let team = db::teams::insert(&mut *tx, &name, &description, &at)
+        .await
+        .map_err(|e| duplicate(e, || format!("name: a team called {name} already exists")))?;
+    db::history::append(
+        &mut *tx,
+        NewEntry {
+            team_id: team.id,
+            system_id: None,
+            actor: actor.name(),
+            at: &at,
+            entity: "team",
+            item: "",
+            summary: &format!("created team {name}"),
+            before: None,
+            after: to_json(&team),
+            batch: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(team)
+}
+
+pub async fn update(
+    state: &AppState,
+    id: i64,
+    expected_version: Option<i64>,
+    input: TeamInput,
+    actor: &Actor,
+) -> ServiceResult<Team> {
+    let (name, description) = validate(&input)?;
+    let at = now();
+    let mut tx = begin_write(&state.db).await?;
+    let current = db::teams::get(&mut *tx, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
+    let expected = expected_version.unwrap_or(current.version);
+    if expected != current.version {
+        return Err(ServiceError::conflict(&format!("team {}", current.name), current.version, expected));
+    }
+    let team = db::teams::update(&mut *tx, id, expected, &name, &description, &at)
+        .await
+        .map_err(|e| duplicate(e, || format!("name: a team called {name} already exists")))?
+        .ok_or_else(|| ServiceError::conflict("the team", current.version, expected))?;
+    db::history::append(
+        &mut *tx,
+        NewEntry {
+            team_id: id,
+            system_id: None,
+            actor: actor.name(),
+            at: &at,
+            entity: "team",
+            item: "",
+            summary: &format!("edited team {name}"),
+            before: to_json(&current),
+            after: to_json(&team),
+            batch: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(team)
+}
+
+/// Deletes a team with its systems, controls, decisions and history, in one transaction.
+pub async fn delete(state: &AppState, id: i64) -> ServiceResult<Team> {
+    let mut tx = begin_write(&state.db).await?;
+    let team = db::teams::get(&mut *tx, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
+    db::teams::delete(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(team)
+}
