@@ -1,7 +1,12 @@
 //! The JSON REST API under `/api/v1`, described by an OpenAPI 3.1 document
 //! generated from the handlers at `/api/openapi.json`.
 
+mod actor;
+mod assessment;
+mod extract;
 mod frameworks;
+mod systems;
+mod teams;
 
 use axum::Json;
 use axum::Router;
@@ -13,6 +18,8 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::domain::FieldError;
+use crate::service::ServiceError;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,13 +27,25 @@ use crate::app::AppState;
         title = "atlascope API",
         description = "MITRE ATLAS knowledge base and coverage mapping. Errors are JSON: `{\"error\": {\"code\", \"message\"}}`."
     ),
-    tags((name = "frameworks", description = "ATLAS releases: tactics, techniques, mitigations, case studies"))
+    tags(
+        (name = "frameworks", description = "ATLAS releases: tactics, techniques, mitigations, case studies"),
+        (name = "teams", description = "Teams and the controls they define"),
+        (name = "systems", description = "ML systems, each assessed against one ATLAS release"),
+        (name = "assessment", description = "A system's decisions: technique applicability, mitigation and control \
+            statuses, risk acceptances; its coverage and change history. Versioned resources answer with an `ETag`; \
+            send it back in `If-Match` to refuse a stale write (412)."),
+    )
 )]
 struct ApiDoc;
 
 /// The `/api` router: `/api/v1/...` and `/api/openapi.json`.
 pub fn router() -> Router<AppState> {
-    let (v1, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(frameworks::router()).split_for_parts();
+    let (v1, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(frameworks::router())
+        .merge(teams::router())
+        .merge(systems::router())
+        .merge(assessment::router())
+        .split_for_parts();
     let mut openapi = openapi;
     openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)
         .into_iter()
@@ -52,8 +71,11 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `not_found`, `invalid_file`.
     pub code: &'static str,
-    /// What went wrong, naming the file, line or field at fault.
+    /// What went wrong, naming the file, line, field or header at fault.
     pub message: String,
+    /// On a stale write (`412`, or `409` for an undo): the version the item is at now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
 }
 
 /// Errors of the JSON API, each with an honest status code.
@@ -63,8 +85,18 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A bad query filter value (400).
     #[error("{field}: {message}")]
     InvalidField { field: &'static str, message: String },
+    /// A request body value the use case refused, or one that does not fit
+    /// the expected shape (422).
+    #[error("{field}: {message}")]
+    Unprocessable { field: String, message: String },
+    /// A JSON body of the wrong shape: a missing, unknown or mistyped field (422).
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{header}: {message}")]
+    InvalidHeader { header: &'static str, message: String },
     #[error("{0}")]
     InvalidFile(String),
     #[error("{0}")]
@@ -73,6 +105,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A stale write: `If-Match` named a version that is no longer current.
+    #[error("{message}")]
+    PreconditionFailed { message: String, current_version: i64 },
+    /// A change that cannot apply because the item moved on since, without
+    /// a precondition from the client (an undo) (409).
+    #[error("{message}")]
+    ChangedSince { message: String, current_version: i64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -83,10 +122,16 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
+            ApiError::Unprocessable { .. } | ApiError::InvalidBody(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+            }
+            ApiError::InvalidHeader { .. } => (StatusCode::BAD_REQUEST, "invalid_header"),
             ApiError::InvalidFile(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_file"),
             ApiError::UnsupportedFormat(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unknown_format"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
+            ApiError::ChangedSince { .. } => (StatusCode::CONFLICT, "changed_since"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -102,7 +147,32 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response()
+        let current_version = match &self {
+            ApiError::PreconditionFailed { current_version, .. } | ApiError::ChangedSince { current_version, .. } => {
+                Some(*current_version)
+            }
+            _ => None,
+        };
+        let mut response =
+            (status, Json(ErrorBody { error: ErrorDetail { code, message, current_version } })).into_response();
+        if let Some(version) = current_version {
+            response.headers_mut().insert(axum::http::header::ETAG, extract::etag(version));
+        }
+        response
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound(message) => ApiError::NotFound(message),
+            ServiceError::Invalid(FieldError { field, message }) => ApiError::Unprocessable { field, message },
+            ServiceError::Conflict { message, current_version } => {
+                ApiError::PreconditionFailed { message, current_version }
+            }
+            ServiceError::Duplicate(message) => ApiError::Conflict(message),
+            ServiceError::Database(e) => ApiError::Internal(e.into()),
+        }
     }
 }
 

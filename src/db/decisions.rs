@@ -107,7 +107,11 @@ pub async fn put_assessment(
     .await
 }
 
-pub async fn statuses(db: impl SqliteExecutor<'_>, kind: StatusKind, system_id: i64) -> Result<Vec<StatusRow>, sqlx::Error> {
+pub async fn statuses(
+    db: impl SqliteExecutor<'_>,
+    kind: StatusKind,
+    system_id: i64,
+) -> Result<Vec<StatusRow>, sqlx::Error> {
     let (table, key) = kind.table();
     sqlx::query_as(&format!(
         "select cast({key} as text) as item, status, owner, target_date, evidence, notes, version, updated_by, updated_at
@@ -209,7 +213,11 @@ pub async fn put_acceptance(
     .await
 }
 
-pub async fn delete_acceptance(db: &mut SqliteConnection, system_id: i64, technique_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn delete_acceptance(
+    db: &mut SqliteConnection,
+    system_id: i64,
+    technique_id: &str,
+) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query("delete from risk_acceptances where system_id = ? and technique_id = ?")
         .bind(system_id)
         .bind(technique_id)

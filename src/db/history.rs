@@ -78,7 +78,10 @@ pub async fn for_system(
 
 /// The entries of one bulk action.
 pub async fn batch(db: impl SqliteExecutor<'_>, batch: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    sqlx::query_as(&format!("select {COLUMNS} from history where batch = ? order by id")).bind(batch).fetch_all(db).await
+    sqlx::query_as(&format!("select {COLUMNS} from history where batch = ? order by id"))
+        .bind(batch)
+        .fetch_all(db)
+        .await
 }
 
 pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<HistoryEntry>, sqlx::Error> {

@@ -34,12 +34,10 @@ const COLUMNS: &str = "id, team_id, name, description, owner, platforms, exposur
                        version, created_at, updated_at";
 
 pub async fn list(db: impl SqliteExecutor<'_>, team_id: Option<i64>) -> Result<Vec<SystemRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from systems where ?1 is null or team_id = ?1 order by name"
-    ))
-    .bind(team_id)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(&format!("select {COLUMNS} from systems where ?1 is null or team_id = ?1 order by name"))
+        .bind(team_id)
+        .fetch_all(db)
+        .await
 }
 
 pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<SystemRow>, sqlx::Error> {

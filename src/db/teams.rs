@@ -24,7 +24,12 @@ pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<Team>, s
     sqlx::query_as(&format!("select {COLUMNS} from teams where id = ?")).bind(id).fetch_optional(db).await
 }
 
-pub async fn insert(db: impl SqliteExecutor<'_>, name: &str, description: &str, now: &str) -> Result<Team, sqlx::Error> {
+pub async fn insert(
+    db: impl SqliteExecutor<'_>,
+    name: &str,
+    description: &str,
+    now: &str,
+) -> Result<Team, sqlx::Error> {
     sqlx::query_as(&format!(
         "insert into teams (name, description, created_at, updated_at) values (?, ?, ?, ?) returning {COLUMNS}"
     ))

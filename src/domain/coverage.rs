@@ -143,6 +143,11 @@ impl StateCounts {
         }
     }
 
+    /// [`StateCounts::get`] for templates, which hold states by reference.
+    pub fn of(&self, state: &CoverageState) -> usize {
+        self.get(*state)
+    }
+
     pub fn total(&self) -> usize {
         CoverageState::ALL.iter().map(|s| self.get(*s)).sum()
     }
@@ -206,9 +211,9 @@ pub fn evaluate(framework: &Framework, decisions: &Decisions, today: time::Date)
         .techniques()
         .iter()
         .map(|technique| {
-            let mitigation_statuses = framework.mitigations_for(&technique.id).map(|m| {
-                decisions.mitigation_status.get(&m.id).copied().unwrap_or(ImplementationStatus::NotStarted)
-            });
+            let mitigation_statuses = framework
+                .mitigations_for(&technique.id)
+                .map(|m| decisions.mitigation_status.get(&m.id).copied().unwrap_or(ImplementationStatus::NotStarted));
             let control_statuses = controls_by_technique.get(technique.id.as_str()).into_iter().flatten().copied();
             let state = technique_state(
                 decisions.applicability.get(&technique.id).copied().unwrap_or(Applicability::Unknown),
@@ -311,7 +316,10 @@ mod tests {
     #[test]
     fn one_implemented_mitigation_or_control_covers() {
         let today = day(TODAY);
-        assert_eq!(technique_state(Applicability::Applies, [NotStarted, Implemented], None, today), CoverageState::Covered);
+        assert_eq!(
+            technique_state(Applicability::Applies, [NotStarted, Implemented], None, today),
+            CoverageState::Covered
+        );
         assert_eq!(
             technique_state(Applicability::Applies, [InProgress, Implemented], Some(today), today),
             CoverageState::Covered,
@@ -322,7 +330,10 @@ mod tests {
     #[test]
     fn in_progress_is_partial_and_planned_is_still_a_gap() {
         let today = day(TODAY);
-        assert_eq!(technique_state(Applicability::Applies, [Planned, InProgress], None, today), CoverageState::PartiallyCovered);
+        assert_eq!(
+            technique_state(Applicability::Applies, [Planned, InProgress], None, today),
+            CoverageState::PartiallyCovered
+        );
         assert_eq!(technique_state(Applicability::Applies, [Planned, NotStarted], None, today), CoverageState::Gap);
     }
 
@@ -345,7 +356,11 @@ mod tests {
         let accepted = |until: &str| technique_state(Applicability::Applies, [InProgress], Some(day(until)), today);
         assert_eq!(accepted("2026-12-31"), CoverageState::AcceptedRisk);
         assert_eq!(accepted(TODAY), CoverageState::AcceptedRisk);
-        assert_eq!(accepted("2026-11-24"), CoverageState::PartiallyCovered, "an expired acceptance counts as a gap again");
+        assert_eq!(
+            accepted("2026-11-24"),
+            CoverageState::PartiallyCovered,
+            "an expired acceptance counts as a gap again"
+        );
     }
 
     #[test]
@@ -389,7 +404,10 @@ mod tests {
         assert_eq!(coverage.overall.not_assessed, 166);
         let execution = framework.tactic_position("AML.TA0005").unwrap();
         assert_eq!(coverage.per_tactic[execution].covered, 1);
-        assert_eq!(coverage.per_tactic[execution].total(), framework.techniques().iter().filter(|t| t.tactics.iter().any(|x| x == "AML.TA0005")).count());
+        assert_eq!(
+            coverage.per_tactic[execution].total(),
+            framework.techniques().iter().filter(|t| t.tactics.iter().any(|x| x == "AML.TA0005")).count()
+        );
     }
 
     #[test]
@@ -406,7 +424,11 @@ mod tests {
         assert_eq!(before.state_of(&framework, &orphan.id), Some(CoverageState::GapNoKnownMitigation));
         decisions.controls.push(ControlInput { techniques: vec![orphan.id.clone()], status: Planned });
         let planned = evaluate(&framework, &decisions, day(TODAY));
-        assert_eq!(planned.state_of(&framework, &orphan.id), Some(CoverageState::Gap), "now a known (planned) control exists");
+        assert_eq!(
+            planned.state_of(&framework, &orphan.id),
+            Some(CoverageState::Gap),
+            "now a known (planned) control exists"
+        );
         decisions.controls[0].status = Implemented;
         let after = evaluate(&framework, &decisions, day(TODAY));
         assert_eq!(after.state_of(&framework, &orphan.id), Some(CoverageState::Covered));

@@ -47,20 +47,22 @@ pub struct ControlInput {
 fn validate(state: &AppState, input: &ControlInput) -> ServiceResult<(String, String, Vec<String>)> {
     let name = text("name", &input.name, limits::NAME, true)?;
     let description = text("description", &input.description, limits::DESCRIPTION, false)?;
-    let mut techniques: Vec<String> = input.techniques.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    let mut techniques: Vec<String> =
+        input.techniques.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
     techniques.sort();
     techniques.dedup();
     if techniques.len() > limits::BULK_ITEMS {
         return Err(FieldError::new("techniques", format!("at most {} techniques", limits::BULK_ITEMS)).into());
     }
     let releases = state.catalog.list();
-    let unknown: Vec<&str> = techniques
-        .iter()
-        .filter(|t| !releases.iter().any(|f| f.technique(t).is_some()))
-        .map(String::as_str)
-        .collect();
+    let unknown: Vec<&str> =
+        techniques.iter().filter(|t| !releases.iter().any(|f| f.technique(t).is_some())).map(String::as_str).collect();
     if !unknown.is_empty() {
-        return Err(FieldError::new("techniques", format!("not an ATLAS technique in any loaded release: {}", unknown.join(", "))).into());
+        return Err(FieldError::new(
+            "techniques",
+            format!("not an ATLAS technique in any loaded release: {}", unknown.join(", ")),
+        )
+        .into());
     }
     Ok((name, description, techniques))
 }
@@ -78,13 +80,28 @@ pub async fn get(state: &AppState, id: i64) -> ServiceResult<Control> {
 
 async fn announce_team(state: &AppState, team_id: i64, techniques: Vec<String>, actor: &Actor) -> ServiceResult<()> {
     for system in db::systems::list(&state.db, Some(team_id)).await? {
-        state.live.changed(Change { system_id: system.id, techniques: techniques.clone(), actor: actor.name().to_string() });
+        state.live.changed(Change {
+            system_id: system.id,
+            techniques: techniques.clone(),
+            actor: actor.name().to_string(),
+        });
     }
     Ok(())
 }
 
 fn entry<'a>(team_id: i64, actor: &'a Actor, at: &'a str, item: &'a str, summary: &'a str) -> NewEntry<'a> {
-    NewEntry { team_id, system_id: None, actor: actor.name(), at, entity: "control", item, summary, before: None, after: None, batch: None }
+    NewEntry {
+        team_id,
+        system_id: None,
+        actor: actor.name(),
+        at,
+        entity: "control",
+        item,
+        summary,
+        before: None,
+        after: None,
+        batch: None,
+    }
 }
 
 pub async fn create(state: &AppState, team_id: i64, input: ControlInput, actor: &Actor) -> ServiceResult<Control> {
@@ -97,10 +114,14 @@ pub async fn create(state: &AppState, team_id: i64, input: ControlInput, actor: 
     let id = db::controls::insert(&mut tx, team_id, &name, &description, &techniques, &at)
         .await
         .map_err(|e| duplicate(e, || format!("name: the team already has a control called {name}")))?;
-    let control: Control = db::controls::get(&mut *tx, id).await?.map(Control::from).ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
+    let control: Control = db::controls::get(&mut *tx, id)
+        .await?
+        .map(Control::from)
+        .ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
     let item = id.to_string();
     let summary = format!("created control {name}");
-    db::history::append(&mut *tx, NewEntry { after: to_json(&control), ..entry(team_id, actor, &at, &item, &summary) }).await?;
+    db::history::append(&mut *tx, NewEntry { after: to_json(&control), ..entry(team_id, actor, &at, &item, &summary) })
+        .await?;
     tx.commit().await?;
     announce_team(state, team_id, control.techniques.clone(), actor).await?;
     Ok(control)
@@ -130,12 +151,19 @@ pub async fn update(
     if !updated {
         return Err(ServiceError::conflict("the control", current.version, expected));
     }
-    let control: Control = db::controls::get(&mut *tx, id).await?.map(Control::from).ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
+    let control: Control = db::controls::get(&mut *tx, id)
+        .await?
+        .map(Control::from)
+        .ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
     let item = id.to_string();
     let summary = format!("edited control {name}");
     db::history::append(
         &mut *tx,
-        NewEntry { before: to_json(&current), after: to_json(&control), ..entry(control.team_id, actor, &at, &item, &summary) },
+        NewEntry {
+            before: to_json(&current),
+            after: to_json(&control),
+            ..entry(control.team_id, actor, &at, &item, &summary)
+        },
     )
     .await?;
     tx.commit().await?;
@@ -149,16 +177,33 @@ pub async fn update(
 
 /// Deletes a control with its statuses on every system.
 pub async fn delete(state: &AppState, id: i64, actor: &Actor) -> ServiceResult<Control> {
+    delete_if_current(state, id, None, actor).await
+}
+
+/// [`delete`], refused with a conflict when `expected_version` is given and stale.
+pub async fn delete_if_current(
+    state: &AppState,
+    id: i64,
+    expected_version: Option<i64>,
+    actor: &Actor,
+) -> ServiceResult<Control> {
     let at = now();
     let mut tx = begin_write(&state.db).await?;
     let current: Control = db::controls::get(&mut *tx, id)
         .await?
         .map(Control::from)
         .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))?;
+    if let Some(expected) = expected_version.filter(|e| *e != current.version) {
+        return Err(ServiceError::conflict(&format!("control {}", current.name), current.version, expected));
+    }
     db::controls::delete(&mut *tx, id).await?;
     let item = id.to_string();
     let summary = format!("deleted control {}", current.name);
-    db::history::append(&mut *tx, NewEntry { before: to_json(&current), ..entry(current.team_id, actor, &at, &item, &summary) }).await?;
+    db::history::append(
+        &mut *tx,
+        NewEntry { before: to_json(&current), ..entry(current.team_id, actor, &at, &item, &summary) },
+    )
+    .await?;
     tx.commit().await?;
     announce_team(state, current.team_id, current.techniques.clone(), actor).await?;
     Ok(current)

@@ -172,8 +172,9 @@ pub async fn set_assessment(
     let rationale = change.rationale.as_deref().map(|r| text("rationale", r, limits::RATIONALE, false)).transpose()?;
     let at = now();
     let mut tx = begin_write(&state.db).await?;
-    let current =
-        db::decisions::assessment(&mut *tx, system_id, technique_id).await?.unwrap_or_else(|| default_assessment(technique_id));
+    let current = db::decisions::assessment(&mut *tx, system_id, technique_id)
+        .await?
+        .unwrap_or_else(|| default_assessment(technique_id));
     check_version(&format!("the assessment of {technique_id}"), current.version, expected_version)?;
     let mut next = current.clone();
     if let Some(applicability) = change.applicability {
@@ -193,10 +194,11 @@ pub async fn set_assessment(
     next.updated_by = actor.name().to_string();
     next.updated_at = at.clone();
     let row = db::decisions::put_assessment(&mut tx, system_id, &next).await?;
-    let before = (current.version > 0).then(|| to_json(&current)).flatten();
+    let before = to_json(&current);
     let name = ctx.framework.technique(technique_id).map(|t| t.name.as_str()).unwrap_or(technique_id);
     let label = format!("{technique_id} {name}");
-    let history_id = record(&mut tx, &ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), None).await?;
+    let history_id =
+        record(&mut tx, &ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), None).await?;
     tx.commit().await?;
     announce(state, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id) })
@@ -244,7 +246,8 @@ pub async fn set_mitigation_status(
     };
     let affected: Vec<String> = mitigation.techniques.iter().map(|l| l.technique.clone()).collect();
     let label = format!("{} {}", mitigation.id, mitigation.name);
-    write_status(state, &ctx, StatusKind::Mitigation, mitigation_id, &label, change, expected_version, actor, affected).await
+    write_status(state, &ctx, StatusKind::Mitigation, mitigation_id, &label, change, expected_version, actor, affected)
+        .await
 }
 
 pub async fn set_control_status(
@@ -256,10 +259,10 @@ pub async fn set_control_status(
     actor: &Actor,
 ) -> ServiceResult<Written<StatusRow>> {
     let ctx = system_context(state, system_id).await?;
-    let control = db::controls::get(&state.db, control_id)
-        .await?
-        .filter(|c| c.team_id == ctx.system.team_id)
-        .ok_or_else(|| FieldError::new("control_id", format!("control {control_id} is not a control of this system's team")))?;
+    let control =
+        db::controls::get(&state.db, control_id).await?.filter(|c| c.team_id == ctx.system.team_id).ok_or_else(
+            || FieldError::new("control_id", format!("control {control_id} is not a control of this system's team")),
+        )?;
     let label = format!("control {}", control.name);
     let affected = control.technique_ids();
     let item = control_id.to_string();
@@ -280,7 +283,8 @@ async fn write_status(
 ) -> ServiceResult<Written<StatusRow>> {
     let at = now();
     let mut tx = begin_write(&state.db).await?;
-    let current = db::decisions::status(&mut *tx, kind, ctx.system.id, item).await?.unwrap_or_else(|| default_status(item));
+    let current =
+        db::decisions::status(&mut *tx, kind, ctx.system.id, item).await?.unwrap_or_else(|| default_status(item));
     check_version(&format!("the status of {label}"), current.version, expected_version)?;
     let mut next = apply_status_change(&current, change)?;
     if next == current {
@@ -289,7 +293,7 @@ async fn write_status(
     next.updated_by = actor.name().to_string();
     next.updated_at = at.clone();
     let row = db::decisions::put_status(&mut tx, kind, ctx.system.id, &next).await?;
-    let before = (current.version > 0).then(|| to_json(&current)).flatten();
+    let before = to_json(&current);
     let entity = match kind {
         StatusKind::Mitigation => "mitigation",
         StatusKind::Control => "control_status",
@@ -339,7 +343,8 @@ pub async fn set_acceptance(
     let row = db::decisions::put_acceptance(&mut tx, system_id, &next).await?;
     let label = format!("risk acceptance of {technique_id}");
     let before = current.as_ref().and_then(to_json);
-    let history_id = record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, before, to_json(&row), None).await?;
+    let history_id =
+        record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, before, to_json(&row), None).await?;
     tx.commit().await?;
     announce(state, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id) })
@@ -362,7 +367,8 @@ pub async fn remove_acceptance(
     check_version(&format!("the risk acceptance of {technique_id}"), current.version, expected_version)?;
     db::decisions::delete_acceptance(&mut tx, system_id, technique_id).await?;
     let label = format!("risk acceptance of {technique_id}");
-    let history_id = record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, to_json(&current), None, None).await?;
+    let history_id =
+        record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, to_json(&current), None, None).await?;
     tx.commit().await?;
     announce(state, system_id, vec![technique_id.to_string()], actor);
     Ok(Some(history_id))
@@ -412,10 +418,11 @@ async fn write_batch(
         next.updated_by = actor.name().to_string();
         next.updated_at = at.clone();
         let row = db::decisions::put_assessment(&mut tx, ctx.system.id, &next).await?;
-        let before = (current.version > 0).then(|| to_json(&current)).flatten();
+        let before = to_json(&current);
         let name = ctx.framework.technique(technique_id).map(|t| t.name.as_str()).unwrap_or(technique_id);
         let label = format!("{technique_id} {name}");
-        record(&mut tx, ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), Some(batch)).await?;
+        record(&mut tx, ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), Some(batch))
+            .await?;
         changed.push(technique_id.clone());
     }
     tx.commit().await?;
@@ -463,7 +470,9 @@ pub async fn suggest_scope(state: &AppState, system_id: i64, actor: &Actor) -> S
     let ctx = system_context(state, system_id).await?;
     let system = super::systems::System::from(ctx.system.clone());
     if system.platforms.is_empty() {
-        return Err(FieldError::new("platforms", "the system names no ATLAS platform to match techniques against").into());
+        return Err(
+            FieldError::new("platforms", "the system names no ATLAS platform to match techniques against").into()
+        );
     }
     let assessed: std::collections::HashSet<String> = db::decisions::assessments(&state.db, system_id)
         .await?
@@ -509,6 +518,21 @@ pub async fn confirm_suggestions(state: &AppState, system_id: i64, actor: &Actor
     .await
 }
 
+/// A system's change history, newest first, optionally of one item
+/// (technique, mitigation or control ID). Readable even when the system's
+/// release is not loaded.
+pub async fn history(
+    state: &AppState,
+    system_id: i64,
+    item: Option<&str>,
+    limit: i64,
+) -> ServiceResult<Vec<db::history::HistoryEntry>> {
+    if db::systems::get(&state.db, system_id).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("system {system_id} does not exist")));
+    }
+    Ok(db::history::for_system(&state.db, system_id, item, limit).await?)
+}
+
 /// Reverts a change (one history entry, or the whole bulk action it belongs
 /// to), provided nobody changed the same items since. The revert is itself
 /// recorded in the history.
@@ -537,9 +561,14 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
         match entry.entity.as_str() {
             "assessment" => {
                 let current = db::decisions::assessment(&mut *tx, system_id, &entry.item).await?;
-                check_version(&format!("the assessment of {}", entry.item), current.as_ref().map_or(0, |c| c.version), version_after)?;
+                check_version(
+                    &format!("the assessment of {}", entry.item),
+                    current.as_ref().map_or(0, |c| c.version),
+                    version_after,
+                )?;
                 let mut target: AssessmentRow = match entry.before.as_deref() {
-                    Some(before) => serde_json::from_str(before).map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
+                    Some(before) => serde_json::from_str(before)
+                        .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
                     None => default_assessment(&entry.item),
                 };
                 target.updated_by = actor.name().to_string();
@@ -550,9 +579,14 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
             "mitigation" | "control_status" => {
                 let kind = if entry.entity == "mitigation" { StatusKind::Mitigation } else { StatusKind::Control };
                 let current = db::decisions::status(&mut *tx, kind, system_id, &entry.item).await?;
-                check_version(&format!("the status of {}", entry.item), current.as_ref().map_or(0, |c| c.version), version_after)?;
+                check_version(
+                    &format!("the status of {}", entry.item),
+                    current.as_ref().map_or(0, |c| c.version),
+                    version_after,
+                )?;
                 let mut target: StatusRow = match entry.before.as_deref() {
-                    Some(before) => serde_json::from_str(before).map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
+                    Some(before) => serde_json::from_str(before)
+                        .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
                     None => default_status(&entry.item),
                 };
                 target.updated_by = actor.name().to_string();
@@ -569,8 +603,8 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                 )?;
                 restored_after = match entry.before.as_deref() {
                     Some(before) => {
-                        let mut target: AcceptanceRow =
-                            serde_json::from_str(before).map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?;
+                        let mut target: AcceptanceRow = serde_json::from_str(before)
+                            .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?;
                         target.updated_by = actor.name().to_string();
                         target.updated_at = at.clone();
                         to_json(&db::decisions::put_acceptance(&mut tx, system_id, &target).await?)
@@ -583,7 +617,9 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                 changed.push(entry.item.clone());
             }
             other => {
-                return Err(FieldError::new("history_id", format!("a change to a {other} cannot be undone here")).into());
+                return Err(
+                    FieldError::new("history_id", format!("a change to a {other} cannot be undone here")).into()
+                );
             }
         }
         let summary = format!("undid change #{}: {}", entry.id, entry.summary);

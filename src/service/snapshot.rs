@@ -39,13 +39,24 @@ pub async fn load(state: &AppState, system_id: i64) -> ServiceResult<Snapshot> {
         .map(|a| (a.technique_id.clone(), a))
         .collect();
     let mitigation_statuses: HashMap<String, StatusRow> =
-        db::decisions::statuses(&mut *tx, StatusKind::Mitigation, system_id).await?.into_iter().map(|s| (s.item.clone(), s)).collect();
+        db::decisions::statuses(&mut *tx, StatusKind::Mitigation, system_id)
+            .await?
+            .into_iter()
+            .map(|s| (s.item.clone(), s))
+            .collect();
     let control_statuses: HashMap<String, StatusRow> =
-        db::decisions::statuses(&mut *tx, StatusKind::Control, system_id).await?.into_iter().map(|s| (s.item.clone(), s)).collect();
+        db::decisions::statuses(&mut *tx, StatusKind::Control, system_id)
+            .await?
+            .into_iter()
+            .map(|s| (s.item.clone(), s))
+            .collect();
     let controls: Vec<Control> =
         db::controls::list(&mut *tx, ctx.system.team_id).await?.into_iter().map(Control::from).collect();
-    let acceptances: HashMap<String, AcceptanceRow> =
-        db::decisions::acceptances(&mut *tx, system_id).await?.into_iter().map(|a| (a.technique_id.clone(), a)).collect();
+    let acceptances: HashMap<String, AcceptanceRow> = db::decisions::acceptances(&mut *tx, system_id)
+        .await?
+        .into_iter()
+        .map(|a| (a.technique_id.clone(), a))
+        .collect();
     tx.rollback().await?;
 
     let decisions = decisions(&assessments, &mitigation_statuses, &controls, &control_statuses, &acceptances);
@@ -81,7 +92,10 @@ pub fn decisions(
         mitigation_status: mitigation_statuses.iter().map(|(id, s)| (id.clone(), status(Some(s)))).collect(),
         controls: controls
             .iter()
-            .map(|c| ControlInput { techniques: c.techniques.clone(), status: status(control_statuses.get(&c.id.to_string())) })
+            .map(|c| ControlInput {
+                techniques: c.techniques.clone(),
+                status: status(control_statuses.get(&c.id.to_string())),
+            })
             .collect(),
         acceptances: acceptances
             .iter()

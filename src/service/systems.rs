@@ -56,7 +56,7 @@ pub struct SystemInput {
     pub platforms: Vec<String>,
     pub exposure: String,
     pub criticality: String,
-    /// `None` or empty: the default release.
+    /// `None` or empty: the default release on creation, the current one on an edit.
     pub framework_version: Option<String>,
 }
 
@@ -81,14 +81,13 @@ fn validate(state: &AppState, input: &SystemInput) -> ServiceResult<Valid> {
         }
     }
     platforms.sort_by_key(|p| PLATFORMS.iter().position(|q| q == p));
-    let framework_version = match input.framework_version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        None => state.catalog.default_version(),
-        Some(version) => state
-            .catalog
-            .get(version)
-            .map(|f| f.version().to_string())
-            .ok_or_else(|| FieldError::new("framework_version", format!("ATLAS release {version} is not loaded")))?,
-    };
+    let framework_version =
+        match input.framework_version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => state.catalog.default_version(),
+            Some(version) => state.catalog.get(version).map(|f| f.version().to_string()).ok_or_else(|| {
+                FieldError::new("framework_version", format!("ATLAS release {version} is not loaded"))
+            })?,
+        };
     Ok(Valid {
         name: text("name", &input.name, limits::NAME, true)?,
         description: text("description", &input.description, limits::DESCRIPTION, false)?,
@@ -157,16 +156,21 @@ pub async fn update(
     state: &AppState,
     id: i64,
     expected_version: Option<i64>,
-    input: SystemInput,
+    mut input: SystemInput,
     actor: &Actor,
 ) -> ServiceResult<System> {
-    let valid = validate(state, &input)?;
     let at = now();
     let mut tx = begin_write(&state.db).await?;
     let current: System = db::systems::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
         .into();
+    // An edit that names no release keeps the system's release (rather than
+    // moving it to the default one, which is what creation picks).
+    if input.framework_version.as_deref().is_none_or(|v| v.trim().is_empty()) {
+        input.framework_version = Some(current.framework_version.clone());
+    }
+    let valid = validate(state, &input)?;
     let expected = expected_version.unwrap_or(current.version);
     if expected != current.version {
         return Err(ServiceError::conflict(&format!("system {}", current.name), current.version, expected));
@@ -199,11 +203,19 @@ pub async fn update(
 
 /// Deletes a system with all its decisions and history, in one transaction.
 pub async fn delete(state: &AppState, id: i64) -> ServiceResult<System> {
+    delete_if_current(state, id, None).await
+}
+
+/// [`delete`], refused with a conflict when `expected_version` is given and stale.
+pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Option<i64>) -> ServiceResult<System> {
     let mut tx = begin_write(&state.db).await?;
     let system: System = db::systems::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
         .into();
+    if let Some(expected) = expected_version.filter(|e| *e != system.version) {
+        return Err(ServiceError::conflict(&format!("system {}", system.name), system.version, expected));
+    }
     db::systems::delete(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(system)

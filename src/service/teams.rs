@@ -17,6 +17,10 @@ fn validate(input: &TeamInput) -> ServiceResult<(String, String)> {
     ))
 }
 
+pub async fn list(state: &AppState) -> ServiceResult<Vec<Team>> {
+    Ok(db::teams::list(&state.db).await?)
+}
+
 pub async fn get(state: &AppState, id: i64) -> ServiceResult<Team> {
     db::teams::get(&state.db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))
 }
@@ -58,7 +62,9 @@ pub async fn update(
     let (name, description) = validate(&input)?;
     let at = now();
     let mut tx = begin_write(&state.db).await?;
-    let current = db::teams::get(&mut *tx, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
+    let current = db::teams::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
     let expected = expected_version.unwrap_or(current.version);
     if expected != current.version {
         return Err(ServiceError::conflict(&format!("team {}", current.name), current.version, expected));
@@ -89,8 +95,18 @@ pub async fn update(
 
 /// Deletes a team with its systems, controls, decisions and history, in one transaction.
 pub async fn delete(state: &AppState, id: i64) -> ServiceResult<Team> {
+    delete_if_current(state, id, None).await
+}
+
+/// [`delete`], refused with a conflict when `expected_version` is given and stale.
+pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Option<i64>) -> ServiceResult<Team> {
     let mut tx = begin_write(&state.db).await?;
-    let team = db::teams::get(&mut *tx, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
+    let team = db::teams::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
+    if let Some(expected) = expected_version.filter(|e| *e != team.version) {
+        return Err(ServiceError::conflict(&format!("team {}", team.name), team.version, expected));
+    }
     db::teams::delete(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(team)

@@ -1,10 +1,13 @@
 //! The HTML interface: server-rendered askama pages, enhanced with htmx
 //! where it helps, each URL also working as a full page on reload.
 
+mod actor;
 pub mod assets;
 mod framework;
-pub mod workshop;
+mod help;
 pub mod page_cache;
+mod teams;
+pub mod workshop;
 
 use std::sync::Arc;
 
@@ -22,6 +25,10 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(assets::serve))
         .route("/healthz", get(|| async { "ok" }))
         .merge(framework::router())
+        .merge(teams::router())
+        .merge(help::router())
+        .merge(actor::router())
+        .merge(workshop::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher
@@ -36,6 +43,8 @@ pub struct Chrome {
     pub htmx_integrity: &'static str,
     pub app_js_url: &'static str,
     pub app_js_integrity: &'static str,
+    pub sse_url: &'static str,
+    pub sse_integrity: &'static str,
 }
 
 pub struct ReleaseOption {
@@ -59,6 +68,7 @@ impl Chrome {
     pub fn bare() -> Self {
         let htmx = assets::get("vendor/htmx.min.js").expect("htmx is embedded");
         let app_js = assets::get("app.js").expect("app.js is embedded");
+        let sse = assets::get("vendor/htmx-ext-sse.min.js").expect("the SSE extension is embedded");
         Chrome {
             version: String::new(),
             releases: Vec::new(),
@@ -68,6 +78,8 @@ impl Chrome {
             htmx_integrity: &htmx.integrity,
             app_js_url: &app_js.url,
             app_js_integrity: &app_js.integrity,
+            sse_url: &sse.url,
+            sse_integrity: &sse.integrity,
         }
     }
 }

@@ -151,3 +151,82 @@ async fn a_visitor_opens_the_matrix_filters_it_and_opens_a_technique() {
     browser.close().await.expect("session closes");
     drop(driver);
 }
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    match browser.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn wait_until_live(browser: &Client) {
+    eventually("the live event stream to connect", || async {
+        browser
+            .execute("return document.querySelector('[sse-connect]').getAttribute('data-live')", vec![])
+            .await
+            .map(|v| v == json!("connected"))
+            .unwrap_or(false)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_in_a_workshop_see_each_others_changes_and_conflicts() {
+    let Some(driver) = start_driver().await else { return };
+    let app = TestApp::spawn().await;
+    let system = crate::workshop::team_and_system(&app, "Support Chatbot").await;
+    let url = format!("{}{system}", app.base);
+    let alice = open_browser(&driver, "alice").await;
+    let bob = open_browser(&driver, "bob").await;
+    for browser in [&alice, &bob] {
+        browser.goto(&url).await.expect("workshop loads");
+        browser.execute("window.notReloaded = true", vec![]).await.expect("marker");
+        wait_until_live(browser).await;
+    }
+
+    // Alice opens LLM Prompt Injection and marks it as applying.
+    let cell = r#"a.wlink[data-technique="AML.T0051"]"#;
+    alice.find(Locator::Css(cell)).await.expect("cell").click().await.expect("open the panel");
+    eventually("Alice's panel", || async { text_of(&alice, "#panel-title").await.contains("LLM Prompt Injection") })
+        .await;
+    alice
+        .find(Locator::Css(r#"#panel input[name="applicability"][value="applies"]"#))
+        .await
+        .expect("radio")
+        .click()
+        .await
+        .expect("click");
+
+    // Bob sees the cell change without reloading.
+    let state = r#"[sse-swap="state-AML_T0051"]"#;
+    eventually("Bob's cell to show the gap", || async { text_of(&bob, state).await.contains("Gap") }).await;
+    eventually("Bob's summary to count it", || async { text_of(&bob, "#summary").await.contains("Gap 1") }).await;
+    let kept = bob.execute("return window.notReloaded === true", vec![]).await.expect("script");
+    assert_eq!(kept, json!(true), "Bob's page was not reloaded");
+
+    // Both open the item; Alice rates the risk first, Bob's stale choice is refused.
+    bob.find(Locator::Css(cell)).await.expect("cell").click().await.expect("open the panel");
+    eventually("Bob's panel", || async { text_of(&bob, "#panel-title").await.contains("LLM Prompt Injection") }).await;
+    let risk = alice.find(Locator::Css(r#"#panel select[name="risk"]"#)).await.expect("risk");
+    risk.select_by_value("high").await.expect("select high");
+    eventually("Alice's save", || async { text_of(&alice, "#panel").await.contains("Saved.") }).await;
+    bob.find(Locator::Css(r#"#panel input[name="applicability"][value="not_applicable"]"#))
+        .await
+        .expect("radio")
+        .click()
+        .await
+        .expect("click");
+    eventually("Bob to be told about the conflict", || async {
+        text_of(&bob, "#panel").await.contains("changed by someone else")
+    })
+    .await;
+    assert!(text_of(&bob, "#panel").await.contains("Apply my change again"));
+    bob.find(Locator::Css("#panel .notice button")).await.expect("re-apply").click().await.expect("click");
+    eventually("Bob's change to be saved", || async { text_of(&bob, "#panel").await.contains("Saved.") }).await;
+    eventually("Alice to see Bob's decision", || async { text_of(&alice, state).await.contains("Not applicable") })
+        .await;
+
+    alice.close().await.expect("close");
+    bob.close().await.expect("close");
+    drop(driver);
+}

@@ -110,6 +110,31 @@ impl TestApp {
     pub async fn post(&self, path: &str, body: Vec<u8>) -> Reply {
         self.request(Method::POST, path, &[("content-type", "application/octet-stream")], body).await
     }
+
+    /// Sends `body` as JSON with extra headers (e.g. `If-Match`, `X-Atlascope-Actor`).
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Reply {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.request(method, path, &all, serde_json::to_vec(body).expect("JSON")).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.send_json(Method::POST, path, &[], body).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.send_json(Method::PUT, path, &[], body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(Method::DELETE, path, &[], Vec::new()).await
+    }
 }
 
 /// `../shared/atlas`, or `None` (with a note) when absent outside CI.

@@ -1,9 +1,11 @@
 //! The one integration-test binary (one link step): HTTP, CLI, conformance
 //! against the official ATLAS files, and real-browser tests.
 
+mod api_assessment;
 mod browser;
 mod cli;
 mod conformance;
 mod helpers;
 mod http_api;
 mod http_pages;
+mod workshop;

@@ -1,0 +1,513 @@
+//! Pages to manage teams, their ML systems and their own controls. Deleting
+//! a team or a system asks for its name to be typed as confirmation.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use super::actor::WebActor;
+use super::{Chrome, WebError, render};
+use crate::app::AppState;
+use crate::atlas::model::PLATFORMS;
+use crate::db::teams::Team;
+use crate::domain::{Exposure, Rating};
+use crate::service::controls::{Control, ControlInput};
+use crate::service::snapshot::{self, CoverageFigures};
+use crate::service::systems::{System, SystemInput};
+use crate::service::teams::TeamInput;
+use crate::service::{self, ServiceError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/teams", get(teams_page).post(create_team))
+        .route("/teams/{id}", get(team_page).post(edit_team))
+        .route("/teams/{id}/delete", get(confirm_delete_team).post(delete_team))
+        .route("/teams/{id}/systems", axum::routing::post(create_system))
+        .route("/teams/{id}/controls", axum::routing::post(create_control))
+        .route("/systems/{id}/edit", get(edit_system_page).post(edit_system))
+        .route("/systems/{id}/delete", get(confirm_delete_system).post(delete_system))
+        .route("/controls/{id}", get(control_page).post(edit_control))
+        .route("/controls/{id}/delete", axum::routing::post(delete_control))
+}
+
+/// A service failure on a form: the message to show and the status to answer.
+fn form_error(error: ServiceError) -> Result<(StatusCode, String), WebError> {
+    match error {
+        ServiceError::Invalid(e) => Ok((StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        ServiceError::Duplicate(m) => Ok((StatusCode::CONFLICT, m)),
+        ServiceError::Conflict { message, .. } => Ok((StatusCode::CONFLICT, message)),
+        ServiceError::NotFound(m) => Err(WebError::NotFound(m)),
+        ServiceError::Database(e) => Err(WebError::Internal(e.into())),
+    }
+}
+
+impl From<ServiceError> for WebError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound(m) => WebError::NotFound(m),
+            ServiceError::Invalid(e) => WebError::BadRequest(e.to_string()),
+            ServiceError::Duplicate(m) | ServiceError::Conflict { message: m, .. } => WebError::BadRequest(m),
+            ServiceError::Database(e) => WebError::Internal(e.into()),
+        }
+    }
+}
+
+fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Response {
+    (status, html).into_response()
+}
+
+// ---------------------------------------------------------------- teams
+
+pub struct TeamRow {
+    pub team: Team,
+    pub systems: usize,
+}
+
+#[derive(Template)]
+#[template(path = "pages/teams.html")]
+struct TeamsPage {
+    chrome: Chrome,
+    teams: Vec<TeamRow>,
+    error: Option<String>,
+    form: TeamFormValues,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TeamFormValues {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+async fn teams_view(state: &AppState, error: Option<String>, form: TeamFormValues) -> Result<TeamsPage, WebError> {
+    let systems = service::systems::list(state, None).await?;
+    let teams = crate::db::teams::list(&state.db)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?
+        .into_iter()
+        .map(|team| TeamRow { systems: systems.iter().filter(|s| s.team_id == team.id).count(), team })
+        .collect();
+    Ok(TeamsPage { chrome: Chrome::new(state, &state.catalog.default_release(), ""), teams, error, form })
+}
+
+async fn teams_page(State(state): State<AppState>) -> Result<Response, WebError> {
+    Ok(render(&teams_view(&state, None, TeamFormValues::default()).await?)?.into_response())
+}
+
+async fn create_team(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<TeamFormValues>,
+) -> Result<Response, WebError> {
+    let input = TeamInput { name: form.name.clone(), description: form.description.clone() };
+    match service::teams::create(&state, input, &actor).await {
+        Ok(team) => Ok(Redirect::to(&format!("/teams/{}", team.id)).into_response()),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            Ok(with_status(status, render(&teams_view(&state, Some(message), form).await?)?))
+        }
+    }
+}
+
+pub struct SystemSummary {
+    pub system: System,
+    pub figures: Option<CoverageFigures>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/team.html")]
+struct TeamPage {
+    chrome: Chrome,
+    team: Team,
+    systems: Vec<SystemSummary>,
+    controls: Vec<Control>,
+    releases: Vec<String>,
+    platforms: [&'static str; 4],
+    exposures: &'static [Exposure],
+    ratings: &'static [Rating],
+    error: Option<String>,
+    system_form: SystemFormValues,
+    control_form: ControlFormValues,
+    team_form: TeamFormValues,
+}
+
+async fn team_view(state: &AppState, id: i64) -> Result<TeamPage, WebError> {
+    let team = service::teams::get(state, id).await?;
+    let mut systems = Vec::new();
+    for system in service::systems::list(state, Some(id)).await? {
+        let figures = snapshot::load(state, system.id).await.ok().map(|s| CoverageFigures::from(s.coverage.overall));
+        systems.push(SystemSummary { system, figures });
+    }
+    let team_form =
+        TeamFormValues { name: team.name.clone(), description: team.description.clone(), version: Some(team.version) };
+    Ok(TeamPage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        systems,
+        controls: service::controls::list(state, id).await?,
+        releases: state.catalog.list().iter().map(|f| f.version().to_string()).collect(),
+        platforms: PLATFORMS,
+        exposures: Exposure::ALL,
+        ratings: Rating::ALL,
+        error: None,
+        system_form: SystemFormValues {
+            framework_version: state.catalog.default_version(),
+            criticality: Rating::Medium.as_str().to_string(),
+            exposure: Exposure::Internal.as_str().to_string(),
+            ..SystemFormValues::default()
+        },
+        control_form: ControlFormValues::default(),
+        team_form,
+        team,
+    })
+}
+
+async fn team_page(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
+    Ok(render(&team_view(&state, id).await?)?.into_response())
+}
+
+async fn edit_team(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    WebActor(actor): WebActor,
+    Form(form): Form<TeamFormValues>,
+) -> Result<Response, WebError> {
+    let input = TeamInput { name: form.name.clone(), description: form.description.clone() };
+    match service::teams::update(&state, id, form.version, input, &actor).await {
+        Ok(team) => Ok(Redirect::to(&format!("/teams/{}", team.id)).into_response()),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let mut page = team_view(&state, id).await?;
+            page.error = Some(message);
+            page.team_form = form;
+            Ok(with_status(status, render(&page)?))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_delete.html")]
+struct ConfirmDeletePage {
+    chrome: Chrome,
+    what: &'static str,
+    name: String,
+    consequences: String,
+    action: String,
+    back: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn confirm_delete_team(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
+    let team = service::teams::get(&state, id).await?;
+    let systems = service::systems::list(&state, Some(id)).await?.len();
+    let page = ConfirmDeletePage {
+        chrome: Chrome::new(&state, &state.catalog.default_release(), ""),
+        what: "team",
+        consequences: format!(
+            "This deletes the team, its {systems} system(s), its controls, every assessment, status, risk acceptance and \
+             the history of all of them. It cannot be undone."
+        ),
+        action: format!("/teams/{id}/delete"),
+        back: format!("/teams/{id}"),
+        name: team.name,
+        error: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn delete_team(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    let team = service::teams::get(&state, id).await?;
+    if !form.confirm.trim().eq_ignore_ascii_case(&team.name) {
+        let page = ConfirmDeletePage {
+            chrome: Chrome::new(&state, &state.catalog.default_release(), ""),
+            what: "team",
+            consequences: "Nothing was deleted.".into(),
+            action: format!("/teams/{id}/delete"),
+            back: format!("/teams/{id}"),
+            name: team.name,
+            error: Some("The name you typed does not match.".into()),
+        };
+        return Ok(with_status(StatusCode::UNPROCESSABLE_ENTITY, render(&page)?));
+    }
+    service::teams::delete(&state, id).await?;
+    Ok(Redirect::to("/teams").into_response())
+}
+
+// ---------------------------------------------------------------- systems
+
+#[derive(Debug, Default, Deserialize, Clone)]
+struct SystemFormValues {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    platforms: Vec<String>,
+    #[serde(default)]
+    exposure: String,
+    #[serde(default)]
+    criticality: String,
+    #[serde(default)]
+    framework_version: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+impl SystemFormValues {
+    fn input(&self) -> SystemInput {
+        SystemInput {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            owner: self.owner.clone(),
+            platforms: self.platforms.clone(),
+            exposure: self.exposure.clone(),
+            criticality: self.criticality.clone(),
+            framework_version: Some(self.framework_version.clone()),
+        }
+    }
+
+    fn has_platform(&self, platform: &&str) -> bool {
+        self.platforms.iter().any(|p| p == platform)
+    }
+}
+
+async fn create_system(
+    State(state): State<AppState>,
+    Path(team_id): Path<i64>,
+    WebActor(actor): WebActor,
+    Form(form): Form<SystemFormValues>,
+) -> Result<Response, WebError> {
+    match service::systems::create(&state, team_id, form.input(), &actor).await {
+        Ok(system) => Ok(Redirect::to(&format!("/systems/{}", system.id)).into_response()),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let mut page = team_view(&state, team_id).await?;
+            page.error = Some(message);
+            page.system_form = form;
+            Ok(with_status(status, render(&page)?))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/system_edit.html")]
+struct SystemEditPage {
+    chrome: Chrome,
+    system: System,
+    form: SystemFormValues,
+    releases: Vec<String>,
+    platforms: [&'static str; 4],
+    exposures: &'static [Exposure],
+    ratings: &'static [Rating],
+    error: Option<String>,
+}
+
+async fn system_edit_view(state: &AppState, id: i64) -> Result<SystemEditPage, WebError> {
+    let system = service::systems::get(state, id).await?;
+    let form = SystemFormValues {
+        name: system.name.clone(),
+        description: system.description.clone(),
+        owner: system.owner.clone(),
+        platforms: system.platforms.clone(),
+        exposure: system.exposure.as_str().to_string(),
+        criticality: system.criticality.as_str().to_string(),
+        framework_version: system.framework_version.clone(),
+        version: Some(system.version),
+    };
+    Ok(SystemEditPage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        system,
+        form,
+        releases: state.catalog.list().iter().map(|f| f.version().to_string()).collect(),
+        platforms: PLATFORMS,
+        exposures: Exposure::ALL,
+        ratings: Rating::ALL,
+        error: None,
+    })
+}
+
+async fn edit_system_page(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
+    Ok(render(&system_edit_view(&state, id).await?)?.into_response())
+}
+
+async fn edit_system(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    WebActor(actor): WebActor,
+    Form(form): Form<SystemFormValues>,
+) -> Result<Response, WebError> {
+    match service::systems::update(&state, id, form.version, form.input(), &actor).await {
+        Ok(system) => Ok(Redirect::to(&format!("/systems/{}", system.id)).into_response()),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let mut page = system_edit_view(&state, id).await?;
+            page.error = Some(message);
+            page.form = form;
+            Ok(with_status(status, render(&page)?))
+        }
+    }
+}
+
+async fn confirm_delete_system(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
+    let system = service::systems::get(&state, id).await?;
+    let page = ConfirmDeletePage {
+        chrome: Chrome::new(&state, &state.catalog.default_release(), ""),
+        what: "system",
+        consequences: "This deletes the system with every assessment, mitigation and control status, risk acceptance \
+                       and its history. It cannot be undone."
+            .into(),
+        action: format!("/systems/{id}/delete"),
+        back: format!("/systems/{id}"),
+        name: system.name,
+        error: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn delete_system(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    let system = service::systems::get(&state, id).await?;
+    if !form.confirm.trim().eq_ignore_ascii_case(&system.name) {
+        let page = ConfirmDeletePage {
+            chrome: Chrome::new(&state, &state.catalog.default_release(), ""),
+            what: "system",
+            consequences: "Nothing was deleted.".into(),
+            action: format!("/systems/{id}/delete"),
+            back: format!("/systems/{id}"),
+            name: system.name,
+            error: Some("The name you typed does not match.".into()),
+        };
+        return Ok(with_status(StatusCode::UNPROCESSABLE_ENTITY, render(&page)?));
+    }
+    service::systems::delete(&state, id).await?;
+    Ok(Redirect::to(&format!("/teams/{}", system.team_id)).into_response())
+}
+
+// ---------------------------------------------------------------- controls
+
+#[derive(Debug, Default, Deserialize, Clone)]
+struct ControlFormValues {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Technique IDs separated by commas, spaces or new lines.
+    #[serde(default)]
+    techniques: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+impl ControlFormValues {
+    fn input(&self) -> ControlInput {
+        ControlInput {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            techniques: self
+                .techniques
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+async fn create_control(
+    State(state): State<AppState>,
+    Path(team_id): Path<i64>,
+    WebActor(actor): WebActor,
+    Form(form): Form<ControlFormValues>,
+) -> Result<Response, WebError> {
+    match service::controls::create(&state, team_id, form.input(), &actor).await {
+        Ok(_) => Ok(Redirect::to(&format!("/teams/{team_id}#controls")).into_response()),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let mut page = team_view(&state, team_id).await?;
+            page.error = Some(message);
+            page.control_form = form;
+            Ok(with_status(status, render(&page)?))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/control.html")]
+struct ControlPage {
+    chrome: Chrome,
+    control: Control,
+    team: Team,
+    form: ControlFormValues,
+    error: Option<String>,
+}
+
+async fn control_view(state: &AppState, id: i64) -> Result<ControlPage, WebError> {
+    let control = service::controls::get(state, id).await?;
+    let team = service::teams::get(state, control.team_id).await?;
+    let form = ControlFormValues {
+        name: control.name.clone(),
+        description: control.description.clone(),
+        techniques: control.techniques.join(", "),
+        version: Some(control.version),
+    };
+    Ok(ControlPage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        control,
+        team,
+        form,
+        error: None,
+    })
+}
+
+async fn control_page(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
+    Ok(render(&control_view(&state, id).await?)?.into_response())
+}
+
+async fn edit_control(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    WebActor(actor): WebActor,
+    Form(form): Form<ControlFormValues>,
+) -> Result<Response, WebError> {
+    match service::controls::update(&state, id, form.version, form.input(), &actor).await {
+        Ok(control) => Ok(Redirect::to(&format!("/teams/{}#controls", control.team_id)).into_response()),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let mut page = control_view(&state, id).await?;
+            page.error = Some(message);
+            page.form = form;
+            Ok(with_status(status, render(&page)?))
+        }
+    }
+}
+
+async fn delete_control(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    WebActor(actor): WebActor,
+) -> Result<Response, WebError> {
+    let control = service::controls::delete(&state, id, &actor).await?;
+    Ok(Redirect::to(&format!("/teams/{}#controls", control.team_id)).into_response())
+}

@@ -1,0 +1,246 @@
+//! The workshop pages over real HTTP: teams and systems, assessing a
+//! technique with and without htmx, conflicts, bulk actions, suggested
+//! scope, undo, live events, escaping and confirmed deletion.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+
+use crate::helpers::{StatusCode, TestApp};
+
+/// Creates a team and a system through the forms; returns the system's page path.
+pub async fn team_and_system(app: &TestApp, system_name: &str) -> String {
+    let team = app.post_form("/teams", "name=Red+Team&description=Workshop").await;
+    assert_eq!(team.status, StatusCode::SEE_OTHER, "{}", team.body);
+    let team_path = team.header("location").to_string();
+    let system = app
+        .post_form(
+            &format!("{team_path}/systems"),
+            &format!(
+                "name={}&owner=Ana&platforms=Generative+AI&platforms=Agentic+AI&exposure=public&criticality=high&framework_version=2026.05",
+                system_name.replace(' ', "+")
+            ),
+        )
+        .await;
+    assert_eq!(system.status, StatusCode::SEE_OTHER, "{}", system.body);
+    system.header("location").to_string()
+}
+
+#[tokio::test]
+async fn a_new_system_opens_on_an_unassessed_matrix() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let page = app.get(&system).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body.matches(r#"<li class="column">"#).count(), 16);
+    assert!(page.body.contains("? Not assessed</span> <strong>170</strong>"), "all 170 not assessed");
+    assert!(page.body.contains(r#"sse-connect="/systems/1/events""#));
+    assert!(page.body.contains(r#"sse-swap="state-AML_T0051_001""#), "each cell listens for its own updates");
+}
+
+#[tokio::test]
+async fn assessing_without_javascript_redirects_and_records_the_history() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let named = app
+        .request(
+            axum::http::Method::POST,
+            &format!("{system}/techniques/AML.T0051"),
+            &[("content-type", "application/x-www-form-urlencoded"), ("cookie", "atlascope_name=Ana%20Lyst")],
+            b"applicability=applies&risk=high&rationale=Public+chat+input&version=0".to_vec(),
+        )
+        .await;
+    assert_eq!(named.status, StatusCode::SEE_OTHER);
+    assert_eq!(named.header("location"), format!("{system}/techniques/AML.T0051"));
+    let item = app.get(&format!("{system}/techniques/AML.T0051")).await;
+    assert!(item.body.contains("✗ Gap"), "applies, ATLAS mitigations exist, none started");
+    assert!(
+        item.body
+            .contains("<strong>Ana Lyst</strong>: AML.T0051 LLM Prompt Injection: applicability: unknown → applies"),
+        "{}",
+        item.body
+    );
+    assert!(item.body.contains(r#"name="version" value="1""#));
+
+    let done = app
+        .post_form(&format!("{system}/techniques/AML.T0051/mitigations/AML.M0020"), "status=implemented&version=0")
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = app.get(&system).await;
+    assert!(page.body.contains("✓ Covered</span> <strong>1</strong>"), "one covered technique in the summary");
+    assert!(page.body.contains("100%"), "coverage 1 of 1");
+}
+
+#[tokio::test]
+async fn htmx_saves_return_the_panel_with_undo() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let saved =
+        app.post_htmx(&format!("{system}/techniques/AML.T0051.001"), "applicability=not_applicable&version=0").await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert!(!saved.body.contains("<html"), "a fragment");
+    assert!(saved.body.contains("– Not applicable"));
+    let undo_start = saved.body.find("/undo/").expect("an undo form");
+    let entry: String = saved.body[undo_start + 6..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let undone = app.post_htmx(&format!("{system}/undo/{entry}"), "technique=AML.T0051.001").await;
+    assert_eq!(undone.status, StatusCode::OK);
+    assert!(undone.body.contains("? Not assessed"), "back to the previous state");
+    assert!(undone.body.contains("undid change"));
+}
+
+#[tokio::test]
+async fn a_stale_write_is_refused_and_can_be_reapplied() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let path = format!("{system}/techniques/AML.T0051");
+    let first = app.post_htmx(&path, "applicability=applies&version=0").await;
+    assert_eq!(first.status, StatusCode::OK);
+    // A second person still holds version 0.
+    let stale = app.post_htmx(&path, "applicability=not_applicable&rationale=Not+ours&version=0").await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(stale.body.contains("changed by someone else"));
+    assert!(stale.body.contains(r#"value="applies" checked"#), "the current value is shown");
+    assert!(stale.body.contains("Apply my change again"));
+    assert!(stale.body.contains(r#"name="version" value="1""#), "the re-apply form carries the current version");
+    let reapplied = app.post_htmx(&path, "applicability=not_applicable&risk=&rationale=Not+ours&version=1").await;
+    assert_eq!(reapplied.status, StatusCode::OK);
+    assert!(reapplied.body.contains(r#"value="not_applicable" checked"#));
+}
+
+#[tokio::test]
+async fn bad_values_are_refused_naming_the_field_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let bad_date = app
+        .post_htmx(
+            &format!("{system}/techniques/AML.T0051/mitigations/AML.M0020"),
+            "status=planned&target_date=2026-13-45&version=0",
+        )
+        .await;
+    assert_eq!(bad_date.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_date.body.contains("target_date: `2026-13-45` is not a date"), "{}", bad_date.body);
+    assert!(bad_date.body.contains(r#"<option value="not_started" selected>"#), "nothing written");
+    let bad_state = app.post_htmx(&format!("{system}/techniques/AML.T0051"), "applicability=maybe&version=0").await;
+    assert_eq!(bad_state.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_state.body.contains("applicability: `maybe` is not one of unknown, applies, not_applicable"));
+    let unknown = app.post_htmx(&format!("{system}/techniques/AML.T9999"), "applicability=applies").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "no such technique in the system's release");
+    assert!(unknown.body.contains("AML.T9999 is not in ATLAS release 2026.05"), "{}", unknown.body);
+    let long = format!("applicability=applies&rationale={}&version=0", "x".repeat(4001));
+    let too_long = app.post_htmx(&format!("{system}/techniques/AML.T0051"), &long).await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(too_long.body.contains("rationale: is 4001 characters; the limit is 4000"));
+}
+
+#[tokio::test]
+async fn bulk_actions_and_suggested_scope() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let bulk = app.post_htmx(&format!("{system}/bulk"), "applicability=not_applicable&tactic=AML.TA0002").await;
+    assert_eq!(bulk.status, StatusCode::OK);
+    assert!(bulk.body.contains("Set 12 technique(s) to “Not applicable”."), "{}", bulk.body);
+    let ticked = app
+        .post_htmx(&format!("{system}/bulk"), "applicability=applies&techniques=AML.T0051&techniques=AML.T0054")
+        .await;
+    assert!(ticked.body.contains("Set 2 technique(s)"));
+    let unknown = app
+        .post_htmx(&format!("{system}/bulk"), "applicability=applies&techniques=AML.T0051&techniques=AML.T7777")
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.body.contains("AML.T7777"), "unknown IDs are listed back");
+
+    let suggested = app.post_htmx(&format!("{system}/suggest"), "").await;
+    assert!(suggested.body.contains("Suggested"), "{}", suggested.body);
+    let page = app.get(&system).await;
+    assert!(page.body.contains("☆ Suggested"));
+    let confirmed = app.post_htmx(&format!("{system}/suggest/confirm"), "").await;
+    assert!(confirmed.body.contains("as applying"), "{}", confirmed.body);
+    let page = app.get(&format!("{system}?state=not_assessed")).await;
+    assert!(!page.body.contains("☆ Suggested"), "no suggestion is left once confirmed");
+}
+
+#[tokio::test]
+async fn a_change_reaches_the_event_stream_of_the_system() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let mut stream = app.open_stream(&format!("{system}/events")).await;
+    let saved = app.post_htmx(&format!("{system}/techniques/AML.T0051.001"), "applicability=applies&version=0").await;
+    assert_eq!(saved.status, StatusCode::OK);
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !received.contains("event: item-") {
+        let frame = tokio::time::timeout_at(deadline, stream.frame()).await.expect("an event within 5 s");
+        if let Some(Ok(frame)) = frame
+            && let Ok(data) = frame.into_data()
+        {
+            received.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(received.contains("event: state-AML_T0051_001"), "{received}");
+    assert!(received.contains("event: state-AML_T0051\n"), "the parent's roll-up moves too");
+    assert!(received.contains("event: tactic-AML_TA0005"));
+    assert!(received.contains("event: item-AML_T0051_001"));
+}
+
+#[tokio::test]
+async fn user_text_is_shown_as_text() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "<script>alert(1)</script>").await;
+    let page = app.get(&system).await;
+    assert!(!page.body.contains("<script>alert(1)</script>"));
+    assert!(page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "shown escaped");
+}
+
+#[tokio::test]
+async fn deleting_a_system_asks_for_its_name() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    app.post_form(&format!("{system}/techniques/AML.T0051"), "applicability=applies&version=0").await;
+    let confirm = app.get(&format!("{system}/delete")).await;
+    assert!(confirm.body.contains("Type the system name to confirm"));
+    let wrong = app.post_form(&format!("{system}/delete"), "confirm=Other").await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.get(&system).await.status, StatusCode::OK, "still there");
+    let right = app.post_form(&format!("{system}/delete"), "confirm=support+chatbot").await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get(&system).await.status, StatusCode::NOT_FOUND);
+}
+
+/// Form posts as a browser sends them, with and without htmx, and an open event stream.
+impl TestApp {
+    pub async fn post_form(&self, path: &str, body: &str) -> crate::helpers::Reply {
+        self.request(
+            axum::http::Method::POST,
+            path,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    pub async fn post_htmx(&self, path: &str, body: &str) -> crate::helpers::Reply {
+        self.request(
+            axum::http::Method::POST,
+            path,
+            &[("content-type", "application/x-www-form-urlencoded"), ("hx-request", "true")],
+            body.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    /// Opens a server-sent event stream and returns its body once the headers arrived.
+    pub async fn open_stream(&self, path: &str) -> hyper::body::Incoming {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<http_body_util::Empty<axum::body::Bytes>>();
+        let request = axum::http::Request::get(format!("{}{path}", self.base))
+            .header("accept", "text/event-stream")
+            .body(http_body_util::Empty::new())
+            .expect("request");
+        let response = client.request(request).await.expect("the stream opens");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        // The subscription is taken before the first byte; give it a moment to settle.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        response.into_body()
+    }
+}
