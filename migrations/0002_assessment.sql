@@ -123,6 +123,7 @@ CREATE TABLE history (
 
 CREATE INDEX history_by_system ON history (system_id, id);
 CREATE INDEX history_by_item ON history (system_id, item, id);
+CREATE INDEX history_by_batch ON history (batch) WHERE batch IS NOT NULL;
 
 CREATE TRIGGER history_is_append_only BEFORE UPDATE ON history
 BEGIN

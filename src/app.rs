@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::atlas::Catalog;
 use crate::live::LiveHub;
+use crate::service::snapshot::SnapshotCache;
 use crate::web::page_cache::PageCache;
 use crate::{api, web};
 
@@ -27,6 +28,9 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub pages: Arc<PageCache>,
     pub live: LiveHub,
+    /// Writers take turns here before opening a write transaction.
+    pub writes: Arc<tokio::sync::Mutex<()>>,
+    pub snapshots: Arc<SnapshotCache>,
 }
 
 impl AppState {
@@ -34,7 +38,14 @@ impl AppState {
     /// Must be called inside a Tokio runtime.
     pub fn new(db: SqlitePool, catalog: Arc<Catalog>) -> Self {
         let (live, changes) = LiveHub::new();
-        let state = AppState { db, catalog, pages: Arc::new(PageCache::default()), live };
+        let state = AppState {
+            db,
+            catalog,
+            pages: Arc::new(PageCache::default()),
+            live,
+            writes: Arc::new(tokio::sync::Mutex::new(())),
+            snapshots: Arc::new(SnapshotCache::default()),
+        };
         tokio::spawn(crate::web::workshop::render_live_updates(state.clone(), changes));
         state
     }

@@ -66,14 +66,27 @@ pub async fn for_system(
     item: Option<&str>,
     limit: i64,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from history where system_id = ?1 and (?2 is null or item = ?2) order by id desc limit ?3"
-    ))
-    .bind(system_id)
-    .bind(item)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    // Two statements rather than `(?2 is null or item = ?2)`, which keeps
+    // SQLite from using the (system_id, item, id) index.
+    match item {
+        Some(item) => {
+            sqlx::query_as(&format!(
+                "select {COLUMNS} from history where system_id = ? and item = ? order by id desc limit ?"
+            ))
+            .bind(system_id)
+            .bind(item)
+            .bind(limit)
+            .fetch_all(db)
+            .await
+        }
+        None => {
+            sqlx::query_as(&format!("select {COLUMNS} from history where system_id = ? order by id desc limit ?"))
+                .bind(system_id)
+                .bind(limit)
+                .fetch_all(db)
+                .await
+        }
+    }
 }
 
 /// The entries of one bulk action.

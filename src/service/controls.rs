@@ -80,6 +80,7 @@ pub async fn get(state: &AppState, id: i64) -> ServiceResult<Control> {
 
 async fn announce_team(state: &AppState, team_id: i64, techniques: Vec<String>, actor: &Actor) -> ServiceResult<()> {
     for system in db::systems::list(&state.db, Some(team_id)).await? {
+        state.snapshots.invalidate(system.id);
         state.live.changed(Change {
             system_id: system.id,
             techniques: techniques.clone(),
@@ -107,7 +108,7 @@ fn entry<'a>(team_id: i64, actor: &'a Actor, at: &'a str, item: &'a str, summary
 pub async fn create(state: &AppState, team_id: i64, input: ControlInput, actor: &Actor) -> ServiceResult<Control> {
     let (name, description, techniques) = validate(state, &input)?;
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     if db::teams::get(&mut *tx, team_id).await?.is_none() {
         return Err(FieldError::new("team_id", format!("team {team_id} does not exist")).into());
     }
@@ -136,7 +137,7 @@ pub async fn update(
 ) -> ServiceResult<Control> {
     let (name, description, techniques) = validate(state, &input)?;
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let current: Control = db::controls::get(&mut *tx, id)
         .await?
         .map(Control::from)
@@ -188,7 +189,7 @@ pub async fn delete_if_current(
     actor: &Actor,
 ) -> ServiceResult<Control> {
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let current: Control = db::controls::get(&mut *tx, id)
         .await?
         .map(Control::from)

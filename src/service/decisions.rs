@@ -171,7 +171,7 @@ pub async fn set_assessment(
     check_technique(&ctx, technique_id)?;
     let rationale = change.rationale.as_deref().map(|r| text("rationale", r, limits::RATIONALE, false)).transpose()?;
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let current = db::decisions::assessment(&mut *tx, system_id, technique_id)
         .await?
         .unwrap_or_else(|| default_assessment(technique_id));
@@ -199,7 +199,11 @@ pub async fn set_assessment(
     let label = format!("{technique_id} {name}");
     let history_id =
         record(&mut tx, &ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), None).await?;
-    tx.commit().await?;
+    let turn = tx.commit().await?;
+    state.snapshots.patch(system_id, |s| {
+        s.assessments.insert(row.technique_id.clone(), row.clone());
+    });
+    drop(turn);
     announce(state, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id) })
 }
@@ -282,7 +286,7 @@ async fn write_status(
     affected: Vec<String>,
 ) -> ServiceResult<Written<StatusRow>> {
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let current =
         db::decisions::status(&mut *tx, kind, ctx.system.id, item).await?.unwrap_or_else(|| default_status(item));
     check_version(&format!("the status of {label}"), current.version, expected_version)?;
@@ -299,7 +303,15 @@ async fn write_status(
         StatusKind::Control => "control_status",
     };
     let history_id = record(&mut tx, ctx, actor, &at, entity, item, label, before, to_json(&row), None).await?;
-    tx.commit().await?;
+    let turn = tx.commit().await?;
+    state.snapshots.patch(ctx.system.id, |s| {
+        let statuses = match kind {
+            StatusKind::Mitigation => &mut s.mitigation_statuses,
+            StatusKind::Control => &mut s.control_statuses,
+        };
+        statuses.insert(row.item.clone(), row.clone());
+    });
+    drop(turn);
     announce(state, ctx.system.id, affected, actor);
     Ok(Written { row, history_id: Some(history_id) })
 }
@@ -324,7 +336,7 @@ pub async fn set_acceptance(
         return Err(FieldError::new("expires_on", format!("{} is in the past", format_date(expires))).into());
     }
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let current = db::decisions::acceptance(&mut *tx, system_id, technique_id).await?;
     check_version(
         &format!("the risk acceptance of {technique_id}"),
@@ -345,7 +357,11 @@ pub async fn set_acceptance(
     let before = current.as_ref().and_then(to_json);
     let history_id =
         record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, before, to_json(&row), None).await?;
-    tx.commit().await?;
+    let turn = tx.commit().await?;
+    state.snapshots.patch(system_id, |s| {
+        s.acceptances.insert(row.technique_id.clone(), row.clone());
+    });
+    drop(turn);
     announce(state, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id) })
 }
@@ -360,7 +376,7 @@ pub async fn remove_acceptance(
     let ctx = system_context(state, system_id).await?;
     check_technique(&ctx, technique_id)?;
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let Some(current) = db::decisions::acceptance(&mut *tx, system_id, technique_id).await? else {
         return Err(ServiceError::NotFound(format!("{technique_id} has no risk acceptance on this system")));
     };
@@ -369,7 +385,11 @@ pub async fn remove_acceptance(
     let label = format!("risk acceptance of {technique_id}");
     let history_id =
         record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, to_json(&current), None, None).await?;
-    tx.commit().await?;
+    let turn = tx.commit().await?;
+    state.snapshots.patch(system_id, |s| {
+        s.acceptances.remove(technique_id);
+    });
+    drop(turn);
     announce(state, system_id, vec![technique_id.to_string()], actor);
     Ok(Some(history_id))
 }
@@ -403,9 +423,10 @@ async fn write_batch(
     mut edit: impl FnMut(&mut AssessmentRow),
 ) -> ServiceResult<BatchResult> {
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let batch = next_history_id(&mut tx).await?;
     let mut changed = Vec::new();
+    let mut rows = Vec::new();
     for technique_id in techniques {
         let current = db::decisions::assessment(&mut *tx, ctx.system.id, technique_id)
             .await?
@@ -424,8 +445,15 @@ async fn write_batch(
         record(&mut tx, ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), Some(batch))
             .await?;
         changed.push(technique_id.clone());
+        rows.push(row);
     }
-    tx.commit().await?;
+    let turn = tx.commit().await?;
+    state.snapshots.patch(ctx.system.id, |s| {
+        for row in rows {
+            s.assessments.insert(row.technique_id.clone(), row);
+        }
+    });
+    drop(turn);
     if changed.is_empty() {
         return Ok(BatchResult { changed, batch: None });
     }
@@ -547,7 +575,7 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
         None => vec![entry],
     };
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let mut changed = Vec::new();
     let first_id = next_history_id(&mut tx).await?;
     let undo_batch = (entries.len() > 1).then_some(first_id);
@@ -641,6 +669,7 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
         .await?;
     }
     tx.commit().await?;
+    state.snapshots.invalidate(system_id);
     announce(state, system_id, changed.clone(), actor);
     Ok(BatchResult { changed, batch: Some(first_id) })
 }

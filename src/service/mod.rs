@@ -10,7 +10,7 @@ pub mod teams;
 
 use std::sync::Arc;
 
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use crate::app::AppState;
 use crate::atlas::Framework;
@@ -66,10 +66,44 @@ pub(crate) fn duplicate(error: sqlx::Error, message: impl FnOnce() -> String) ->
     }
 }
 
-/// A write transaction that takes the write lock up front, so concurrent
-/// writers queue on the busy timeout instead of failing on lock upgrade.
-pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+/// A write transaction. Writers of this process queue in order on an async
+/// lock first (SQLite admits one writer at a time, and its busy handler
+/// sleeps in coarse steps); `BEGIN IMMEDIATE` then takes SQLite's write lock
+/// up front, so another process (a CLI import) cannot make a lock upgrade fail.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// The turn to write, still held after a commit while caches are patched.
+pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
+impl WriteTx {
+    /// Commits, handing back the turn so the writer can patch caches in commit order.
+    pub async fn commit(self) -> Result<WriteTurn, sqlx::Error> {
+        self.tx.commit().await?;
+        Ok(self._turn)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+pub(crate) async fn begin_write(state: &AppState) -> Result<WriteTx, sqlx::Error> {
+    let turn = state.writes.clone().lock_owned().await;
+    let tx = state.db.begin_with("BEGIN IMMEDIATE").await?;
+    Ok(WriteTx { tx, _turn: turn })
 }
 
 pub(crate) fn now() -> String {
@@ -84,6 +118,11 @@ pub struct SystemContext {
 
 /// Loads a system and its release, or a not-found error naming it.
 pub async fn system_context(state: &AppState, system_id: i64) -> ServiceResult<SystemContext> {
+    let (_, cached) = state.snapshots.get(system_id, state.catalog.generation());
+    if let Some(snapshot) = cached {
+        let system = db::systems::SystemRow::from(&snapshot.system);
+        return Ok(SystemContext { system, framework: snapshot.framework.clone() });
+    }
     let system = db::systems::get(&state.db, system_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {system_id} does not exist")))?;

@@ -1,9 +1,14 @@
 //! Everything recorded about one system, read consistently, with its
 //! coverage computed by the domain rules. Pages, the API and live updates
 //! all start from here.
+//!
+//! Snapshots are cached per system. Writers patch the cached copy while they
+//! still hold their turn to write (so patches apply in commit order) or drop
+//! it; a reader that loaded from the database only stores its copy when no
+//! writer touched the system meanwhile (a generation counter per system).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -18,6 +23,7 @@ use crate::db::{self};
 use crate::domain::coverage::{self, ControlInput, Decisions, StateCounts, SystemCoverage};
 use crate::domain::{Applicability, ImplementationStatus, date, today};
 
+#[derive(Clone)]
 pub struct Snapshot {
     pub system: System,
     pub framework: Arc<Framework>,
@@ -27,9 +33,87 @@ pub struct Snapshot {
     pub control_statuses: HashMap<String, StatusRow>,
     pub acceptances: HashMap<String, AcceptanceRow>,
     pub coverage: SystemCoverage,
+    /// The day the coverage was computed for (risk acceptances expire by day).
+    computed_on: time::Date,
 }
 
-pub async fn load(state: &AppState, system_id: i64) -> ServiceResult<Snapshot> {
+/// The latest snapshot of each system (see the module documentation).
+#[derive(Default)]
+pub struct SnapshotCache {
+    entries: Mutex<HashMap<i64, CacheEntry>>,
+}
+
+#[derive(Default)]
+struct CacheEntry {
+    generation: u64,
+    catalog_generation: u64,
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+impl SnapshotCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CacheEntry>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets a system's snapshot; the next read loads it again.
+    pub fn invalidate(&self, system_id: i64) {
+        let mut entries = self.lock();
+        let entry = entries.entry(system_id).or_default();
+        entry.generation += 1;
+        entry.snapshot = None;
+    }
+
+    /// Applies a committed change to the cached snapshot, if there is one.
+    /// Call it while still holding the turn to write.
+    pub fn patch(&self, system_id: i64, change: impl FnOnce(&mut Snapshot)) {
+        let mut entries = self.lock();
+        let entry = entries.entry(system_id).or_default();
+        entry.generation += 1;
+        if let Some(cached) = entry.snapshot.take() {
+            let mut snapshot = Arc::unwrap_or_clone(cached);
+            change(&mut snapshot);
+            snapshot.recompute(today());
+            entry.snapshot = Some(Arc::new(snapshot));
+        }
+    }
+
+    pub(crate) fn get(&self, system_id: i64, catalog_generation: u64) -> (u64, Option<Arc<Snapshot>>) {
+        let entries = self.lock();
+        match entries.get(&system_id) {
+            Some(entry) if entry.catalog_generation == catalog_generation => (entry.generation, entry.snapshot.clone()),
+            Some(entry) => (entry.generation, None),
+            None => (0, None),
+        }
+    }
+
+    fn store(&self, system_id: i64, seen_generation: u64, catalog_generation: u64, snapshot: Arc<Snapshot>) {
+        let mut entries = self.lock();
+        let entry = entries.entry(system_id).or_default();
+        if entry.generation == seen_generation {
+            entry.catalog_generation = catalog_generation;
+            entry.snapshot = Some(snapshot);
+        }
+    }
+}
+
+/// The system's snapshot, from the cache or the database.
+pub async fn load(state: &AppState, system_id: i64) -> ServiceResult<Arc<Snapshot>> {
+    let catalog_generation = state.catalog.generation();
+    let (generation, cached) = state.snapshots.get(system_id, catalog_generation);
+    if let Some(snapshot) = cached {
+        if snapshot.computed_on == today() {
+            return Ok(snapshot);
+        }
+        let mut fresh = Arc::unwrap_or_clone(snapshot);
+        fresh.recompute(today());
+        return Ok(Arc::new(fresh));
+    }
+    let snapshot = Arc::new(load_from_database(state, system_id).await?);
+    state.snapshots.store(system_id, generation, catalog_generation, snapshot.clone());
+    Ok(snapshot)
+}
+
+async fn load_from_database(state: &AppState, system_id: i64) -> ServiceResult<Snapshot> {
     let ctx = system_context(state, system_id).await?;
     // One read transaction: a consistent view even while others write.
     let mut tx = state.db.begin().await?;
@@ -59,9 +143,7 @@ pub async fn load(state: &AppState, system_id: i64) -> ServiceResult<Snapshot> {
         .collect();
     tx.rollback().await?;
 
-    let decisions = decisions(&assessments, &mitigation_statuses, &controls, &control_statuses, &acceptances);
-    let coverage = coverage::evaluate(&ctx.framework, &decisions, today());
-    Ok(Snapshot {
+    let mut snapshot = Snapshot {
         system: ctx.system.into(),
         framework: ctx.framework,
         assessments,
@@ -69,8 +151,11 @@ pub async fn load(state: &AppState, system_id: i64) -> ServiceResult<Snapshot> {
         controls,
         control_statuses,
         acceptances,
-        coverage,
-    })
+        coverage: SystemCoverage { states: Vec::new(), overall: StateCounts::default(), per_tactic: Vec::new() },
+        computed_on: today(),
+    };
+    snapshot.recompute(today());
+    Ok(snapshot)
 }
 
 /// Translates stored rows into the inputs of the coverage rules.
@@ -105,6 +190,19 @@ pub fn decisions(
 }
 
 impl Snapshot {
+    /// Applies the coverage rules to the recorded decisions as of `day`.
+    fn recompute(&mut self, day: time::Date) {
+        let decisions = decisions(
+            &self.assessments,
+            &self.mitigation_statuses,
+            &self.controls,
+            &self.control_statuses,
+            &self.acceptances,
+        );
+        self.coverage = coverage::evaluate(&self.framework, &decisions, day);
+        self.computed_on = day;
+    }
+
     /// The status row of a mitigation, or the default when none is stored.
     pub fn mitigation_status(&self, id: &str) -> ImplementationStatus {
         self.mitigation_statuses

@@ -47,6 +47,25 @@ impl From<SystemRow> for System {
     }
 }
 
+impl From<&System> for SystemRow {
+    fn from(system: &System) -> Self {
+        SystemRow {
+            id: system.id,
+            team_id: system.team_id,
+            name: system.name.clone(),
+            description: system.description.clone(),
+            owner: system.owner.clone(),
+            platforms: serde_json::to_string(&system.platforms).unwrap_or_else(|_| "[]".into()),
+            exposure: system.exposure.as_str().to_string(),
+            criticality: system.criticality.as_str().to_string(),
+            framework_version: system.framework_version.clone(),
+            version: system.version,
+            created_at: system.created_at.clone(),
+            updated_at: system.updated_at.clone(),
+        }
+    }
+}
+
 /// What a user submits to create or edit a system; checked by [`validate`].
 #[derive(Debug, Clone, Default)]
 pub struct SystemInput {
@@ -124,7 +143,7 @@ pub async fn list(state: &AppState, team_id: Option<i64>) -> ServiceResult<Vec<S
 pub async fn create(state: &AppState, team_id: i64, input: SystemInput, actor: &Actor) -> ServiceResult<System> {
     let valid = validate(state, &input)?;
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     if db::teams::get(&mut *tx, team_id).await?.is_none() {
         return Err(FieldError::new("team_id", format!("team {team_id} does not exist")).into());
     }
@@ -160,7 +179,7 @@ pub async fn update(
     actor: &Actor,
 ) -> ServiceResult<System> {
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let current: System = db::systems::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
@@ -197,6 +216,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    state.snapshots.invalidate(id);
     state.live.changed(crate::live::Change { system_id: id, techniques: Vec::new(), actor: actor.name().to_string() });
     Ok(system)
 }
@@ -208,7 +228,7 @@ pub async fn delete(state: &AppState, id: i64) -> ServiceResult<System> {
 
 /// [`delete`], refused with a conflict when `expected_version` is given and stale.
 pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Option<i64>) -> ServiceResult<System> {
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let system: System = db::systems::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
@@ -218,5 +238,6 @@ pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Opti
     }
     db::systems::delete(&mut *tx, id).await?;
     tx.commit().await?;
+    state.snapshots.invalidate(id);
     Ok(system)
 }

@@ -28,7 +28,7 @@ pub async fn get(state: &AppState, id: i64) -> ServiceResult<Team> {
 pub async fn create(state: &AppState, input: TeamInput, actor: &Actor) -> ServiceResult<Team> {
     let (name, description) = validate(&input)?;
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let team = db::teams::insert(&mut *tx, &name, &description, &at)
         .await
         .map_err(|e| duplicate(e, || format!("name: a team called {name} already exists")))?;
@@ -61,7 +61,7 @@ pub async fn update(
 ) -> ServiceResult<Team> {
     let (name, description) = validate(&input)?;
     let at = now();
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let current = db::teams::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
@@ -100,14 +100,18 @@ pub async fn delete(state: &AppState, id: i64) -> ServiceResult<Team> {
 
 /// [`delete`], refused with a conflict when `expected_version` is given and stale.
 pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Option<i64>) -> ServiceResult<Team> {
-    let mut tx = begin_write(&state.db).await?;
+    let mut tx = begin_write(state).await?;
     let team = db::teams::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
     if let Some(expected) = expected_version.filter(|e| *e != team.version) {
         return Err(ServiceError::conflict(&format!("team {}", team.name), team.version, expected));
     }
+    let systems = db::systems::list(&mut *tx, Some(id)).await?;
     db::teams::delete(&mut *tx, id).await?;
     tx.commit().await?;
+    for system in systems {
+        state.snapshots.invalidate(system.id);
+    }
     Ok(team)
 }
