@@ -244,3 +244,56 @@ impl TestApp {
         response.into_body()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cached_state_matches_the_database_after_concurrent_writes() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let techniques: Vec<String> = app
+        .get("/api/v1/frameworks/2026.05/techniques")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(40)
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    app.get(&system).await; // the snapshot is now cached
+    let mut writers = Vec::new();
+    for n in 0..120usize {
+        let (writer_app, writer_system) = (app.clone(), system.clone());
+        let technique = techniques[n % techniques.len()].clone();
+        writers.push(tokio::spawn(async move {
+            let (app, system) = (writer_app, writer_system);
+            let choice = ["applies", "not_applicable", "unknown"][n % 3];
+            app.post_htmx(&format!("{system}/techniques/{technique}"), &format!("applicability={choice}")).await.status
+        }));
+        if n % 10 == 0 {
+            let app = app.clone();
+            let system = system.clone();
+            writers.push(tokio::spawn(async move {
+                let status = ["implemented", "in_progress", "planned"][n % 3];
+                app.post_htmx(
+                    &format!("{system}/techniques/AML.T0051/mitigations/AML.M0020"),
+                    &format!("status={status}"),
+                )
+                .await
+                .status
+            }));
+        }
+    }
+    for writer in writers {
+        assert_eq!(writer.await.unwrap(), StatusCode::OK);
+    }
+    let served = app.get("/api/v1/systems/1/coverage").await.json();
+    let cached_page = app.get(&system).await.body;
+    let app = std::sync::Arc::into_inner(app).expect("all writers done");
+    let data_dir = app.data_dir.clone();
+    let keep = app.stop().await;
+    let fresh = TestApp::spawn_in(data_dir).await;
+    assert_eq!(fresh.get("/api/v1/systems/1/coverage").await.json(), served, "cache and database agree");
+    let summary = |body: &str| body[body.find("summary-figures").unwrap()..body.find("</ul>").unwrap()].to_string();
+    assert_eq!(summary(&fresh.get(&system).await.body), summary(&cached_page));
+    drop(keep);
+}
