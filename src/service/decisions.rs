@@ -352,6 +352,11 @@ pub async fn set_acceptance(
         updated_by: actor.name().to_string(),
         updated_at: at.clone(),
     };
+    if let Some(current) = current.as_ref().filter(|c| {
+        c.justification == next.justification && c.accepted_by == next.accepted_by && c.expires_on == next.expires_on
+    }) {
+        return Ok(Written { row: current.clone(), history_id: None });
+    }
     let row = db::decisions::put_acceptance(&mut tx, system_id, &next).await?;
     let label = format!("risk acceptance of {technique_id}");
     let before = current.as_ref().and_then(to_json);

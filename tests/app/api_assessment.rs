@@ -242,6 +242,10 @@ async fn decisions_add_up_to_the_documented_coverage() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["expires_on"], "2099-06-30");
     assert_eq!(app.get(&path).await.header("etag"), "\"2\"");
+    let same = app
+        .put_json(&path, &json!({ "justification": "triggers need agent access", "accepted_by": "CISO", "expires_on": "2099-06-30" }))
+        .await;
+    assert_eq!(same.header("etag"), "\"2\"", "an identical acceptance is not a change");
 
     // The states, technique by technique.
     let states: std::collections::HashMap<String, String> = app

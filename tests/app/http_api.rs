@@ -190,3 +190,26 @@ async fn importing_the_official_2026_05_file_adds_full_text_to_the_bundled_relea
     let again = app.post("/api/v1/frameworks", official(&dir, "ATLAS-2026.05.yaml")).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_method_a_route_does_not_accept_gets_a_json_405() {
+    let app = TestApp::spawn().await;
+    let reply = app.request(axum::http::Method::DELETE, "/api/v1/frameworks", &[], Vec::new()).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.json()["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn every_documented_response_has_a_description() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api/openapi.json").await.json();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(responses) = operation.get("responses").and_then(|r| r.as_object()) else { continue };
+            for (status, response) in responses {
+                let description = response["description"].as_str().unwrap_or("");
+                assert!(!description.is_empty(), "{method} {path} {status} has no description");
+            }
+        }
+    }
+}
