@@ -42,6 +42,39 @@ pub struct AcceptanceRow {
     pub updated_at: String,
 }
 
+impl AssessmentRow {
+    /// The row every technique has before anyone decides (version 0, not stored).
+    pub fn unassessed(technique_id: &str) -> Self {
+        AssessmentRow {
+            technique_id: technique_id.to_string(),
+            applicability: "unknown".into(),
+            suggested: false,
+            rationale: String::new(),
+            risk: None,
+            version: 0,
+            updated_by: String::new(),
+            updated_at: String::new(),
+        }
+    }
+}
+
+impl StatusRow {
+    /// The status every mitigation or control has before anyone sets it (version 0, not stored).
+    pub fn not_started(item: &str) -> Self {
+        StatusRow {
+            item: item.to_string(),
+            status: "not_started".into(),
+            owner: String::new(),
+            target_date: None,
+            evidence: String::new(),
+            notes: String::new(),
+            version: 0,
+            updated_by: String::new(),
+            updated_at: String::new(),
+        }
+    }
+}
+
 const ASSESSMENT: &str = "technique_id, applicability, suggested, rationale, risk, version, updated_by, updated_at";
 const ACCEPTANCE: &str = "technique_id, justification, accepted_by, expires_on, version, updated_by, updated_at";
 

@@ -64,33 +64,6 @@ fn check_version(what: &str, current: i64, expected: Option<i64>) -> ServiceResu
     }
 }
 
-fn default_assessment(technique_id: &str) -> AssessmentRow {
-    AssessmentRow {
-        technique_id: technique_id.to_string(),
-        applicability: Applicability::Unknown.as_str().to_string(),
-        suggested: false,
-        rationale: String::new(),
-        risk: None,
-        version: 0,
-        updated_by: String::new(),
-        updated_at: String::new(),
-    }
-}
-
-fn default_status(item: &str) -> StatusRow {
-    StatusRow {
-        item: item.to_string(),
-        status: ImplementationStatus::NotStarted.as_str().to_string(),
-        owner: String::new(),
-        target_date: None,
-        evidence: String::new(),
-        notes: String::new(),
-        version: 0,
-        updated_by: String::new(),
-        updated_at: String::new(),
-    }
-}
-
 /// "applicability: unknown → applies; rationale edited", from two row JSONs.
 fn describe(before: Option<&str>, after: Option<&str>) -> String {
     let parse = |s: Option<&str>| s.and_then(|s| serde_json::from_str::<Value>(s).ok()).unwrap_or(Value::Null);
@@ -174,7 +147,7 @@ pub async fn set_assessment(
     let mut tx = begin_write(state).await?;
     let current = db::decisions::assessment(&mut *tx, system_id, technique_id)
         .await?
-        .unwrap_or_else(|| default_assessment(technique_id));
+        .unwrap_or_else(|| AssessmentRow::unassessed(technique_id));
     check_version(&format!("the assessment of {technique_id}"), current.version, expected_version)?;
     let mut next = current.clone();
     if let Some(applicability) = change.applicability {
@@ -287,8 +260,9 @@ async fn write_status(
 ) -> ServiceResult<Written<StatusRow>> {
     let at = now();
     let mut tx = begin_write(state).await?;
-    let current =
-        db::decisions::status(&mut *tx, kind, ctx.system.id, item).await?.unwrap_or_else(|| default_status(item));
+    let current = db::decisions::status(&mut *tx, kind, ctx.system.id, item)
+        .await?
+        .unwrap_or_else(|| StatusRow::not_started(item));
     check_version(&format!("the status of {label}"), current.version, expected_version)?;
     let mut next = apply_status_change(&current, change)?;
     if next == current {
@@ -435,7 +409,7 @@ async fn write_batch(
     for technique_id in techniques {
         let current = db::decisions::assessment(&mut *tx, ctx.system.id, technique_id)
             .await?
-            .unwrap_or_else(|| default_assessment(technique_id));
+            .unwrap_or_else(|| AssessmentRow::unassessed(technique_id));
         let mut next = current.clone();
         edit(&mut next);
         if next == current {
@@ -602,7 +576,7 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                 let mut target: AssessmentRow = match entry.before.as_deref() {
                     Some(before) => serde_json::from_str(before)
                         .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
-                    None => default_assessment(&entry.item),
+                    None => AssessmentRow::unassessed(&entry.item),
                 };
                 target.updated_by = actor.name().to_string();
                 target.updated_at = at.clone();
@@ -620,7 +594,7 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                 let mut target: StatusRow = match entry.before.as_deref() {
                     Some(before) => serde_json::from_str(before)
                         .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
-                    None => default_status(&entry.item),
+                    None => StatusRow::not_started(&entry.item),
                 };
                 target.updated_by = actor.name().to_string();
                 target.updated_at = at.clone();

@@ -335,33 +335,6 @@ pub struct Reapply {
     pub fields: Vec<(String, String)>,
 }
 
-fn default_assessment(technique_id: &str) -> AssessmentRow {
-    AssessmentRow {
-        technique_id: technique_id.to_string(),
-        applicability: "unknown".into(),
-        suggested: false,
-        rationale: String::new(),
-        risk: None,
-        version: 0,
-        updated_by: String::new(),
-        updated_at: String::new(),
-    }
-}
-
-fn default_status(item: &str) -> StatusRow {
-    StatusRow {
-        item: item.to_string(),
-        status: "not_started".into(),
-        owner: String::new(),
-        target_date: None,
-        evidence: String::new(),
-        notes: String::new(),
-        version: 0,
-        updated_by: String::new(),
-        updated_at: String::new(),
-    }
-}
-
 async fn panel_html(
     state: &AppState,
     snapshot: &Snapshot,
@@ -382,7 +355,7 @@ async fn panel_html(
             id: m.id.clone(),
             name: &m.name,
             category: m.categories.join(", "),
-            row: snapshot.mitigation_statuses.get(&m.id).cloned().unwrap_or_else(|| default_status(&m.id)),
+            row: snapshot.mitigation_statuses.get(&m.id).cloned().unwrap_or_else(|| StatusRow::not_started(&m.id)),
             action: format!("{base}/mitigations/{}", m.id),
         })
         .collect();
@@ -396,7 +369,7 @@ async fn panel_html(
                 .control_statuses
                 .get(&c.id.to_string())
                 .cloned()
-                .unwrap_or_else(|| default_status(&c.id.to_string())),
+                .unwrap_or_else(|| StatusRow::not_started(&c.id.to_string())),
             action: format!("{base}/controls/{}", c.id),
         })
         .collect();
@@ -412,7 +385,11 @@ async fn panel_html(
         parent: technique.parent.as_deref().and_then(|p| framework.technique(p)),
         dom: dom_id(technique_id),
         state_html: cell_state_html(snapshot, &by_id, technique),
-        assessment: snapshot.assessments.get(technique_id).cloned().unwrap_or_else(|| default_assessment(technique_id)),
+        assessment: snapshot
+            .assessments
+            .get(technique_id)
+            .cloned()
+            .unwrap_or_else(|| AssessmentRow::unassessed(technique_id)),
         applicabilities: Applicability::ALL,
         ratings: Rating::ALL,
         statuses: ImplementationStatus::ALL,
