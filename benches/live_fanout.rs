@@ -24,7 +24,13 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let pool = db::open(dir.path()).await.expect("database");
     let catalog = Arc::new(releases::load_catalog(&pool, None).await.expect("catalog"));
-    let state = AppState::new(pool, catalog);
+    let state = AppState::new(pool, catalog, atlascope::auth::setup::SetupState::new(true));
+    let admin =
+        service::accounts::create_user(&state, "bench", "", "a long bench password", true).await.expect("admin");
+    let cookie = format!(
+        "atlascope_session={}",
+        service::accounts::start_session(&state, Some(admin), None, "bench").await.expect("session")
+    );
     let actor = Actor("bench".into());
     let team = service::teams::create(&state, TeamInput { name: "Bench".into(), description: String::new() }, &actor)
         .await
@@ -47,6 +53,7 @@ async fn main() {
     let stream_client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http::<Empty<Bytes>>();
     for _ in 0..STREAMS {
         let request = axum::http::Request::get(format!("{base}/systems/{}/events", system.id))
+            .header("cookie", &cookie)
             .body(Empty::new())
             .expect("request");
         let mut body = stream_client.request(request).await.expect("stream opens").into_body();
@@ -75,6 +82,7 @@ async fn main() {
         let request = axum::http::Request::post(format!("{base}/systems/{}/techniques/{technique}", system.id))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("hx-request", "true")
+            .header("cookie", &cookie)
             .body(Full::new(Bytes::from_static(b"applicability=applies")))
             .expect("request");
         let response = client.request(request).await.expect("the change is saved");

@@ -16,6 +16,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::atlas::Catalog;
+use crate::auth::cache::PrincipalCache;
+use crate::auth::limiter::RateLimiter;
+use crate::auth::setup::SetupState;
 use crate::live::LiveHub;
 use crate::service::snapshot::SnapshotCache;
 use crate::web::page_cache::PageCache;
@@ -31,12 +34,18 @@ pub struct AppState {
     /// Writers take turns here before opening a write transaction.
     pub writes: Arc<tokio::sync::Mutex<()>>,
     pub snapshots: Arc<SnapshotCache>,
+    pub setup: Arc<SetupState>,
+    pub principals: Arc<PrincipalCache>,
+    /// Sign-in attempts per client address.
+    pub login_limiter: Arc<RateLimiter>,
+    /// API requests per caller.
+    pub api_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
     /// Builds the state and starts the task that renders live updates.
     /// Must be called inside a Tokio runtime.
-    pub fn new(db: SqlitePool, catalog: Arc<Catalog>) -> Self {
+    pub fn new(db: SqlitePool, catalog: Arc<Catalog>, setup: SetupState) -> Self {
         let (live, changes) = LiveHub::new();
         let state = AppState {
             db,
@@ -45,11 +54,22 @@ impl AppState {
             live,
             writes: Arc::new(tokio::sync::Mutex::new(())),
             snapshots: Arc::new(SnapshotCache::default()),
+            setup: Arc::new(setup),
+            principals: Arc::new(PrincipalCache::default()),
+            login_limiter: Arc::new(RateLimiter::new(LOGIN_ATTEMPTS_PER_MINUTE / 60.0, LOGIN_BURST)),
+            api_limiter: Arc::new(RateLimiter::new(API_REQUESTS_PER_SECOND, API_BURST)),
         };
         tokio::spawn(crate::web::workshop::render_live_updates(state.clone(), changes));
         state
     }
 }
+
+/// Sign-in attempts allowed per client address: a burst, then this many a minute.
+pub const LOGIN_BURST: u32 = 10;
+pub const LOGIN_ATTEMPTS_PER_MINUTE: f64 = 10.0;
+/// API requests allowed per caller: a burst, then this many a second.
+pub const API_BURST: u32 = 600;
+pub const API_REQUESTS_PER_SECOND: f64 = 200.0;
 
 /// The Content-Security-Policy of every response: no inline script or
 /// style, nothing from other origins, no framing.
@@ -74,15 +94,27 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::router())
         .nest("/api", api::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard::guard))
         .fallback(web::not_found)
         .layer((
-            TraceLayer::new_for_http(),
+            TraceLayer::new_for_http().make_span_with(request_span),
             CatchPanicLayer::new(),
             TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)),
             CompressionLayer::new().quality(CompressionLevel::Fastest),
             security_headers,
+            // Refuses state-changing requests a browser sends from another site.
+            tower_http::csrf::CsrfLayer::new(),
+            tower_http::limit::RequestBodyLimitLayer::new(crate::atlas::MAX_IMPORT_BYTES + 64 * 1024),
         ))
         .with_state(state)
+}
+
+/// The log span of a request. It names the route, never the query string or
+/// a secret in the path (invite codes), and no header (cookies, tokens).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = request.uri().path();
+    let shown = if path.starts_with("/join/") { "/join/{code}" } else { path };
+    tracing::debug_span!("request", method = %request.method(), path = %shown)
 }
 
 /// Serves until `shutdown` completes, then drains open requests.

@@ -13,6 +13,7 @@ use crate::app::{self, AppState};
 use crate::atlas::bundled;
 use crate::atlas::framework::Origin;
 use crate::atlas::{Framework, diff, read_release};
+use crate::auth::setup::SetupState;
 use crate::{db, releases};
 
 #[derive(Debug, Parser)]
@@ -40,6 +41,60 @@ pub enum Command {
     /// Manage the loaded ATLAS releases
     #[command(subcommand)]
     Framework(FrameworkCommand),
+    /// Manage accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Write a consistent copy of the database to FILE (safe while the server runs)
+    Backup {
+        /// Where to write the copy; must not exist yet
+        file: PathBuf,
+    },
+    /// Replace the database with a backup (stop the server first)
+    Restore {
+        /// A file written by `atlascope backup`
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input
+    Add {
+        /// User name (letters, digits, . - _ @)
+        username: String,
+        /// Name shown in pages and the history [default: the user name]
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Make the account a site administrator
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List accounts
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for an account and print it once
+    Create {
+        /// The account the token acts for
+        username: String,
+        /// A name to recognise the token by
+        #[arg(long)]
+        name: String,
+        /// Allow changes (the default is read-only)
+        #[arg(long)]
+        write: bool,
+        /// Limit the token to one team
+        #[arg(long, value_name = "TEAM_ID")]
+        team: Option<i64>,
+        /// Days until the token expires
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,7 +144,100 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { bind, default_release } => serve(&data_dir, bind, default_release.as_deref()).await,
         Command::Framework(command) => framework(&data_dir, command).await,
+        Command::User(command) => user(&data_dir, command).await,
+        Command::Token(command) => token(&data_dir, command).await,
+        Command::Backup { file } => backup(&data_dir, &file).await,
+        Command::Restore { file } => restore(&data_dir, &file).await,
     }
+}
+
+/// The application state over the local database, for commands that use the services.
+async fn local_state(data_dir: &Path) -> anyhow::Result<AppState> {
+    let db = db::open(data_dir).await?;
+    let catalog = Arc::new(releases::load_catalog(&db, None).await?);
+    let has_admin = db::accounts::count_admins(&db).await? > 0;
+    Ok(AppState::new(db, catalog, SetupState::new(has_admin)))
+}
+
+async fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
+    let state = local_state(data_dir).await?;
+    match command {
+        UserCommand::Add { username, display_name, admin } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let id = crate::service::accounts::create_user(&state, &username, &display_name, password, admin).await?;
+            println!("Created {} {username} (id {id})", if admin { "administrator" } else { "user" });
+        }
+        UserCommand::List => {
+            for user in db::accounts::users(&state.db).await? {
+                let role = if user.is_admin { "administrator" } else { "user" };
+                println!("{}  {}  [{role}; created {}]", user.username, user.display_name, user.created_at);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
+    let state = local_state(data_dir).await?;
+    match command {
+        TokenCommand::Create { username, name, write, team, days } => {
+            let user = db::accounts::user_by_name(&state.db, &username)
+                .await?
+                .with_context(|| format!("no account is called {username}"))?;
+            let scope = if write { crate::auth::TokenScope::Write } else { crate::auth::TokenScope::Read };
+            let token = crate::service::accounts::create_token(&state, user.id, &name, scope, team, days).await?;
+            eprintln!(
+                "API token {name} for {username} ({}); shown only now:",
+                if write { "read-write" } else { "read-only" }
+            );
+            println!("{}", token.secret);
+        }
+    }
+    Ok(())
+}
+
+/// `VACUUM INTO` reads one consistent snapshot, even while the server writes.
+async fn backup(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
+    if file.exists() {
+        anyhow::bail!("{} exists already; choose a new file", file.display());
+    }
+    let db = db::open(data_dir).await?;
+    let target = file.to_str().context("the backup path must be valid UTF-8")?;
+    sqlx::query("vacuum into ?")
+        .bind(target)
+        .execute(&db)
+        .await
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    println!("Backed up {} to {}", data_dir.join(db::DATABASE_FILE).display(), file.display());
+    Ok(())
+}
+
+/// Checks the backup, then puts it in place of the database in one rename.
+async fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file).read_only(true);
+    let pool =
+        sqlx::SqlitePool::connect_with(options).await.with_context(|| format!("cannot open {}", file.display()))?;
+    let migrations: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .with_context(|| format!("{} is not an atlascope database", file.display()))?;
+    let integrity: String = sqlx::query_scalar("pragma integrity_check").fetch_one(&pool).await?;
+    pool.close().await;
+    if integrity != "ok" {
+        anyhow::bail!("{} fails SQLite's integrity check: {integrity}", file.display());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let database = data_dir.join(db::DATABASE_FILE);
+    let staged = data_dir.join(format!("{}.restoring", db::DATABASE_FILE));
+    std::fs::copy(file, &staged).with_context(|| format!("cannot copy {}", file.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(data_dir.join(format!("{}{suffix}", db::DATABASE_FILE)));
+    }
+    std::fs::rename(&staged, &database)?;
+    println!("Restored {} ({migrations} migrations applied) into {}", file.display(), database.display());
+    Ok(())
 }
 
 async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>) -> anyhow::Result<()> {
@@ -98,6 +246,16 @@ async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>)
     let catalog = Arc::new(releases::load_catalog(&db, default_release).await?);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
+    let has_admin = db::accounts::count_admins(&db).await? > 0;
+    let setup = SetupState::new(has_admin);
+    if !has_admin {
+        let code = setup.issue_code();
+        tracing::warn!(
+            "no administrator yet: until one exists only the set-up page is served. Open http://{address}/setup \
+             from this machine, or from elsewhere with the one-time set-up code {code}; or run \
+             `atlascope user add NAME --admin`"
+        );
+    }
     tracing::info!(
         %address,
         data_dir = %data_dir.display(),
@@ -105,7 +263,7 @@ async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>)
         startup_ms = started.elapsed().as_millis() as u64,
         "atlascope is serving on http://{address}/"
     );
-    app::serve(listener, AppState::new(db, catalog), app::shutdown_signal()).await?;
+    app::serve(listener, AppState::new(db, catalog, setup), app::shutdown_signal()).await?;
     Ok(())
 }
 

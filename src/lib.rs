@@ -11,11 +11,13 @@
 pub mod api;
 pub mod app;
 pub mod atlas;
+pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod domain;
 pub mod live;
 pub mod releases;
+pub mod reports;
 pub mod service;
 pub mod telemetry;
 pub mod web;

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::actor::ApiActor;
-use super::extract::{ActorHeader, ApiJson, ApiPath, ApiQuery, IfMatch, Versioned, WriteHeaders};
+use super::extract::{ApiJson, ApiPath, ApiQuery, IfMatch, Versioned, WriteHeaders};
 use super::{ApiError, ApiResult, ErrorBody};
 use crate::app::AppState;
 use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
@@ -197,7 +197,7 @@ pub struct HistoryDto {
     pub id: i64,
     pub team_id: i64,
     pub system_id: Option<i64>,
-    /// Who made the change (`X-Atlascope-Actor`, or `api`).
+    /// The account or workshop guest who made the change.
     pub actor: String,
     /// RFC 3339 time of the change.
     pub at: String,
@@ -399,7 +399,7 @@ async fn put_assessment(
 /// Sets one applicability on many techniques at once: all or nothing,
 /// recorded as one change that one undo reverts.
 #[utoipa::path(post, path = "/systems/{id}/assessments/bulk", tag = "assessment",
-    params(("id" = i64, Path), ActorHeader), request_body = BulkBody,
+    params(("id" = i64, Path)), request_body = BulkBody,
     responses(
         (status = OK, body = ChangeResult),
         (status = BAD_REQUEST, body = ErrorBody),
@@ -659,7 +659,7 @@ async fn list_history(
 /// provided nobody changed the same items since (else `409` with the
 /// current version). The revert is itself recorded and can be undone.
 #[utoipa::path(post, path = "/systems/{id}/history/{entry_id}/undo", tag = "assessment",
-    params(("id" = i64, Path), ("entry_id" = i64, Path), ActorHeader),
+    params(("id" = i64, Path), ("entry_id" = i64, Path)),
     responses(
         (status = OK, body = ChangeResult),
         (status = NOT_FOUND, description = "No such system, or the entry is not in its history", body = ErrorBody),

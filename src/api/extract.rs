@@ -178,8 +178,7 @@ impl<T: Serialize> IntoResponse for Versioned<T> {
     }
 }
 
-/// Headers of a write, for the OpenAPI document (read by [`IfMatch`] and
-/// [`super::actor::ApiActor`]).
+/// Headers of a write, for the OpenAPI document (read by [`IfMatch`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
@@ -189,21 +188,6 @@ pub struct WriteHeaders {
     /// current version. Without it the write is unconditional.
     #[param(rename = "If-Match")]
     if_match: Option<String>,
-    /// Who makes the change, as recorded in the history (at most 200
-    /// characters); `api` when absent.
-    #[param(rename = "X-Atlascope-Actor")]
-    actor: Option<String>,
-}
-
-/// The actor header alone, for writes without a precondition.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)]
-pub struct ActorHeader {
-    /// Who makes the change, as recorded in the history (at most 200
-    /// characters); `api` when absent.
-    #[param(rename = "X-Atlascope-Actor")]
-    actor: Option<String>,
 }
 
 #[cfg(test)]

@@ -145,6 +145,14 @@ pub enum ApiError {
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("too many requests; retry after {0} s")]
+    TooManyRequests(u64),
+    #[error("{0}")]
     TooLarge(String),
     /// A stale write: `If-Match` named a version that is no longer current.
     #[error("{message}")]
@@ -171,6 +179,10 @@ impl ApiError {
             ApiError::UnsupportedFormat(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unknown_format"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_set_up"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
             ApiError::ChangedSince { .. } => (StatusCode::CONFLICT, "changed_since"),
@@ -200,6 +212,20 @@ impl IntoResponse for ApiError {
         if let Some(version) = current_version {
             response.headers_mut().insert(axum::http::header::ETAG, extract::etag(version));
         }
+        match &self {
+            ApiError::Unauthorized(_) => {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer realm=\"atlascope\""),
+                );
+            }
+            ApiError::TooManyRequests(seconds) => {
+                if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+                }
+            }
+            _ => {}
+        }
         response
     }
 }
@@ -207,7 +233,7 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
-            ServiceError::NotFound(message) => ApiError::NotFound(message),
+            ServiceError::NotFound(message) | ServiceError::Gone(message) => ApiError::NotFound(message),
             ServiceError::Invalid(FieldError { field, message }) => ApiError::Unprocessable { field, message },
             ServiceError::Conflict { message, current_version } => {
                 ApiError::PreconditionFailed { message, current_version }

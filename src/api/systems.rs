@@ -8,10 +8,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ApiError;
 use super::actor::ApiActor;
-use super::extract::{ActorHeader, ApiJson, ApiPath, ApiQuery, IfMatch, Versioned, WriteHeaders};
+use super::extract::{ApiJson, ApiPath, ApiQuery, IfMatch, Versioned, WriteHeaders};
 use super::{ApiResult, ErrorBody};
 use crate::app::AppState;
+use crate::auth::guard::{require_role, visible_teams};
+use crate::auth::{Principal, Role};
 use crate::domain::{Exposure, Rating};
 use crate::service::systems::{self, System, SystemInput};
 
@@ -100,13 +103,19 @@ struct SystemQuery {
     responses((status = OK, body = [System]), (status = BAD_REQUEST, body = ErrorBody)))]
 async fn list_systems(
     State(state): State<AppState>,
+    principal: Principal,
     ApiQuery(query): ApiQuery<SystemQuery>,
 ) -> ApiResult<Json<Vec<System>>> {
-    Ok(Json(systems::list(&state, query.team_id).await?))
+    let visible = visible_teams(&state, &principal).await?;
+    let mut all = systems::list(&state, query.team_id).await?;
+    if let Some(visible) = visible {
+        all.retain(|s| visible.contains(&s.team_id));
+    }
+    Ok(Json(all))
 }
 
 /// Creates a system in a team.
-#[utoipa::path(post, path = "/systems", tag = "systems", params(ActorHeader), request_body = NewSystemBody,
+#[utoipa::path(post, path = "/systems", tag = "systems", request_body = NewSystemBody,
     responses(
         (status = CREATED, body = System, headers(("ETag" = String), ("Location" = String))),
         (status = BAD_REQUEST, body = ErrorBody),
@@ -115,10 +124,25 @@ async fn list_systems(
     ))]
 async fn create_system(
     State(state): State<AppState>,
+    principal: Principal,
     ApiActor(actor): ApiActor,
     ApiJson(body): ApiJson<NewSystemBody>,
 ) -> ApiResult<Versioned<System>> {
     let (team_id, fields) = body.split();
+    match require_role(&state, &principal, team_id, Role::Owner).await {
+        Ok(()) => {}
+        Err(StatusCode::FORBIDDEN) => {
+            return Err(ApiError::Forbidden(format!("this needs the owner role on team {team_id}")));
+        }
+        // An unknown team and one the caller cannot see look the same.
+        Err(StatusCode::NOT_FOUND) => {
+            return Err(ApiError::Unprocessable {
+                field: "team_id".into(),
+                message: format!("team {team_id} does not exist"),
+            });
+        }
+        Err(_) => return Err(ApiError::Internal(anyhow::anyhow!("role lookup failed"))),
+    }
     let system = systems::create(&state, team_id, fields.into(), &actor).await?;
     Ok(Versioned::created(system.version, format!("/api/v1/systems/{}", system.id), system))
 }

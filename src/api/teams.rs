@@ -10,9 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::actor::ApiActor;
-use super::extract::{ActorHeader, ApiJson, ApiPath, IfMatch, Versioned, WriteHeaders};
+use super::extract::{ApiJson, ApiPath, IfMatch, Versioned, WriteHeaders};
 use super::{ApiResult, ErrorBody};
 use crate::app::AppState;
+use crate::auth::Principal;
+use crate::auth::guard::visible_teams;
 use crate::db::teams::Team;
 use crate::service::controls::{self, Control, ControlInput};
 use crate::service::teams::{self, TeamInput};
@@ -62,12 +64,17 @@ impl From<ControlBody> for ControlInput {
 
 /// Every team, by name.
 #[utoipa::path(get, path = "/teams", tag = "teams", responses((status = OK, body = [Team])))]
-async fn list_teams(State(state): State<AppState>) -> ApiResult<Json<Vec<Team>>> {
-    Ok(Json(teams::list(&state).await?))
+async fn list_teams(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<Team>>> {
+    let visible = visible_teams(&state, &principal).await?;
+    let mut all = teams::list(&state).await?;
+    if let Some(visible) = visible {
+        all.retain(|t| visible.contains(&t.id));
+    }
+    Ok(Json(all))
 }
 
 /// Creates a team.
-#[utoipa::path(post, path = "/teams", tag = "teams", params(ActorHeader), request_body = TeamBody,
+#[utoipa::path(post, path = "/teams", tag = "teams", request_body = TeamBody,
     responses(
         (status = CREATED, body = Team, headers(("ETag" = String), ("Location" = String))),
         (status = BAD_REQUEST, description = "Malformed JSON or header", body = ErrorBody),
@@ -138,7 +145,7 @@ async fn list_controls(State(state): State<AppState>, ApiPath(id): ApiPath<i64>)
 }
 
 /// Defines a control of the team, mapped to ATLAS techniques.
-#[utoipa::path(post, path = "/teams/{id}/controls", tag = "teams", params(("id" = i64, Path), ActorHeader),
+#[utoipa::path(post, path = "/teams/{id}/controls", tag = "teams", params(("id" = i64, Path)),
     request_body = ControlBody,
     responses(
         (status = CREATED, body = Control, headers(("ETag" = String), ("Location" = String))),

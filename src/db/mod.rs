@@ -1,6 +1,7 @@
 //! The database layer: the SQLite connection pool, migrations, and one
 //! module of queries per table group. SQL lives only here.
 
+pub mod accounts;
 pub mod controls;
 pub mod decisions;
 pub mod history;

@@ -100,3 +100,8 @@ pub async fn update(
 pub async fn delete(db: impl SqliteExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query("delete from systems where id = ?").bind(id).execute(db).await?.rows_affected() > 0)
 }
+
+/// The team a system belongs to.
+pub async fn team_of(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("select team_id from systems where id = ?").bind(id).fetch_optional(db).await
+}

@@ -3,6 +3,7 @@
 //! the rules that turn those decisions into coverage. No I/O here.
 
 pub mod coverage;
+pub mod gaps;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

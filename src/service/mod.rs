@@ -2,6 +2,7 @@
 //! validated, versioned writes in one transaction each, recorded in the
 //! history and announced to live workshops after commit.
 
+pub mod accounts;
 pub mod controls;
 pub mod decisions;
 pub mod snapshot;
@@ -32,6 +33,9 @@ impl Actor {
 pub enum ServiceError {
     #[error("{0}")]
     NotFound(String),
+    /// Something that existed and no longer holds (an expired or ended invite).
+    #[error("{0}")]
+    Gone(String),
     #[error(transparent)]
     Invalid(#[from] FieldError),
     /// A stale write: the row moved on since the writer read it.

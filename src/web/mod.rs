@@ -1,8 +1,10 @@
 //! The HTML interface: server-rendered askama pages, enhanced with htmx
 //! where it helps, each URL also working as a full page on reload.
 
+mod account;
 mod actor;
 pub mod assets;
+mod auth;
 mod framework;
 mod help;
 pub mod page_cache;
@@ -27,7 +29,8 @@ pub fn router() -> Router<AppState> {
         .merge(framework::router())
         .merge(teams::router())
         .merge(help::router())
-        .merge(actor::router())
+        .merge(auth::router())
+        .merge(account::router())
         .merge(workshop::router())
 }
 
@@ -91,6 +94,12 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("too many attempts; try again in {0} s")]
+    TooManyRequests(u64),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -115,6 +124,11 @@ impl IntoResponse for WebError {
         let (status, title, message) = match &self {
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m.clone()),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m.clone()),
+            WebError::Gone(m) => (StatusCode::GONE, "No longer valid", capitalise(m)),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", format!("You may not do this: {m}.")),
+            WebError::TooManyRequests(s) => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", format!("Please wait {s} seconds and try again."))
+            }
             WebError::Internal(e) => {
                 tracing::error!(error = ?e, "request failed");
                 (
@@ -130,6 +144,11 @@ impl IntoResponse for WebError {
             Err(_) => (status, title).into_response(),
         }
     }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".").unwrap_or_default()
 }
 
 /// Renders a template into a response body.

@@ -14,6 +14,8 @@ use super::actor::WebActor;
 use super::{Chrome, WebError, render};
 use crate::app::AppState;
 use crate::atlas::model::PLATFORMS;
+use crate::auth::Principal;
+use crate::auth::guard::visible_teams;
 use crate::db::teams::Team;
 use crate::domain::{Exposure, Rating};
 use crate::service::controls::{Control, ControlInput};
@@ -42,6 +44,7 @@ fn form_error(error: ServiceError) -> Result<(StatusCode, String), WebError> {
         ServiceError::Duplicate(m) => Ok((StatusCode::CONFLICT, m)),
         ServiceError::Conflict { message, .. } => Ok((StatusCode::CONFLICT, message)),
         ServiceError::NotFound(m) => Err(WebError::NotFound(m)),
+        ServiceError::Gone(m) => Err(WebError::Gone(m)),
         ServiceError::Database(e) => Err(WebError::Internal(e.into())),
     }
 }
@@ -50,6 +53,7 @@ impl From<ServiceError> for WebError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::NotFound(m) => WebError::NotFound(m),
+            ServiceError::Gone(m) => WebError::Gone(m),
             ServiceError::Invalid(e) => WebError::BadRequest(e.to_string()),
             ServiceError::Duplicate(m) | ServiceError::Conflict { message: m, .. } => WebError::BadRequest(m),
             ServiceError::Database(e) => WebError::Internal(e.into()),
@@ -75,6 +79,7 @@ struct TeamsPage {
     teams: Vec<TeamRow>,
     error: Option<String>,
     form: TeamFormValues,
+    can_create: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,23 +92,37 @@ struct TeamFormValues {
     version: Option<i64>,
 }
 
-async fn teams_view(state: &AppState, error: Option<String>, form: TeamFormValues) -> Result<TeamsPage, WebError> {
+async fn teams_view(
+    state: &AppState,
+    principal: &Principal,
+    error: Option<String>,
+    form: TeamFormValues,
+) -> Result<TeamsPage, WebError> {
     let systems = service::systems::list(state, None).await?;
+    let visible = visible_teams(state, principal).await?;
     let teams = crate::db::teams::list(&state.db)
         .await
         .map_err(|e| WebError::Internal(e.into()))?
         .into_iter()
+        .filter(|team| visible.as_ref().is_none_or(|v| v.contains(&team.id)))
         .map(|team| TeamRow { systems: systems.iter().filter(|s| s.team_id == team.id).count(), team })
         .collect();
-    Ok(TeamsPage { chrome: Chrome::new(state, &state.catalog.default_release(), ""), teams, error, form })
+    Ok(TeamsPage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        teams,
+        error,
+        form,
+        can_create: principal.is_admin(),
+    })
 }
 
-async fn teams_page(State(state): State<AppState>) -> Result<Response, WebError> {
-    Ok(render(&teams_view(&state, None, TeamFormValues::default()).await?)?.into_response())
+async fn teams_page(State(state): State<AppState>, principal: Principal) -> Result<Response, WebError> {
+    Ok(render(&teams_view(&state, &principal, None, TeamFormValues::default()).await?)?.into_response())
 }
 
 async fn create_team(
     State(state): State<AppState>,
+    principal: Principal,
     WebActor(actor): WebActor,
     Form(form): Form<TeamFormValues>,
 ) -> Result<Response, WebError> {
@@ -112,7 +131,7 @@ async fn create_team(
         Ok(team) => Ok(Redirect::to(&format!("/teams/{}", team.id)).into_response()),
         Err(e) => {
             let (status, message) = form_error(e)?;
-            Ok(with_status(status, render(&teams_view(&state, Some(message), form).await?)?))
+            Ok(with_status(status, render(&teams_view(&state, &principal, Some(message), form).await?)?))
         }
     }
 }

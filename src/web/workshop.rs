@@ -18,11 +18,12 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 
-use super::actor::{WebActor, display_name};
+use super::actor::WebActor;
 use super::{Chrome, WebError, render};
 use crate::app::AppState;
 use crate::atlas::matrix::{self, TechniqueFilter};
 use crate::atlas::model::{Maturity, Mitigation, Tactic, Technique};
+use crate::auth::Principal;
 use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
 use crate::db::history::HistoryEntry;
 use crate::domain::coverage::{CoverageState, StateCounts};
@@ -190,7 +191,7 @@ async fn workshop_page(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(query): Query<WorkshopQuery>,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<Response, WebError> {
     let snapshot = snapshot::load(&state, id).await?;
     let team = crate::service::teams::get(&state, snapshot.system.team_id).await?;
@@ -279,7 +280,7 @@ async fn workshop_page(
         applicabilities: Applicability::ALL,
         maturities: Maturity::ALL,
         platforms: framework.platforms(),
-        actor: display_name(&headers).unwrap_or_default(),
+        actor: principal.actor().0,
         flash: query.done.clone(),
         undo: query.undo,
         suggested: snapshot.assessments.values().filter(|a| a.suggested && a.applicability == "unknown").count(),

@@ -4,6 +4,8 @@
 
 use serde_json::{Value, json};
 
+use atlascope::auth::Role;
+
 use crate::helpers::{Method, Reply, StatusCode, TestApp};
 
 async fn create_team(app: &TestApp, name: &str) -> i64 {
@@ -142,7 +144,7 @@ async fn decisions_add_up_to_the_documented_coverage() {
         (t0015["applicability"].as_str(), t0015["risk"].as_str(), t0015["state"].as_str()),
         (Some("applies"), Some("high"), Some("gap"))
     );
-    assert_eq!(t0015["updated_by"], "api");
+    assert_eq!(t0015["updated_by"], "admin", "the signed-in account");
     let reply =
         app.put_json(&format!("{base}/assessments/AML.T0024"), &json!({ "applicability": "not_applicable" })).await;
     assert_eq!(reply.json()["state"], "not_applicable");
@@ -231,7 +233,7 @@ async fn decisions_add_up_to_the_documented_coverage() {
     assert_eq!(reply.header("location"), path);
     assert_eq!(reply.header("etag"), "\"1\"");
     let acceptance = reply.json();
-    assert_eq!((acceptance["accepted_by"].as_str(), acceptance["active"].as_bool()), (Some("api"), Some(true)));
+    assert_eq!((acceptance["accepted_by"].as_str(), acceptance["active"].as_bool()), (Some("admin"), Some(true)));
     let again = app
         .put_json(&path, &json!({ "justification": "triggers need agent access", "accepted_by": "CISO", "expires_on": "2099-06-30" }))
         .await;
@@ -354,11 +356,12 @@ async fn a_bulk_change_is_one_history_batch_that_one_undo_reverts() {
         .await;
 
     let techniques = ["AML.T0000", "AML.T0001", "AML.T0002"];
+    let workshop = app.member("workshop", team, Some(Role::Editor)).await;
     let reply = app
         .send_json(
             Method::POST,
             &format!("{base}/assessments/bulk"),
-            &[("x-atlascope-actor", "workshop")],
+            &[("cookie", &workshop)],
             &json!({ "techniques": techniques, "applicability": "not_applicable" }),
         )
         .await;
@@ -445,14 +448,14 @@ async fn a_stale_if_match_is_refused_with_the_current_version_and_nothing_is_ove
 
     // Two writers read version 1; the first write wins, the second is refused.
     let etag = app.get(&path).await.header("etag").to_string();
+    let (alice_cookie, bob_cookie) =
+        (app.member("alice", team, Some(Role::Editor)).await, app.member("bob", team, Some(Role::Editor)).await);
     let alice =
-        put_with(&app, &path, &[("if-match", &etag), ("x-atlascope-actor", "alice")], json!({ "rationale": "alice" }))
-            .await;
+        put_with(&app, &path, &[("if-match", &etag), ("cookie", &alice_cookie)], json!({ "rationale": "alice" })).await;
     assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
     assert_eq!(alice.header("etag"), "\"2\"");
     let bob =
-        put_with(&app, &path, &[("if-match", &etag), ("x-atlascope-actor", "bob")], json!({ "rationale": "bob" }))
-            .await;
+        put_with(&app, &path, &[("if-match", &etag), ("cookie", &bob_cookie)], json!({ "rationale": "bob" })).await;
     let body = assert_error(&bob, StatusCode::PRECONDITION_FAILED, "precondition_failed", "changed by someone else");
     assert_eq!(body["error"]["current_version"], 2);
     assert_eq!(bob.header("etag"), "\"2\"");
@@ -541,27 +544,19 @@ async fn a_stale_if_match_is_refused_with_the_current_version_and_nothing_is_ove
 }
 
 #[tokio::test]
-async fn history_names_the_actor_from_the_header_and_undo_restores_the_value() {
+async fn history_names_the_account_and_undo_restores_the_value() {
     let app = TestApp::spawn().await;
     let team = create_team(&app, "History").await;
     let system = create_system(&app, team, "Audited").await;
     let base = format!("/api/v1/systems/{system}");
     let path = format!("{base}/assessments/AML.T0051");
-    put_with(
-        &app,
-        &path,
-        &[("x-atlascope-actor", "  Zoë Ops  ")],
-        json!({ "applicability": "applies", "risk": "high" }),
-    )
-    .await;
+    let zoe = app.member("zoe", team, Some(Role::Editor)).await;
+    let sam = app.member("sam", team, Some(Role::Editor)).await;
+    let lead = app.member("lead", team, Some(Role::Editor)).await;
+    put_with(&app, &path, &[("cookie", &zoe)], json!({ "applicability": "applies", "risk": "high" })).await;
     put_with(&app, &path, &[], json!({ "applicability": "not_applicable", "rationale": "no LLM" })).await;
-    put_with(
-        &app,
-        &format!("{base}/mitigations/AML.M0020"),
-        &[("x-atlascope-actor", "sam")],
-        json!({ "status": "implemented" }),
-    )
-    .await;
+    put_with(&app, &format!("{base}/mitigations/AML.M0020"), &[("cookie", &sam)], json!({ "status": "implemented" }))
+        .await;
 
     let history = app.get(&format!("{base}/history")).await.json();
     let history = history.as_array().unwrap();
@@ -572,8 +567,8 @@ async fn history_names_the_actor_from_the_header_and_undo_restores_the_value() {
         (history[0]["actor"].as_str(), history[0]["entity"].as_str(), history[0]["item"].as_str()),
         (Some("sam"), Some("mitigation"), Some("AML.M0020"))
     );
-    assert_eq!(history[1]["actor"], "api", "no header: recorded as api");
-    assert_eq!(history[2]["actor"], "Zoë Ops", "trimmed, UTF-8 kept");
+    assert_eq!(history[1]["actor"], "admin");
+    assert_eq!(history[2]["actor"], "zoe");
     assert_eq!(history[2]["before"]["applicability"], "unknown", "a first decision starts from the default");
     assert_eq!(history[2]["before"]["version"], 0);
     assert_eq!(history[2]["after"]["applicability"], "applies", "before/after are JSON objects");
@@ -605,9 +600,8 @@ async fn history_names_the_actor_from_the_header_and_undo_restores_the_value() {
 
     // Undo the last assessment change: back to "applies" with risk high.
     let last = history[1]["id"].as_i64().unwrap();
-    let reply = app
-        .request(Method::POST, &format!("{base}/history/{last}/undo"), &[("x-atlascope-actor", "lead")], Vec::new())
-        .await;
+    let reply =
+        app.request(Method::POST, &format!("{base}/history/{last}/undo"), &[("cookie", &lead)], Vec::new()).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let undo_entry = reply.json()["history_id"].as_i64().unwrap();
     let a = app.get(&path).await.json();
@@ -629,17 +623,9 @@ async fn history_names_the_actor_from_the_header_and_undo_restores_the_value() {
     let reply = app.request(Method::POST, &format!("{base}/history/999999/undo"), &[], Vec::new()).await;
     assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "999999");
 
-    // The actor header is checked.
-    let long = "x".repeat(201);
-    let reply = put_with(&app, &path, &[("x-atlascope-actor", &long)], json!({ "rationale": "x" })).await;
-    assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_header",
-        "X-Atlascope-Actor: is 201 characters; the limit is 200",
-    );
-    let reply = put_with(&app, &path, &[("x-atlascope-actor", "   ")], json!({ "rationale": "x" })).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_header", "X-Atlascope-Actor: is required");
+    // Nobody writes without an identity.
+    let reply = put_with(&app, &path, &[("cookie", "")], json!({ "rationale": "x" })).await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized", "sign in");
     assert_ne!(app.get(&path).await.json()["rationale"], "x", "nothing written");
 }
 
@@ -944,7 +930,7 @@ async fn the_openapi_document_lists_the_assessment_api() {
         .filter(|p| p["in"] == "header")
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(headers, ["If-Match", "X-Atlascope-Actor"]);
+    assert_eq!(headers, ["If-Match"]);
     assert!(put["responses"]["412"].is_object());
     assert!(put["responses"]["200"]["headers"]["ETag"].is_object());
     let schemas = &doc["components"]["schemas"];

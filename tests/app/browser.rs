@@ -85,6 +85,22 @@ async fn open_browser(driver: &Driver, name: &str) -> Client {
         .expect("a browser session starts")
 }
 
+/// Signs in through the login form.
+async fn sign_in(browser: &Client, base: &str, username: &str, password: &str) {
+    browser.goto(&format!("{base}/login")).await.expect("login page");
+    browser.find(Locator::Css("#login-username")).await.expect("user field").send_keys(username).await.expect("type");
+    browser
+        .find(Locator::Css("#login-password"))
+        .await
+        .expect("password field")
+        .send_keys(password)
+        .await
+        .expect("type");
+    browser.find(Locator::Css("form button[type=submit]")).await.expect("button").click().await.expect("submit");
+    eventually("signed in", || async { browser.current_url().await.is_ok_and(|u| !u.path().starts_with("/login")) })
+        .await;
+}
+
 /// Polls until `check` holds, or fails with `what` after five seconds.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -105,6 +121,7 @@ async fn a_visitor_opens_the_matrix_filters_it_and_opens_a_technique() {
     };
     let app = TestApp::spawn().await;
     let browser = open_browser(&driver, "visitor").await;
+    sign_in(&browser, &app.base, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
 
     browser.goto(&format!("{}/", app.base)).await.expect("matrix loads");
     let columns = browser.find_all(Locator::Css("#matrix .column")).await.expect("columns");
@@ -176,8 +193,11 @@ async fn two_people_in_a_workshop_see_each_others_changes_and_conflicts() {
     let app = TestApp::spawn().await;
     let system = crate::workshop::team_and_system(&app, "Support Chatbot").await;
     let url = format!("{}{system}", app.base);
+    app.member("bob", 1, Some(atlascope::auth::Role::Editor)).await;
     let alice = open_browser(&driver, "alice").await;
     let bob = open_browser(&driver, "bob").await;
+    sign_in(&alice, &app.base, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
+    sign_in(&bob, &app.base, "bob", "a long enough password").await;
     for browser in [&alice, &bob] {
         browser.goto(&url).await.expect("workshop loads");
         browser.execute("window.notReloaded = true", vec![]).await.expect("marker");

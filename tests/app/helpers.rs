@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use atlascope::app::{self, AppState};
+use atlascope::auth::setup::SetupState;
+use atlascope::service::accounts;
 use atlascope::{db, releases};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -14,10 +16,20 @@ use hyper_util::rt::TokioExecutor;
 use axum::body::Bytes;
 pub use axum::http::{HeaderMap, Method, StatusCode};
 
-/// A running atlascope on 127.0.0.1 with a private data directory.
+/// The administrator every test app starts with, signed in by default.
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A running atlascope on 127.0.0.1 with a private data directory. Requests
+/// carry the administrator's session unless they name their own `cookie` or
+/// `authorization` header (an empty cookie makes an anonymous request).
 pub struct TestApp {
     pub base: String,
     pub data_dir: PathBuf,
+    /// The application state the server runs on, for direct set-up in tests.
+    pub state: AppState,
+    /// `atlascope_session=…` of the administrator.
+    pub admin_cookie: String,
     _dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -53,11 +65,21 @@ impl TestApp {
     pub async fn spawn_in(data_dir: PathBuf) -> TestApp {
         let pool = db::open(&data_dir).await.expect("database opens");
         let catalog = Arc::new(releases::load_catalog(&pool, None).await.expect("catalog loads"));
+        let has_admin = db::accounts::count_admins(&pool).await.expect("count") > 0;
+        let state = AppState::new(pool, catalog, SetupState::new(has_admin));
+        let admin = match db::accounts::user_by_name(&state.db, ADMIN).await.expect("lookup") {
+            Some(user) => user.id,
+            None => {
+                accounts::create_user(&state, ADMIN, "Ada Admin", ADMIN_PASSWORD, true).await.expect("admin created")
+            }
+        };
+        let secret = accounts::start_session(&state, Some(admin), None, "tests").await.expect("session");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
         let server = tokio::spawn(async move {
-            let _ = app::serve(listener, AppState::new(pool, catalog), async {
+            let _ = app::serve(listener, served, async {
                 let _ = rx.await;
             })
             .await;
@@ -65,6 +87,8 @@ impl TestApp {
         TestApp {
             base,
             data_dir,
+            state,
+            admin_cookie: format!("atlascope_session={secret}"),
             _dir: None,
             shutdown: Some(tx),
             server: Some(server),
@@ -85,8 +109,16 @@ impl TestApp {
 
     pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
         let mut builder = axum::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let names_identity = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("authorization"));
+        if !names_identity {
+            builder = builder.header("cookie", &self.admin_cookie);
+        }
         for (name, value) in headers {
-            builder = builder.header(*name, *value);
+            if !(name.eq_ignore_ascii_case("cookie") && value.is_empty()) {
+                builder = builder.header(*name, *value);
+            }
         }
         let response = self
             .client
@@ -97,6 +129,21 @@ impl TestApp {
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
         Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    /// Signs an account in; returns its `cookie` header value.
+    pub async fn sign_in(&self, user_id: i64) -> String {
+        let secret = accounts::start_session(&self.state, Some(user_id), None, "tests").await.expect("session");
+        format!("atlascope_session={secret}")
+    }
+
+    /// Creates an account with a role on a team, signed in; returns its cookie.
+    pub async fn member(&self, username: &str, team_id: i64, role: Option<atlascope::auth::Role>) -> String {
+        let id = accounts::create_user(&self.state, username, "", "a long enough password", false).await.expect("user");
+        if let Some(role) = role {
+            accounts::set_member(&self.state, team_id, username, role).await.expect("membership");
+        }
+        self.sign_in(id).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link step): HTTP, CLI, conformance
 //! against the official ATLAS files, and real-browser tests.
 
+mod access;
 mod api_assessment;
 mod browser;
 mod cli;

@@ -42,11 +42,12 @@ async fn a_new_system_opens_on_an_unassessed_matrix() {
 async fn assessing_without_javascript_redirects_and_records_the_history() {
     let app = TestApp::spawn().await;
     let system = team_and_system(&app, "Support Chatbot").await;
+    let ana = app.member("ana.lyst", 1, Some(atlascope::auth::Role::Editor)).await;
     let named = app
         .request(
             axum::http::Method::POST,
             &format!("{system}/techniques/AML.T0051"),
-            &[("content-type", "application/x-www-form-urlencoded"), ("cookie", "atlascope_name=Ana%20Lyst")],
+            &[("content-type", "application/x-www-form-urlencoded"), ("cookie", &ana)],
             b"applicability=applies&risk=high&rationale=Public+chat+input&version=0".to_vec(),
         )
         .await;
@@ -56,7 +57,7 @@ async fn assessing_without_javascript_redirects_and_records_the_history() {
     assert!(item.body.contains("✗ Gap"), "applies, ATLAS mitigations exist, none started");
     assert!(
         item.body
-            .contains("<strong>Ana Lyst</strong>: AML.T0051 LLM Prompt Injection: applicability: unknown → applies"),
+            .contains("<strong>ana.lyst</strong>: AML.T0051 LLM Prompt Injection: applicability: unknown → applies"),
         "{}",
         item.body
     );
@@ -234,6 +235,7 @@ impl TestApp {
             .build_http::<http_body_util::Empty<axum::body::Bytes>>();
         let request = axum::http::Request::get(format!("{}{path}", self.base))
             .header("accept", "text/event-stream")
+            .header("cookie", &self.admin_cookie)
             .body(http_body_util::Empty::new())
             .expect("request");
         let response = client.request(request).await.expect("the stream opens");

@@ -1,0 +1,385 @@
+//! Accounts and access: the first administrator, users, sign-in with
+//! lock-out, sessions, API tokens, team members, workshop invites.
+
+use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
+
+use super::{ServiceError, ServiceResult, duplicate};
+use crate::app::AppState;
+use crate::auth::secrets::{dummy_hash, hash_password, hash_token, new_token, verify_password};
+use crate::auth::{Principal, Role, TokenScope, Via};
+use crate::db::{self, accounts::SessionRow};
+use crate::domain::{FieldError, limits, text};
+
+/// Sessions end after this long without a request…
+pub const SESSION_IDLE: Duration = Duration::hours(12);
+/// …and this long after sign-in in any case.
+pub const SESSION_MAX: Duration = Duration::days(7);
+/// Failed sign-ins in a row that lock an account…
+pub const LOCKOUT_THRESHOLD: i64 = 5;
+/// …for this long.
+pub const LOCKOUT: Duration = Duration::minutes(15);
+pub const MIN_PASSWORD: usize = 12;
+
+pub fn timestamp(at: OffsetDateTime) -> String {
+    at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn check_password(password: &str) -> ServiceResult<()> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(FieldError::new("password", format!("must be at least {MIN_PASSWORD} characters")).into());
+    }
+    if password.chars().count() > 1024 {
+        return Err(FieldError::new("password", "must be at most 1024 characters").into());
+    }
+    Ok(())
+}
+
+fn check_username(username: &str) -> ServiceResult<String> {
+    let username = text("username", username, 64, true)?;
+    if !username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@')) {
+        return Err(FieldError::new("username", "use letters, digits and . - _ @ only").into());
+    }
+    Ok(username)
+}
+
+/// Creates an account. The first account of a fresh installation must be an administrator.
+pub async fn create_user(
+    state: &AppState,
+    username: &str,
+    display_name: &str,
+    password: &str,
+    is_admin: bool,
+) -> ServiceResult<i64> {
+    let username = check_username(username)?;
+    let display_name = match display_name.trim() {
+        "" => username.clone(),
+        name => text("display_name", name, limits::OWNER, true)?,
+    };
+    check_password(password)?;
+    let hash = hash_password(password.to_string())
+        .await
+        .map_err(|e| ServiceError::Database(sqlx::Error::Protocol(e.to_string())))?;
+    let id = db::accounts::insert_user(&state.db, &username, &display_name, &hash, is_admin, &timestamp(now()))
+        .await
+        .map_err(|e| duplicate(e, || format!("username: {username} is taken")))?;
+    if is_admin {
+        state.setup.mark_done();
+    }
+    Ok(id)
+}
+
+/// Why a sign-in failed. The message never says whether the name exists.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("the user name or password is wrong")]
+    Wrong,
+    #[error("this account is locked after repeated failed sign-ins; try again after {until}")]
+    Locked { until: String, retry_after_secs: u64 },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Checks a password, counting failures and locking the account after
+/// [`LOCKOUT_THRESHOLD`] in a row. Returns the user id.
+pub async fn verify_sign_in(state: &AppState, username: &str, password: &str) -> Result<i64, SignInError> {
+    let user = db::accounts::user_by_name(&state.db, username.trim()).await?;
+    let Some(user) = user else {
+        // Spend the same time as for a real account.
+        verify_password(password.to_string(), dummy_hash().await.to_string()).await;
+        return Err(SignInError::Wrong);
+    };
+    let at = now();
+    if let Some(until) = user.locked_until.as_deref().filter(|u| *u > timestamp(at).as_str()) {
+        let retry =
+            OffsetDateTime::parse(until, &Rfc3339).map(|u| (u - at).whole_seconds().max(1) as u64).unwrap_or(60);
+        return Err(SignInError::Locked { until: until.to_string(), retry_after_secs: retry });
+    }
+    if verify_password(password.to_string(), user.password_hash.clone()).await {
+        if user.failed_logins > 0 {
+            db::accounts::clear_failed_logins(&state.db, user.id).await?;
+        }
+        return Ok(user.id);
+    }
+    db::accounts::record_failed_login(&state.db, user.id, LOCKOUT_THRESHOLD, &timestamp(at + LOCKOUT)).await?;
+    Err(SignInError::Wrong)
+}
+
+/// Starts a session; returns the secret for the cookie.
+pub async fn start_session(
+    state: &AppState,
+    user_id: Option<i64>,
+    participant_id: Option<i64>,
+    user_agent: &str,
+) -> ServiceResult<String> {
+    let secret = new_token("");
+    let at = now();
+    db::accounts::insert_session(
+        &state.db,
+        &SessionRow {
+            id_hash: hash_token(&secret),
+            user_id,
+            participant_id,
+            created_at: timestamp(at),
+            last_seen_at: timestamp(at),
+            expires_at: timestamp(at + SESSION_IDLE),
+            user_agent: user_agent.chars().take(200).collect(),
+        },
+    )
+    .await?;
+    Ok(secret)
+}
+
+pub async fn end_session(state: &AppState, secret_hash: &str) -> ServiceResult<()> {
+    db::accounts::delete_session(&state.db, secret_hash).await?;
+    state.principals.forget_session(secret_hash);
+    Ok(())
+}
+
+/// Resolves a session cookie to its principal, extending the session's idle
+/// time; expired sessions are removed.
+pub async fn principal_for_session(state: &AppState, secret: &str) -> ServiceResult<Principal> {
+    let id_hash = hash_token(secret);
+    if let Some(principal) = state.principals.get(&id_hash) {
+        return Ok(principal);
+    }
+    let Some(session) = db::accounts::session(&state.db, &id_hash).await? else { return Ok(Principal::Anonymous) };
+    let at = now();
+    let hard_end = OffsetDateTime::parse(&session.created_at, &Rfc3339).map(|c| c + SESSION_MAX).unwrap_or(at);
+    if session.expires_at.as_str() < timestamp(at).as_str() || hard_end < at {
+        db::accounts::delete_session(&state.db, &id_hash).await?;
+        return Ok(Principal::Anonymous);
+    }
+    let principal = if let Some(user_id) = session.user_id {
+        match db::accounts::user(&state.db, user_id).await? {
+            Some(user) => Principal::User {
+                id: user.id,
+                username: user.username,
+                display_name: user.display_name,
+                is_admin: user.is_admin,
+                via: Via::Session { id_hash: id_hash.clone() },
+            },
+            None => Principal::Anonymous,
+        }
+    } else if let Some(participant_id) = session.participant_id {
+        participant_principal(state, participant_id, &id_hash).await?
+    } else {
+        Principal::Anonymous
+    };
+    if principal.is_anonymous() {
+        db::accounts::delete_session(&state.db, &id_hash).await?;
+        return Ok(principal);
+    }
+    let idle_end = timestamp((at + SESSION_IDLE).min(hard_end));
+    db::accounts::touch_session(&state.db, &id_hash, &timestamp(at), &idle_end).await?;
+    state.principals.remember(&id_hash, principal.clone());
+    Ok(principal)
+}
+
+async fn participant_principal(state: &AppState, participant_id: i64, id_hash: &str) -> ServiceResult<Principal> {
+    let Some(participant) = db::accounts::participant(&state.db, participant_id).await? else {
+        return Ok(Principal::Anonymous);
+    };
+    let Some(invite) = db::accounts::invite(&state.db, participant.invite_id).await? else {
+        return Ok(Principal::Anonymous);
+    };
+    let live = participant.removed_at.is_none() && invite.ended_at.is_none() && invite.expires_at > timestamp(now());
+    Ok(if live {
+        Principal::Participant {
+            id: participant.id,
+            display_name: participant.display_name,
+            team_id: invite.team_id,
+            role: Role::parse(&invite.role).unwrap_or(Role::Viewer),
+            session_hash: id_hash.to_string(),
+        }
+    } else {
+        Principal::Anonymous
+    })
+}
+
+/// Resolves a bearer token. `None` when it is unknown, revoked or expired.
+pub async fn principal_for_token(state: &AppState, token: &str) -> ServiceResult<Option<Principal>> {
+    let Some(row) = db::accounts::token_by_hash(&state.db, &hash_token(token)).await? else { return Ok(None) };
+    let at = timestamp(now());
+    if row.revoked_at.is_some() || row.expires_at.as_str() < at.as_str() {
+        return Ok(None);
+    }
+    let Some(user) = db::accounts::user(&state.db, row.user_id).await? else { return Ok(None) };
+    // Record use at most once a minute.
+    let stale = row
+        .last_used_at
+        .as_deref()
+        .is_none_or(|used| OffsetDateTime::parse(used, &Rfc3339).is_ok_and(|used| now() - used > Duration::minutes(1)));
+    if stale {
+        db::accounts::mark_token_used(&state.db, row.id, &at).await?;
+    }
+    let scope = if row.scope == "read" { TokenScope::Read } else { TokenScope::Write };
+    Ok(Some(Principal::User {
+        id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        is_admin: user.is_admin,
+        via: Via::Token { id: row.id, scope, team: row.team_id },
+    }))
+}
+
+pub async fn change_password(
+    state: &AppState,
+    user_id: i64,
+    current: &str,
+    new: &str,
+    keep_session: Option<&str>,
+) -> ServiceResult<()> {
+    let user = db::accounts::user(&state.db, user_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("the account no longer exists".into()))?;
+    if !verify_password(current.to_string(), user.password_hash).await {
+        return Err(FieldError::new("current_password", "is not your current password").into());
+    }
+    check_password(new)?;
+    let hash = hash_password(new.to_string())
+        .await
+        .map_err(|e| ServiceError::Database(sqlx::Error::Protocol(e.to_string())))?;
+    db::accounts::set_password(&state.db, user_id, &hash, &timestamp(now())).await?;
+    // Every other session ends with the old password.
+    db::accounts::delete_sessions_of(&state.db, user_id, keep_session).await?;
+    state.principals.forget_user(user_id);
+    Ok(())
+}
+
+pub async fn revoke_other_sessions(state: &AppState, user_id: i64, keep: &str) -> ServiceResult<u64> {
+    let count = db::accounts::delete_sessions_of(&state.db, user_id, Some(keep)).await?;
+    state.principals.forget_user(user_id);
+    Ok(count)
+}
+
+/// A new API token; the secret is returned once and stored only hashed.
+pub struct NewToken {
+    pub id: i64,
+    pub secret: String,
+}
+
+pub async fn create_token(
+    state: &AppState,
+    user_id: i64,
+    name: &str,
+    scope: TokenScope,
+    team_id: Option<i64>,
+    valid_days: i64,
+) -> ServiceResult<NewToken> {
+    let name = text("name", name, limits::NAME, true)?;
+    if !(1..=366).contains(&valid_days) {
+        return Err(FieldError::new("valid_days", "must be between 1 and 366").into());
+    }
+    if let Some(team) = team_id
+        && db::teams::get(&state.db, team).await?.is_none()
+    {
+        return Err(FieldError::new("team_id", format!("team {team} does not exist")).into());
+    }
+    let secret = new_token("acs_");
+    let prefix: String = secret.chars().take(10).collect();
+    let at = now();
+    let scope_text = match scope {
+        TokenScope::Read => "read",
+        TokenScope::Write => "write",
+    };
+    let id = db::accounts::insert_token(
+        &state.db,
+        user_id,
+        &name,
+        &hash_token(&secret),
+        &prefix,
+        scope_text,
+        team_id,
+        &timestamp(at),
+        &timestamp(at + Duration::days(valid_days)),
+    )
+    .await?;
+    Ok(NewToken { id, secret })
+}
+
+/// Adds or changes a member's role, by user name.
+pub async fn set_member(state: &AppState, team_id: i64, username: &str, role: Role) -> ServiceResult<()> {
+    let user = db::accounts::user_by_name(&state.db, username.trim())
+        .await?
+        .ok_or_else(|| FieldError::new("username", format!("no account is called {}", username.trim())))?;
+    db::accounts::set_role(&state.db, team_id, user.id, role.as_str()).await?;
+    Ok(())
+}
+
+/// A new workshop invite; the code is returned once and stored only hashed.
+pub async fn create_invite(
+    state: &AppState,
+    team_id: i64,
+    role: Role,
+    label: &str,
+    valid_hours: i64,
+    created_by: Option<i64>,
+) -> ServiceResult<String> {
+    if role == Role::Owner {
+        return Err(FieldError::new("role", "an invite grants viewer or editor").into());
+    }
+    if !(1..=24 * 14).contains(&valid_hours) {
+        return Err(FieldError::new("valid_hours", "must be between 1 and 336 (two weeks)").into());
+    }
+    let label = text("label", label, limits::NAME, false)?;
+    let code = new_token("");
+    let at = now();
+    db::accounts::insert_invite(
+        &state.db,
+        team_id,
+        &hash_token(&code),
+        role.as_str(),
+        &label,
+        created_by,
+        &timestamp(at),
+        &timestamp(at + Duration::hours(valid_hours)),
+    )
+    .await?;
+    Ok(code)
+}
+
+/// Joins a workshop through an invite code; returns the session secret.
+pub async fn join(state: &AppState, code: &str, display_name: &str, user_agent: &str) -> ServiceResult<String> {
+    let invite = usable_invite(state, code).await?;
+    let name = text("display_name", display_name, limits::OWNER, true)?;
+    let participant = db::accounts::insert_participant(&state.db, invite.id, &name, &timestamp(now())).await?;
+    start_session(state, None, Some(participant), user_agent).await
+}
+
+/// The invite behind a code, if it can still be used.
+pub async fn usable_invite(state: &AppState, code: &str) -> ServiceResult<db::accounts::InviteRow> {
+    let invite = db::accounts::invite_by_hash(&state.db, &hash_token(code.trim()))
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("this invite link is not valid".into()))?;
+    if invite.ended_at.is_some() {
+        return Err(ServiceError::Gone("this invite link was ended by the team".into()));
+    }
+    if invite.expires_at.as_str() < timestamp(now()).as_str() {
+        return Err(ServiceError::Gone(format!("this invite link expired at {}", invite.expires_at)));
+    }
+    Ok(invite)
+}
+
+pub async fn end_invite(state: &AppState, team_id: i64, invite_id: i64) -> ServiceResult<()> {
+    let invite = db::accounts::invite(&state.db, invite_id)
+        .await?
+        .filter(|i| i.team_id == team_id)
+        .ok_or_else(|| ServiceError::NotFound(format!("invite {invite_id} is not one of this team's")))?;
+    db::accounts::end_invite(&state.db, invite.id, &timestamp(now())).await?;
+    state.principals.clear();
+    Ok(())
+}
+
+pub async fn remove_participant(state: &AppState, team_id: i64, participant_id: i64) -> ServiceResult<()> {
+    let participants = db::accounts::participants_of(&state.db, team_id).await?;
+    if !participants.iter().any(|p| p.id == participant_id) {
+        return Err(ServiceError::NotFound(format!("participant {participant_id} is not in this team's workshops")));
+    }
+    db::accounts::remove_participant(&state.db, participant_id, &timestamp(now())).await?;
+    state.principals.clear();
+    Ok(())
+}

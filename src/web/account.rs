@@ -1,0 +1,419 @@
+//! Account pages: password, sessions and API tokens of the signed-in
+//! account; user administration; a team's members and workshop invites.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use super::{Chrome, WebError, render};
+use crate::app::AppState;
+use crate::auth::{Principal, Role, TokenScope, Via};
+use crate::db::accounts::{InviteRow, MemberRow, ParticipantRow, SessionRow, TokenRow, UserRow};
+use crate::db::teams::Team;
+use crate::service::{ServiceError, accounts};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(account_page))
+        .route("/account/password", post(change_password))
+        .route("/account/sessions/revoke", post(revoke_other_sessions))
+        .route("/account/sessions/{session}/revoke", post(revoke_session))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/admin/users", get(users_page).post(create_user))
+        .route("/admin/users/{id}/delete", post(delete_user))
+        .route("/admin/users/{id}/admin", post(toggle_admin))
+        .route("/teams/{id}/members", get(members_page).post(set_member))
+        .route("/teams/{id}/members/{user}/remove", post(remove_member))
+        .route("/teams/{id}/invites", post(create_invite))
+        .route("/teams/{id}/invites/{invite}/end", post(end_invite))
+        .route("/teams/{id}/participants/{participant}/remove", post(remove_participant))
+}
+
+fn db_error(e: sqlx::Error) -> WebError {
+    WebError::Internal(e.into())
+}
+
+/// The signed-in account of a session (account routes admit nothing else).
+fn account(principal: &Principal) -> Result<(i64, String), WebError> {
+    match principal {
+        Principal::User { id, via: Via::Session { id_hash }, .. } => Ok((*id, id_hash.clone())),
+        _ => Err(WebError::Forbidden("account settings need a signed-in account".into())),
+    }
+}
+
+/// A form failure shown on the page, or a real error.
+fn shown(error: ServiceError) -> Result<String, WebError> {
+    match error {
+        ServiceError::Invalid(e) => Ok(format!("{e}.")),
+        ServiceError::Duplicate(m) | ServiceError::Conflict { message: m, .. } => Ok(m),
+        other => Err(other.into()),
+    }
+}
+
+// ---------------------------------------------------------------- the account page
+
+#[derive(Template)]
+#[template(path = "pages/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    user: UserRow,
+    current_session: String,
+    sessions: Vec<SessionRow>,
+    tokens: Vec<TokenRow>,
+    teams: Vec<Team>,
+    new_token: Option<String>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+async fn account_view(state: &AppState, principal: &Principal) -> Result<AccountPage, WebError> {
+    let (user_id, current_session) = account(principal)?;
+    let user = crate::db::accounts::user(&state.db, user_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| WebError::NotFound("this account no longer exists".into()))?;
+    let visible = crate::auth::guard::visible_teams(state, principal).await?;
+    let teams = crate::db::teams::list(&state.db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .filter(|t| visible.as_ref().is_none_or(|v| v.contains(&t.id)))
+        .collect();
+    Ok(AccountPage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        sessions: crate::db::accounts::sessions_of(&state.db, user_id).await.map_err(db_error)?,
+        tokens: crate::db::accounts::tokens_of(&state.db, user_id).await.map_err(db_error)?,
+        teams,
+        user,
+        current_session,
+        new_token: None,
+        message: None,
+        error: None,
+    })
+}
+
+async fn account_page(State(state): State<AppState>, principal: Principal) -> Result<Response, WebError> {
+    Ok(render(&account_view(&state, &principal).await?)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    let (user_id, session) = account(&principal)?;
+    let outcome = if form.new_password != form.confirm {
+        Err("confirm: the two new passwords differ.".to_string())
+    } else {
+        match accounts::change_password(&state, user_id, &form.current_password, &form.new_password, Some(&session))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(shown(e)?),
+        }
+    };
+    let mut page = account_view(&state, &principal).await?;
+    match outcome {
+        Ok(()) => {
+            page.message = Some("Password changed. Your other sessions were signed out.".into());
+            Ok(render(&page)?.into_response())
+        }
+        Err(message) => {
+            page.error = Some(message);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+async fn revoke_other_sessions(State(state): State<AppState>, principal: Principal) -> Result<Response, WebError> {
+    let (user_id, session) = account(&principal)?;
+    accounts::revoke_other_sessions(&state, user_id, &session).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(session): Path<String>,
+) -> Result<Response, WebError> {
+    let (user_id, _) = account(&principal)?;
+    let owned = crate::db::accounts::sessions_of(&state.db, user_id).await.map_err(db_error)?;
+    if !owned.iter().any(|s| s.id_hash == session) {
+        return Err(WebError::NotFound("no such session of yours".into()));
+    }
+    accounts::end_session(&state, &session).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    team_id: String,
+    #[serde(default)]
+    valid_days: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, WebError> {
+    let (user_id, _) = account(&principal)?;
+    let scope = if form.scope == "write" { TokenScope::Write } else { TokenScope::Read };
+    let team_id = form.team_id.trim().parse::<i64>().ok();
+    let days = form.valid_days.trim().parse::<i64>().unwrap_or(90);
+    let created = accounts::create_token(&state, user_id, &form.name, scope, team_id, days).await;
+    let mut page = account_view(&state, &principal).await?;
+    match created {
+        Ok(token) => {
+            page.new_token = Some(token.secret);
+            let mut response = render(&page)?.into_response();
+            // The page shows a secret: never keep it in a cache.
+            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        Err(e) => {
+            page.error = Some(shown(e)?);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let (user_id, _) = account(&principal)?;
+    let at = accounts::timestamp(time::OffsetDateTime::now_utc());
+    if !crate::db::accounts::revoke_token(&state.db, id, user_id, &at).await.map_err(db_error)? {
+        return Err(WebError::NotFound("no such active token of yours".into()));
+    }
+    Ok(Redirect::to("/account").into_response())
+}
+
+// ---------------------------------------------------------------- users (administrators)
+
+#[derive(Template)]
+#[template(path = "pages/admin_users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<UserRow>,
+    me: i64,
+    error: Option<String>,
+}
+
+async fn users_view(state: &AppState, principal: &Principal, error: Option<String>) -> Result<UsersPage, WebError> {
+    Ok(UsersPage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        users: crate::db::accounts::users(&state.db).await.map_err(db_error)?,
+        me: principal.user_id().unwrap_or_default(),
+        error,
+    })
+}
+
+async fn users_page(State(state): State<AppState>, principal: Principal) -> Result<Response, WebError> {
+    Ok(render(&users_view(&state, &principal, None).await?)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct NewUserForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    admin: Option<String>,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<NewUserForm>,
+) -> Result<Response, WebError> {
+    match accounts::create_user(&state, &form.username, &form.display_name, &form.password, form.admin.is_some()).await
+    {
+        Ok(_) => Ok(Redirect::to("/admin/users").into_response()),
+        Err(e) => {
+            let page = users_view(&state, &principal, Some(shown(e)?)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    if principal.user_id() == Some(id) {
+        return Err(WebError::BadRequest("you cannot delete your own account".into()));
+    }
+    crate::db::accounts::delete_user(&state.db, id).await.map_err(db_error)?;
+    state.principals.forget_user(id);
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+async fn toggle_admin(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    if principal.user_id() == Some(id) {
+        return Err(WebError::BadRequest("you cannot change your own administrator rights".into()));
+    }
+    let user = crate::db::accounts::user(&state.db, id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| WebError::NotFound(format!("no user {id}")))?;
+    crate::db::accounts::set_admin(&state.db, id, !user.is_admin).await.map_err(db_error)?;
+    state.principals.forget_user(id);
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+// ---------------------------------------------------------------- members and invites
+
+#[derive(Template)]
+#[template(path = "pages/members.html")]
+struct MembersPage {
+    chrome: Chrome,
+    team: Team,
+    members: Vec<MemberRow>,
+    invites: Vec<InviteRow>,
+    participants: Vec<ParticipantRow>,
+    roles: [Role; 3],
+    now: String,
+    new_link: Option<String>,
+    error: Option<String>,
+}
+
+async fn members_view(state: &AppState, team_id: i64) -> Result<MembersPage, WebError> {
+    let team = crate::service::teams::get(state, team_id).await?;
+    Ok(MembersPage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        members: crate::db::accounts::members(&state.db, team_id).await.map_err(db_error)?,
+        invites: crate::db::accounts::invites_of(&state.db, team_id).await.map_err(db_error)?,
+        participants: crate::db::accounts::participants_of(&state.db, team_id).await.map_err(db_error)?,
+        roles: Role::ALL,
+        now: accounts::timestamp(time::OffsetDateTime::now_utc()),
+        new_link: None,
+        error: None,
+        team,
+    })
+}
+
+async fn members_page(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
+    Ok(render(&members_view(&state, id).await?)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct MemberForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn set_member(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<MemberForm>,
+) -> Result<Response, WebError> {
+    let outcome: Result<(), String> = match Role::parse(&form.role) {
+        Ok(role) => match accounts::set_member(&state, id, &form.username, role).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(shown(e)?),
+        },
+        Err(m) => Err(format!("role: {m}.")),
+    };
+    state.principals.clear();
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/teams/{id}/members")).into_response()),
+        Err(message) => {
+            let mut page = members_view(&state, id).await?;
+            page.error = Some(message);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    Path((id, user)): Path<(i64, i64)>,
+) -> Result<Response, WebError> {
+    crate::db::accounts::remove_member(&state.db, id, user).await.map_err(db_error)?;
+    state.principals.clear();
+    Ok(Redirect::to(&format!("/teams/{id}/members")).into_response())
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    valid_hours: String,
+    #[serde(default)]
+    label: String,
+}
+
+async fn create_invite(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, WebError> {
+    let role = Role::parse(&form.role).unwrap_or(Role::Viewer);
+    let hours = form.valid_hours.trim().parse::<i64>().unwrap_or(0);
+    let created = accounts::create_invite(&state, id, role, &form.label, hours, principal.user_id()).await;
+    let mut page = members_view(&state, id).await?;
+    match created {
+        Ok(code) => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let scheme = if headers.get("x-forwarded-proto").is_some_and(|v| v == "https") { "https" } else { "http" };
+            page.new_link = Some(format!("{scheme}://{host}/join/{code}"));
+            let mut response = render(&page)?.into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        Err(e) => {
+            page.error = Some(shown(e)?);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+async fn end_invite(State(state): State<AppState>, Path((id, invite)): Path<(i64, i64)>) -> Result<Response, WebError> {
+    accounts::end_invite(&state, id, invite).await?;
+    Ok(Redirect::to(&format!("/teams/{id}/members")).into_response())
+}
+
+async fn remove_participant(
+    State(state): State<AppState>,
+    Path((id, participant)): Path<(i64, i64)>,
+) -> Result<Response, WebError> {
+    accounts::remove_participant(&state, id, participant).await?;
+    Ok(Redirect::to(&format!("/teams/{id}/members")).into_response())
+}

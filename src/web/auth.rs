@@ -1,0 +1,316 @@
+//! Sign-in, sign-out, first-run set-up and joining a workshop by invite.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use super::{Chrome, WebError, render};
+use crate::app::AppState;
+use crate::auth::guard::{SESSION_COOKIE, session_cookie};
+use crate::auth::secrets::hash_token;
+use crate::auth::{Principal, Role};
+use crate::service::ServiceError;
+use crate::service::accounts::{self, SESSION_MAX, SignInError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/setup", get(setup_page).post(setup))
+        .route("/join/{code}", get(join_page).post(join))
+}
+
+/// Only local paths are followed after sign-in.
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next.to_string()
+    } else {
+        "/".into()
+    }
+}
+
+/// Served over HTTPS (directly or behind a proxy that says so).
+fn https(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+        || headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("proto=https"))
+}
+
+fn session_cookie_header(secret: &str, headers: &HeaderMap) -> Option<HeaderValue> {
+    let secure = if https(headers) { "; Secure" } else { "" };
+    let max_age = SESSION_MAX.whole_seconds();
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+fn signed_in(to: &str, secret: &str, headers: &HeaderMap) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    if let Some(cookie) = session_cookie_header(secret, headers) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn user_agent(headers: &HeaderMap) -> String {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+// ---------------------------------------------------------------- sign in
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    next: String,
+    username: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+async fn login_page(Query(query): Query<LoginQuery>) -> Result<Response, WebError> {
+    let page = LoginPage { chrome: Chrome::bare(), next: safe_next(&query.next), username: String::new(), error: None };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let next = safe_next(&form.next);
+    let refused = |status: StatusCode, message: String, retry: Option<u64>| -> Result<Response, WebError> {
+        let page = LoginPage {
+            chrome: Chrome::bare(),
+            next: next.clone(),
+            username: form.username.clone(),
+            error: Some(message),
+        };
+        let mut response = (status, render(&page)?).into_response();
+        if let Some(seconds) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        Ok(response)
+    };
+    if let Err(wait) = state.login_limiter.check(&peer.ip().to_string()) {
+        let seconds = wait.as_secs().max(1);
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many sign-in attempts; wait {seconds} s."),
+            Some(seconds),
+        );
+    }
+    match accounts::verify_sign_in(&state, &form.username, &form.password).await {
+        Ok(user_id) => {
+            let secret = accounts::start_session(&state, Some(user_id), None, &user_agent(&headers)).await?;
+            Ok(signed_in(&next, &secret, &headers))
+        }
+        Err(SignInError::Wrong) => {
+            refused(StatusCode::UNAUTHORIZED, "The user name or password is wrong.".into(), None)
+        }
+        Err(SignInError::Locked { until, retry_after_secs }) => refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("This account is locked after repeated failed sign-ins until {until}."),
+            Some(retry_after_secs),
+        ),
+        Err(SignInError::Database(e)) => Err(WebError::Internal(e.into())),
+    }
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    if let Some(secret) = session_cookie(&headers) {
+        accounts::end_session(&state, &hash_token(&secret)).await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("atlascope_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- first-run set-up
+
+#[derive(Template)]
+#[template(path = "pages/setup.html")]
+struct SetupPage {
+    chrome: Chrome,
+    needs_code: bool,
+    username: String,
+    display_name: String,
+    error: Option<String>,
+}
+
+async fn setup_page(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Response, WebError> {
+    if is_set_up(&state).await? {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let page = SetupPage {
+        chrome: Chrome::bare(),
+        needs_code: !peer.ip().is_loopback(),
+        username: String::new(),
+        display_name: String::new(),
+        error: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn is_set_up(state: &AppState) -> Result<bool, WebError> {
+    if state.setup.is_done() {
+        return Ok(true);
+    }
+    let admins = crate::db::accounts::count_admins(&state.db).await.map_err(|e| WebError::Internal(e.into()))?;
+    if admins > 0 {
+        state.setup.mark_done();
+    }
+    Ok(admins > 0)
+}
+
+#[derive(Deserialize)]
+struct SetupForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    code: String,
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Result<Response, WebError> {
+    if is_set_up(&state).await? {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let needs_code = !peer.ip().is_loopback();
+    let refused = |status: StatusCode, message: String| -> Result<Response, WebError> {
+        let page = SetupPage {
+            chrome: Chrome::bare(),
+            needs_code,
+            username: form.username.clone(),
+            display_name: form.display_name.clone(),
+            error: Some(message),
+        };
+        Ok((status, render(&page)?).into_response())
+    };
+    if needs_code {
+        if let Err(wait) = state.login_limiter.check(&peer.ip().to_string()) {
+            return refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many attempts; wait {} s.", wait.as_secs().max(1)),
+            );
+        }
+        if !state.setup.code_matches(&form.code) {
+            return refused(StatusCode::FORBIDDEN, "The set-up code does not match the one in the server log.".into());
+        }
+    }
+    if form.password != form.confirm {
+        return refused(StatusCode::UNPROCESSABLE_ENTITY, "confirm: the two passwords differ.".into());
+    }
+    match accounts::create_user(&state, &form.username, &form.display_name, &form.password, true).await {
+        Ok(user_id) => {
+            let secret = accounts::start_session(&state, Some(user_id), None, &user_agent(&headers)).await?;
+            Ok(signed_in("/teams", &secret, &headers))
+        }
+        Err(ServiceError::Invalid(e)) => refused(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}.")),
+        Err(ServiceError::Duplicate(m)) => refused(StatusCode::CONFLICT, m),
+        Err(other) => Err(other.into()),
+    }
+}
+
+// ---------------------------------------------------------------- joining a workshop
+
+#[derive(Template)]
+#[template(path = "pages/join.html")]
+struct JoinPage {
+    chrome: Chrome,
+    code: String,
+    team: String,
+    role: Role,
+    label: String,
+    expires_at: String,
+    display_name: String,
+    error: Option<String>,
+}
+
+async fn join_view(state: &AppState, code: &str) -> Result<JoinPage, WebError> {
+    let invite = accounts::usable_invite(state, code).await?;
+    let team = crate::service::teams::get(state, invite.team_id).await?;
+    Ok(JoinPage {
+        chrome: Chrome::bare(),
+        code: code.to_string(),
+        team: team.name,
+        role: Role::parse(&invite.role).unwrap_or(Role::Viewer),
+        label: invite.label,
+        expires_at: invite.expires_at,
+        display_name: String::new(),
+        error: None,
+    })
+}
+
+async fn join_page(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, WebError> {
+    Ok(render(&join_view(&state, &code).await?)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct JoinForm {
+    #[serde(default)]
+    display_name: String,
+}
+
+async fn join(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    principal: Principal,
+    headers: HeaderMap,
+    Form(form): Form<JoinForm>,
+) -> Result<Response, WebError> {
+    let invite = accounts::usable_invite(&state, &code).await?;
+    if let Some(secret) = session_cookie(&headers).filter(|_| !principal.is_anonymous()) {
+        // Joining replaces whatever session this browser had.
+        accounts::end_session(&state, &hash_token(&secret)).await?;
+    }
+    match accounts::join(&state, &code, &form.display_name, &user_agent(&headers)).await {
+        Ok(secret) => Ok(signed_in(&format!("/teams/{}", invite.team_id), &secret, &headers)),
+        Err(ServiceError::Invalid(e)) => {
+            let mut page = join_view(&state, &code).await?;
+            page.error = Some(format!("{e}."));
+            page.display_name = form.display_name;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
