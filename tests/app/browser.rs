@@ -250,3 +250,101 @@ async fn two_people_in_a_workshop_see_each_others_changes_and_conflicts() {
     bob.close().await.expect("close");
     drop(driver);
 }
+
+const PAYLOAD: &str = r#"<img src=x onerror="window.xss=1"><script>window.xss=1</script>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_typed_into_free_text_fields_is_shown_as_text_and_never_runs() {
+    let Some(driver) = start_driver().await else { return };
+    let app = TestApp::spawn().await;
+    let encoded =
+        |text: &str| percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string();
+    // Team, control, notes and a guest's display name go in through the forms over HTTP…
+    app.post_form("/teams", &format!("name={}", encoded(&format!("Team {PAYLOAD}")))).await;
+    app.post_form("/teams/1/systems", "name=Chatbot&exposure=public&criticality=high").await;
+    app.post_form(
+        "/teams/1/controls",
+        &format!("name={}&techniques=AML.T0051", encoded(&format!("Control {PAYLOAD}"))),
+    )
+    .await;
+    app.post_form(
+        "/systems/1/techniques/AML.T0051/mitigations/AML.M0020",
+        &format!("status=planned&notes={}", encoded(PAYLOAD)),
+    )
+    .await;
+    let code = atlascope::service::accounts::create_invite(&app.state, 1, atlascope::auth::Role::Editor, "", 2, None)
+        .await
+        .unwrap();
+    let joined = app
+        .request(
+            axum::http::Method::POST,
+            &format!("/join/{code}"),
+            &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
+            format!("display_name={}", encoded(&format!("Guest {PAYLOAD}"))).into_bytes(),
+        )
+        .await;
+    let guest = joined.header("set-cookie").split(';').next().unwrap().to_string();
+    app.request(
+        axum::http::Method::POST,
+        "/systems/1/techniques/AML.T0054",
+        &[("cookie", &guest), ("content-type", "application/x-www-form-urlencoded")],
+        b"applicability=applies".to_vec(),
+    )
+    .await;
+
+    // …and the system name and a rationale are typed in the browser.
+    let browser = open_browser(&driver, "xss").await;
+    sign_in(&browser, &app.base, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
+    browser.goto(&format!("{}/systems/1/edit", app.base)).await.expect("edit page");
+    let name = browser.find(Locator::Css("#sys-name")).await.expect("name field");
+    name.clear().await.expect("clear");
+    name.send_keys(&format!("System {PAYLOAD}")).await.expect("type");
+    browser
+        .find(Locator::Css("form[action='/systems/1/edit'] button[type=submit]"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("submit");
+    eventually("the workshop after saving", || async {
+        browser.current_url().await.is_ok_and(|u| u.path() == "/systems/1")
+    })
+    .await;
+    wait_until_live(&browser).await;
+    browser
+        .find(Locator::Css(r#"a.wlink[data-technique="AML.T0051"]"#))
+        .await
+        .expect("cell")
+        .click()
+        .await
+        .expect("open");
+    eventually("the panel", || async { text_of(&browser, "#panel-title").await.contains("LLM Prompt Injection") })
+        .await;
+    let rationale = browser.find(Locator::Css("#panel textarea[name=rationale]")).await.expect("rationale");
+    rationale.send_keys(&format!("Rationale {PAYLOAD}")).await.expect("type");
+    browser.find(Locator::Css("#panel-title")).await.expect("title").click().await.expect("blur saves");
+    eventually("the rationale saved", || async { text_of(&browser, "#panel").await.contains("Saved.") }).await;
+
+    for path in [
+        "/teams",
+        "/teams/1",
+        "/teams/1/members",
+        "/controls/1",
+        "/systems/1",
+        "/systems/1/techniques/AML.T0051",
+        "/systems/1/techniques/AML.T0054",
+    ] {
+        browser.goto(&format!("{}{path}", app.base)).await.expect("page loads");
+        let ran = browser.execute("return window.xss === 1", vec![]).await.expect("script");
+        assert_eq!(ran, json!(false), "{path}: an injected script ran");
+        let injected = browser.find_all(Locator::Css("main img[src='x'], main script")).await.expect("query");
+        assert!(injected.is_empty(), "{path}: injected markup became elements");
+    }
+    let text = text_of(&browser, "main").await;
+    assert!(text.contains("<img src=x"), "the payload is shown as text: {text}");
+    browser.goto(&format!("{}/systems/1/techniques/AML.T0054", app.base)).await.expect("item");
+    assert!(text_of(&browser, ".history").await.contains("Guest <img src=x"), "the guest's name is shown as text");
+
+    browser.close().await.expect("close");
+    drop(driver);
+}

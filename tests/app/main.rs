@@ -9,4 +9,5 @@ mod conformance;
 mod helpers;
 mod http_api;
 mod http_pages;
+mod security;
 mod workshop;
