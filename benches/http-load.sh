@@ -6,28 +6,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-15}"
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
-dir="$(mktemp -d)"
-port=18181
-target/release/atlascope --data-dir "$dir" serve --bind "127.0.0.1:$port" 2>/dev/null &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do sleep 0.05; done
-base="http://127.0.0.1:$port"
+. benches/common.sh
+bench_start 18181
+trap bench_stop EXIT
+auth=(-H "Cookie: $COOKIE")
 
 echo "== full matrix page, 2 threads, 64 connections, ${duration}s (no compression)"
-wrk -t2 -c64 -d"${duration}s" --latency "$base/frameworks/2026.05"
+wrk -t2 -c64 -d"${duration}s" --latency "${auth[@]}" "$base/frameworks/2026.05"
 echo "== full matrix page, same, with Accept-Encoding: gzip"
-wrk -t2 -c64 -d"${duration}s" --latency -H 'Accept-Encoding: gzip' "$base/frameworks/2026.05"
+wrk -t2 -c64 -d"${duration}s" --latency "${auth[@]}" -H 'Accept-Encoding: gzip' "$base/frameworks/2026.05"
 echo "== filtered matrix, full page rendered per request (not cached)"
-wrk -t2 -c64 -d"${duration}s" --latency "$base/frameworks/2026.05?maturity=realized"
+wrk -t2 -c64 -d"${duration}s" --latency "${auth[@]}" "$base/frameworks/2026.05?maturity=realized"
 echo "== filtered matrix as an htmx fragment"
-wrk -t2 -c64 -d"${duration}s" --latency -H 'HX-Request: true' -H 'HX-Target: matrix' "$base/frameworks/2026.05?q=prompt"
+wrk -t2 -c64 -d"${duration}s" --latency "${auth[@]}" -H 'HX-Request: true' -H 'HX-Target: matrix' "$base/frameworks/2026.05?q=prompt"
 
 echo "== transfer size of the matrix page and everything it loads (gzip)"
-page="$(curl -s "$base/frameworks/2026.05")"
-total=$(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$base/frameworks/2026.05")
+page="$(curl -s "${auth[@]}" "$base/frameworks/2026.05")"
+total=$(curl -s "${auth[@]}" -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$base/frameworks/2026.05")
 printf '  %-40s %7d bytes\n' "matrix page" "$total"
 for url in $(grep -oE '/static/[^"]+' <<<"$page" | sort -u); do
   size=$(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$base$url")

@@ -2,6 +2,8 @@
 -- does with htmx (form post, panel fragment back). Each request picks a
 -- technique and an applicability at random.
 local techniques = {}
+-- The benchmark administrator's session (set by workshop-load.sh).
+local cookie = os.getenv("COOKIE") or ""
 local choices = { "applies", "not_applicable", "unknown" }
 
 function init(args)
@@ -17,6 +19,7 @@ function request()
   return wrk.format("POST", "/systems/1/techniques/" .. technique, {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["HX-Request"] = "true",
+    ["Cookie"] = cookie,
   }, body)
 end
 
