@@ -1,5 +1,6 @@
-//! The command line: `serve` and the `framework` commands, all working on
-//! the local data directory.
+//! The command line: `serve`, the `framework`, `user`, `token`, `backup`
+//! and `restore` commands on the local data directory, and `report gaps`
+//! and `check`, which also work against a server's API (`--server`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,9 @@ use crate::atlas::bundled;
 use crate::atlas::framework::Origin;
 use crate::atlas::{Framework, diff, read_release};
 use crate::auth::setup::SetupState;
+use crate::client::ApiClient;
+use crate::reports::ReportFormat;
+use crate::service::reports::{self as report_service, ReportRequest};
 use crate::{db, releases};
 
 #[derive(Debug, Parser)]
@@ -57,6 +61,53 @@ pub enum Command {
         /// A file written by `atlascope backup`
         file: PathBuf,
     },
+    /// Write gap reports
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Check a system's coverage for a CI gate: prints a short summary and
+    /// exits non-zero when the system falls short
+    Check {
+        /// The system: its ID or its name
+        #[arg(long, value_name = "NAME-or-ID")]
+        system: String,
+        /// Lowest acceptable coverage, 0 to 100 (a system where nothing applies yet has none and fails unless this is 0)
+        #[arg(long, value_name = "PERCENT")]
+        min_coverage: f64,
+        /// Also fail while any open gap is on a technique ATLAS rates as realized (seen in real attacks)
+        #[arg(long)]
+        no_realized_gaps: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Write a system's gap report: ranked gaps, recommendations, case-study lens
+    Gaps {
+        /// The system: its ID or its name
+        #[arg(long, value_name = "NAME-or-ID")]
+        system: String,
+        /// html (self-contained), md, csv, json or navigator (an ATLAS Navigator layer)
+        #[arg(long, default_value = "md", value_parser = ReportFormat::parse)]
+        format: ReportFormat,
+        /// Write to FILE instead of standard output
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// Run a command against a server's API instead of the local database.
+#[derive(Debug, clap::Args)]
+pub struct RemoteArgs {
+    /// Ask this atlascope server (http://host:port) instead of the local database
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// API token for --server (see `atlascope token create`)
+    #[arg(long, env = "ATLASCOPE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +199,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token(&data_dir, command).await,
         Command::Backup { file } => backup(&data_dir, &file).await,
         Command::Restore { file } => restore(&data_dir, &file).await,
+        Command::Report(ReportCommand::Gaps { system, format, output, remote }) => {
+            report_gaps(&data_dir, &system, format, output.as_deref(), remote).await
+        }
+        Command::Check { system, min_coverage, no_realized_gaps, remote } => {
+            check(&data_dir, &system, min_coverage, no_realized_gaps, remote).await
+        }
     }
 }
 
@@ -345,4 +402,138 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn display_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+// ---------------------------------------------------------------- reports and checks
+
+/// `report gaps`: a system's gap report, from the local database or a server.
+async fn report_gaps(
+    data_dir: &Path,
+    system: &str,
+    format: ReportFormat,
+    output: Option<&Path>,
+    remote: RemoteArgs,
+) -> anyhow::Result<()> {
+    let (bytes, name) = match remote.server {
+        Some(server) => {
+            let client = ApiClient::new(&server, remote.token)?;
+            let id = client.system_id(system).await?;
+            let query = format!("/systems/{id}/gaps?format={}", format.as_str());
+            (client.get(&query).await?, format!("system {id}"))
+        }
+        None => {
+            let state = local_state(data_dir).await?;
+            let found = crate::service::systems::find(&state, system).await?;
+            let data = report_service::for_system(&state, found.id).await?;
+            (report_service::render(data, ReportRequest::new(format)).await?.bytes, found.name)
+        }
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("Wrote the gap report of {name} ({} bytes) to {}", bytes.len(), path.display());
+        }
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            // A reader that went away (`| head`) ends the output quietly.
+            let _ = out.write_all(&bytes).and_then(|()| out.flush());
+        }
+    }
+    Ok(())
+}
+
+/// What `check` reads from a system's JSON gap report.
+#[derive(Debug, serde::Deserialize)]
+struct CheckedReport {
+    overall: CheckedFigures,
+    open_gaps: usize,
+    systems: Vec<CheckedSystem>,
+    gaps: Vec<CheckedGap>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CheckedFigures {
+    coverage_percent: Option<f64>,
+    assessed_percent: Option<f64>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CheckedSystem {
+    name: String,
+    framework_version: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CheckedGap {
+    technique_id: String,
+    technique_name: String,
+    maturity: Option<crate::atlas::model::Maturity>,
+}
+
+/// `check`: prints the system's figures and fails when it falls short.
+async fn check(
+    data_dir: &Path,
+    system: &str,
+    min_coverage: f64,
+    no_realized_gaps: bool,
+    remote: RemoteArgs,
+) -> anyhow::Result<()> {
+    if !(0.0..=100.0).contains(&min_coverage) {
+        anyhow::bail!("--min-coverage: {min_coverage} is not a percentage from 0 to 100");
+    }
+    let json = match remote.server {
+        Some(server) => {
+            let client = ApiClient::new(&server, remote.token)?;
+            let id = client.system_id(system).await?;
+            client.get(&format!("/systems/{id}/gaps?format=json&techniques=false&recommendations=0")).await?
+        }
+        None => {
+            let state = local_state(data_dir).await?;
+            let found = crate::service::systems::find(&state, system).await?;
+            let data = report_service::for_system(&state, found.id).await?;
+            let request =
+                ReportRequest { recommendations: 0, json_techniques: false, ..ReportRequest::new(ReportFormat::Json) };
+            report_service::render(data, request).await?.bytes
+        }
+    };
+    let report: CheckedReport = serde_json::from_slice(&json).context("the gap report could not be read")?;
+    let checked = report.systems.first().context("the gap report names no system")?;
+    let realized: Vec<&CheckedGap> =
+        report.gaps.iter().filter(|g| g.maturity == Some(crate::atlas::model::Maturity::Realized)).collect();
+    let coverage = report.overall.coverage_percent;
+    let shown = |value: Option<f64>| value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}%"));
+    println!(
+        "{} (ATLAS {}): coverage {}, assessed {}, {} open gap(s), {} on realized techniques",
+        checked.name,
+        checked.framework_version,
+        shown(coverage),
+        shown(report.overall.assessed_percent),
+        report.open_gaps,
+        realized.len()
+    );
+    let mut failures = Vec::new();
+    match coverage {
+        Some(value) if value + 1e-9 >= min_coverage => {
+            println!("PASS coverage {value:.1}% meets the minimum of {min_coverage}%")
+        }
+        Some(value) => failures.push(format!("coverage {value:.1}% is below the minimum of {min_coverage}%")),
+        None if min_coverage <= 0.0 => println!("PASS no coverage yet (nothing assessed applies), minimum 0%"),
+        None => failures.push(format!(
+            "no coverage yet: no assessed technique applies, so the minimum of {min_coverage}% is not met"
+        )),
+    }
+    if no_realized_gaps {
+        if realized.is_empty() {
+            println!("PASS no open gap on a realized technique");
+        } else {
+            let named: Vec<String> =
+                realized.iter().map(|g| format!("{} {}", g.technique_id, g.technique_name)).collect();
+            failures.push(format!("{} open gap(s) on realized techniques: {}", realized.len(), named.join(", ")));
+        }
+    }
+    for failure in &failures {
+        println!("FAIL {failure}");
+    }
+    if failures.is_empty() { Ok(()) } else { anyhow::bail!("{} falls short of the check", checked.name) }
 }

@@ -4,7 +4,8 @@
 //! - [`db`]: the SQLite database layer;
 //! - [`releases`]: importing and loading releases (shared by CLI, pages, API);
 //! - [`web`]: HTML pages; [`api`]: the JSON REST API;
-//! - [`app`]: state, router and server; [`cli`]: the command line.
+//! - [`app`]: state, router and server; [`cli`]: the command line, and
+//!   [`client`]: its client of a server's API.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ pub mod app;
 pub mod atlas;
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod db;
 pub mod domain;
 pub mod live;

@@ -5,6 +5,7 @@ mod actor;
 mod assessment;
 mod extract;
 mod frameworks;
+mod reports;
 mod systems;
 mod teams;
 
@@ -34,6 +35,9 @@ use crate::service::ServiceError;
         (name = "assessment", description = "A system's decisions: technique applicability, mitigation and control \
             statuses, risk acceptances; its coverage and change history. Versioned resources answer with an `ETag`; \
             send it back in `If-Match` to refuse a stale write (412)."),
+        (name = "reports", description = "Gap reports of a system or a team (JSON, Markdown, CSV, self-contained \
+            HTML, ATLAS Navigator layers), prioritised recommendations, and imports of Navigator layers or the CSV \
+            export with a dry run."),
     )
 )]
 struct ApiDoc;
@@ -45,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(teams::router())
         .merge(systems::router())
         .merge(assessment::router())
+        .merge(reports::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)
@@ -239,7 +244,9 @@ impl From<ServiceError> for ApiError {
                 ApiError::PreconditionFailed { message, current_version }
             }
             ServiceError::Duplicate(message) => ApiError::Conflict(message),
+            ServiceError::InvalidFile(message) => ApiError::InvalidFile(message),
             ServiceError::Database(e) => ApiError::Internal(e.into()),
+            ServiceError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

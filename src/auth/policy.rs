@@ -134,6 +134,14 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("PUT" | "DELETE", "/api/v1/systems/{id}/acceptances/{technique_id}")
         | ("POST", "/api/v1/systems/{id}/history/{entry_id}/undo") => Team(EDIT, System),
 
+        // Gap reports, recommendations and imports.
+        ("GET", "/systems/{id}/gaps" | "/systems/{id}/report") => Team(VIEW, System),
+        ("GET", "/teams/{id}/overview" | "/teams/{id}/report") => Team(VIEW, TeamId),
+        ("GET" | "POST", "/systems/{id}/import") | ("POST", "/systems/{id}/import/apply") => Team(EDIT, System),
+        ("GET", "/api/v1/systems/{id}/gaps" | "/api/v1/systems/{id}/recommendations") => Team(VIEW, System),
+        ("GET", "/api/v1/teams/{id}/gaps") => Team(VIEW, TeamId),
+        ("POST", "/api/v1/systems/{id}/import") => Team(EDIT, System),
+
         _ => return None,
     })
 }

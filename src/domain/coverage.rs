@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Applicability, ImplementationStatus};
+use super::{Applicability, ImplementationStatus, Rating};
 use crate::atlas::Framework;
 
 /// The coverage state of one technique on one system.
@@ -186,6 +186,9 @@ pub struct Decisions {
     pub controls: Vec<ControlInput>,
     /// Technique → last day the acceptance holds.
     pub acceptances: HashMap<String, time::Date>,
+    /// Technique → the team's risk rating. Not part of the coverage rules;
+    /// it weighs a gap's priority ([`super::gaps`]).
+    pub risks: HashMap<String, Rating>,
 }
 
 /// The coverage of one system: a state per technique (in the release's

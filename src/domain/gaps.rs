@@ -58,6 +58,7 @@
 //! A case study whose steps are all exposed is one the system leaves
 //! entirely uncovered; those are listed incidents first, then exercises.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -277,12 +278,14 @@ pub struct SystemInput<'a> {
     pub profile: SystemProfile<'a>,
     /// The release the system is assessed against.
     pub framework: &'a Framework,
-    pub decisions: Decisions,
+    /// Borrowed when the caller keeps them (a snapshot does).
+    pub decisions: Cow<'a, Decisions>,
+    /// The coverage of `decisions` on the day of the analysis, when the
+    /// caller already computed it (else [`analyse`] computes it).
+    pub coverage: Option<&'a SystemCoverage>,
     /// The team's controls, in the order of `decisions.controls` (a control
     /// without an entry here is never recommended).
     pub controls: Vec<ControlRef<'a>>,
-    /// The team's risk rating per technique.
-    pub risks: HashMap<&'a str, Rating>,
 }
 
 /// One open gap with its priority (borrowing the technique's facts from the release).
@@ -326,37 +329,73 @@ fn rank(gaps: &mut [RankedGap<'_>]) {
     gaps.sort_by(|a, b| b.priority.total_cmp(&a.priority));
 }
 
+/// Merges rankings (each highest priority first, as [`rank`] leaves them)
+/// into one, exactly as ranking their concatenation would: equal priorities
+/// keep the order of the lists, then their order within a list. Each gap
+/// moves once, where a sort of the concatenation would move it many times.
+fn merge_ranked(lists: Vec<Vec<RankedGap<'_>>>) -> Vec<RankedGap<'_>> {
+    /// A list's next gap: higher priority first, then the earlier list.
+    struct Head(f64, usize);
+    impl PartialEq for Head {
+        fn eq(&self, other: &Self) -> bool {
+            self.cmp(other) == std::cmp::Ordering::Equal
+        }
+    }
+    impl Eq for Head {}
+    impl PartialOrd for Head {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Head {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+        }
+    }
+    let mut merged = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    let mut lists: Vec<std::iter::Peekable<std::vec::IntoIter<RankedGap>>> =
+        lists.into_iter().map(|l| l.into_iter().peekable()).collect();
+    let mut heads: std::collections::BinaryHeap<Head> =
+        lists.iter_mut().enumerate().filter_map(|(i, l)| l.peek().map(|g| Head(g.priority, i))).collect();
+    while let Some(Head(_, i)) = heads.pop() {
+        merged.extend(lists[i].next());
+        if let Some(next) = lists[i].peek() {
+            heads.push(Head(next.priority, i));
+        }
+    }
+    merged
+}
+
 /// Evaluates one system and ranks its gaps.
 pub fn analyse<'a>(system: &SystemInput<'a>, weights: &PriorityWeights, today: time::Date) -> SystemAnalysis<'a> {
     let framework = system.framework;
-    let coverage = coverage::evaluate(framework, &system.decisions, today);
+    let coverage = match system.coverage {
+        Some(computed) => computed.clone(),
+        None => coverage::evaluate(framework, &system.decisions, today),
+    };
     let mut priorities = vec![0.0; coverage.states.len()];
-    let mut gaps: Vec<RankedGap> = framework
-        .techniques()
-        .iter()
-        .zip(&coverage.states)
-        .zip(&mut priorities)
-        .filter(|((_, state), _)| state.is_gap())
-        .map(|((technique, &state), priority)| {
-            let risk = system.risks.get(technique.id.as_str()).copied();
-            let factors = weights.factors(framework, technique, &system.profile, risk, state);
-            *priority = factors.product();
-            RankedGap {
-                system_id: system.profile.id,
-                system_name: system.profile.name,
-                technique_id: &technique.id,
-                technique_name: &technique.name,
-                parent: technique.parent.as_deref(),
-                tactics: &technique.tactics,
-                state,
-                maturity: technique.maturity,
-                case_studies: framework.case_study_count(&technique.id),
-                risk,
-                priority: factors.product(),
-                factors,
-            }
-        })
-        .collect();
+    let mut gaps: Vec<RankedGap> = Vec::with_capacity(coverage.overall.open_gaps());
+    let open =
+        framework.techniques().iter().zip(&coverage.states).zip(&mut priorities).filter(|((_, s), _)| s.is_gap());
+    for ((technique, &state), priority) in open {
+        let risk = system.decisions.risks.get(technique.id.as_str()).copied();
+        let factors = weights.factors(framework, technique, &system.profile, risk, state);
+        *priority = factors.product();
+        gaps.push(RankedGap {
+            system_id: system.profile.id,
+            system_name: system.profile.name,
+            technique_id: &technique.id,
+            technique_name: &technique.name,
+            parent: technique.parent.as_deref(),
+            tactics: &technique.tactics,
+            state,
+            maturity: technique.maturity,
+            case_studies: framework.case_study_count(&technique.id),
+            risk,
+            priority: *priority,
+            factors,
+        });
+    }
     rank(&mut gaps);
     SystemAnalysis { coverage, gaps, priorities }
 }
@@ -477,8 +516,7 @@ pub fn portfolio<'a>(systems: &[SystemInput<'a>], analyses: Vec<SystemAnalysis<'
         rows.push(HeatRow { system_id: system.profile.id, system_name: system.profile.name, cells });
     }
 
-    let mut gaps: Vec<RankedGap> = analyses.into_iter().flat_map(|a| a.gaps).collect();
-    rank(&mut gaps);
+    let gaps = merge_ranked(analyses.into_iter().map(|a| a.gaps).collect());
     Portfolio {
         systems: summaries,
         coverage_percent: counts.coverage_percent(),
@@ -556,6 +594,7 @@ enum CandidateKey<'a> {
 struct ReleaseIndex<'a> {
     framework: &'a Framework,
     position: HashMap<&'a str, usize>,
+    mitigation_position: HashMap<&'a str, usize>,
     /// Technique positions each mitigation maps to, by mitigation position.
     mitigation_techniques: Vec<Vec<usize>>,
 }
@@ -569,7 +608,8 @@ impl<'a> ReleaseIndex<'a> {
             .iter()
             .map(|m| positions(&position, m.techniques.iter().map(|l| l.technique.as_str())))
             .collect();
-        ReleaseIndex { framework, position, mitigation_techniques }
+        let mitigation_position = framework.mitigations().iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
+        ReleaseIndex { framework, position, mitigation_position, mitigation_techniques }
     }
 }
 
@@ -592,7 +632,7 @@ struct Placement<'r> {
     system: usize,
     slot: Slot,
     /// Positions of the techniques it maps to in the system's release.
-    techniques: std::borrow::Cow<'r, [usize]>,
+    techniques: &'r [usize],
 }
 
 struct Candidate<'a, 'r> {
@@ -606,32 +646,41 @@ struct Candidate<'a, 'r> {
 struct Working<'a, 'r> {
     input: &'r SystemInput<'a>,
     release: &'r ReleaseIndex<'a>,
+    /// The release's position in the plan's list of releases.
+    release_at: usize,
     states: Vec<CoverageState>,
     /// Priority of each technique as a gap before the plan (0 when not a gap).
     priority: Vec<f64>,
-    /// Positions in `decisions.controls` of the controls mapped to each technique.
-    controls_by_technique: Vec<Vec<usize>>,
+    /// Technique positions of each control, in the order of `decisions.controls`.
+    control_positions: &'r [Vec<usize>],
     planned_mitigations: Vec<&'a str>,
     planned_controls: Vec<bool>,
 }
 
+/// Technique positions of each of a system's controls, in the order of `decisions.controls`.
+fn control_positions(input: &SystemInput, release: &ReleaseIndex) -> Vec<Vec<usize>> {
+    input
+        .decisions
+        .controls
+        .iter()
+        .map(|control| positions(&release.position, control.techniques.iter().map(String::as_str)))
+        .collect()
+}
+
 impl<'a, 'r> Working<'a, 'r> {
-    fn new(input: &'r SystemInput<'a>, release: &'r ReleaseIndex<'a>, analysis: &SystemAnalysis) -> Self {
-        let count = release.framework.techniques().len();
-        let mut controls_by_technique = vec![Vec::new(); count];
-        for (i, control) in input.decisions.controls.iter().enumerate() {
-            for technique in &control.techniques {
-                if let Some(&t) = release.position.get(technique.as_str()) {
-                    controls_by_technique[t].push(i);
-                }
-            }
-        }
+    fn new(
+        input: &'r SystemInput<'a>,
+        (release, release_at): (&'r ReleaseIndex<'a>, usize),
+        analysis: &SystemAnalysis,
+        control_positions: &'r [Vec<usize>],
+    ) -> Self {
         Working {
             input,
             release,
+            release_at,
             states: analysis.coverage.states.clone(),
             priority: analysis.priorities.clone(),
-            controls_by_technique,
+            control_positions,
             planned_mitigations: Vec::new(),
             planned_controls: vec![false; input.decisions.controls.len()],
         }
@@ -649,9 +698,14 @@ impl<'a, 'r> Working<'a, 'r> {
                 decisions.mitigation_status.get(&m.id).copied().unwrap_or(ImplementationStatus::NotStarted)
             }
         });
-        let controls = self.controls_by_technique[technique].iter().map(|&i| {
-            if self.planned_controls[i] { ImplementationStatus::Implemented } else { decisions.controls[i].status }
-        });
+        let controls = self
+            .control_positions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.binary_search(&technique).is_ok())
+            .map(|(i, _)| {
+                if self.planned_controls[i] { ImplementationStatus::Implemented } else { decisions.controls[i].status }
+            });
         coverage::technique_state(
             decisions.applicability.get(id).copied().unwrap_or(Applicability::Unknown),
             mitigations.chain(controls),
@@ -667,46 +721,58 @@ fn settled(status: ImplementationStatus) -> bool {
 }
 
 /// Every candidate on every system where it is not settled, in key order.
-fn candidates<'a, 'r>(systems: &[Working<'a, 'r>]) -> Vec<Candidate<'a, 'r>> {
+fn candidates<'a, 'r>(systems: &[Working<'a, 'r>], releases: &[ReleaseIndex<'a>]) -> Vec<Candidate<'a, 'r>> {
     let mut found: Vec<Candidate<'a, 'r>> = Vec::new();
     let mut slot_of: HashMap<CandidateKey<'a>, usize> = HashMap::new();
-    let mut add = |key: CandidateKey<'a>, name: &'a str, placement: Placement<'r>| {
-        let at = *slot_of.entry(key).or_insert_with(|| {
+    let mut slot = |key: CandidateKey<'a>, name: &'a str| {
+        *slot_of.entry(key).or_insert_with(|| {
             found.push(Candidate { key, name, placements: Vec::new() });
             found.len() - 1
-        });
-        found[at].placements.push(placement);
+        })
     };
+    // The candidate of each mitigation of each release, found once.
+    let mitigation_slots: Vec<Vec<usize>> = releases
+        .iter()
+        .map(|release| {
+            release
+                .framework
+                .mitigations()
+                .iter()
+                .map(|m| slot(CandidateKey::Mitigation(m.id.as_str()), m.name.as_str()))
+                .collect()
+        })
+        .collect();
+    let mut control_slots: HashMap<i64, usize> = HashMap::new();
+    let mut placements: Vec<(usize, Placement<'r>)> = Vec::new();
     for (s, work) in systems.iter().enumerate() {
-        let input = work.input;
-        let release = work.release;
-        for (m, mitigation) in release.framework.mitigations().iter().enumerate() {
-            let status = input
-                .decisions
-                .mitigation_status
-                .get(&mitigation.id)
-                .copied()
-                .unwrap_or(ImplementationStatus::NotStarted);
-            if !settled(status) {
-                let techniques = std::borrow::Cow::Borrowed(release.mitigation_techniques[m].as_slice());
-                add(
-                    CandidateKey::Mitigation(mitigation.id.as_str()),
-                    mitigation.name.as_str(),
-                    Placement { system: s, slot: Slot::Mitigation, techniques },
-                );
+        let release: &'r ReleaseIndex<'a> = work.release;
+        let mut settled_mitigations = vec![false; release.framework.mitigations().len()];
+        for (id, &status) in &work.input.decisions.mitigation_status {
+            if let Some(&m) = release.mitigation_position.get(id.as_str()) {
+                settled_mitigations[m] = settled(status);
             }
         }
-        for (i, (control, named)) in input.decisions.controls.iter().zip(&input.controls).enumerate() {
+        let slots = &mitigation_slots[work.release_at];
+        for (m, techniques) in release.mitigation_techniques.iter().enumerate() {
+            if !settled_mitigations[m] {
+                placements.push((slots[m], Placement { system: s, slot: Slot::Mitigation, techniques }));
+            }
+        }
+        let control_positions: &'r [Vec<usize>] = work.control_positions;
+        for (i, (control, named)) in work.input.decisions.controls.iter().zip(&work.input.controls).enumerate() {
             if !settled(control.status) {
-                let techniques = positions(&release.position, control.techniques.iter().map(String::as_str));
-                add(
-                    CandidateKey::Control(named.id),
-                    named.name,
-                    Placement { system: s, slot: Slot::Control(i), techniques: techniques.into() },
-                );
+                let at =
+                    *control_slots.entry(named.id).or_insert_with(|| slot(CandidateKey::Control(named.id), named.name));
+                placements
+                    .push((at, Placement { system: s, slot: Slot::Control(i), techniques: &control_positions[i] }));
             }
         }
     }
+    for (at, placement) in placements {
+        found[at].placements.push(placement);
+    }
+    // Mitigations settled on every system are no candidates.
+    found.retain(|c| !c.placements.is_empty());
     found.sort_by_key(|c| c.key);
     found
 }
@@ -758,13 +824,21 @@ pub fn recommend<'a>(
         };
         release_of.push(at);
     }
+    let control_positions: Vec<Vec<Vec<usize>>> = systems
+        .iter()
+        .zip(&release_of)
+        .map(|(system, &release)| control_positions(system, &releases[release]))
+        .collect();
     let mut working: Vec<Working> = systems
         .iter()
         .zip(analyses)
         .zip(&release_of)
-        .map(|((system, analysis), &release)| Working::new(system, &releases[release], analysis))
+        .zip(&control_positions)
+        .map(|(((system, analysis), &release), controls)| {
+            Working::new(system, (&releases[release], release), analysis, controls)
+        })
         .collect();
-    let mut remaining = candidates(&working);
+    let mut remaining = candidates(&working, &releases);
     let counts_before = total_counts(&working);
     let weighted_gap_before = analyses.iter().map(SystemAnalysis::weighted_gap).sum();
     let mut steps = Vec::new();
@@ -1143,15 +1217,16 @@ pub(crate) mod tests {
         }
         decisions.acceptances.insert("AML.T0001.000".into(), day("2027-01-31"));
         decisions.controls.push(ControlInput { techniques: vec!["AML.T0004".into()], status: InProgress });
-        let risks = [("AML.T0001", Rating::High), ("AML.T0003", Rating::Critical), ("AML.T0004", Rating::Low)]
+        decisions.risks = [("AML.T0001", Rating::High), ("AML.T0003", Rating::Critical), ("AML.T0004", Rating::Low)]
             .into_iter()
+            .map(|(id, risk)| (id.to_string(), risk))
             .collect();
         SystemInput {
             profile: SystemProfile { id: 1, name: "A", exposure: Exposure::Public, criticality: Rating::High },
             framework,
-            decisions,
+            decisions: Cow::Owned(decisions),
+            coverage: None,
             controls: vec![ControlRef { id: 7, name: "Guard" }],
-            risks,
         }
     }
 
@@ -1167,9 +1242,9 @@ pub(crate) mod tests {
         SystemInput {
             profile: SystemProfile { id: 2, name: "B", exposure: Exposure::Internal, criticality: Rating::Low },
             framework,
-            decisions,
+            decisions: Cow::Owned(decisions),
+            coverage: None,
             controls: vec![ControlRef { id: 7, name: "Guard" }],
-            risks: HashMap::new(),
         }
     }
 
@@ -1226,7 +1301,7 @@ pub(crate) mod tests {
     fn a_technique_without_any_usable_measure_is_a_gap_without_known_mitigation() {
         let framework = tiny_framework();
         let mut a = system_a(&framework);
-        a.decisions.controls[0].status = NotApplicable;
+        a.decisions.to_mut().controls[0].status = NotApplicable;
         let analysis = analyse(&a, &PriorityWeights::default(), day(TODAY));
         let t4 = analysis.gaps.iter().find(|g| g.technique_id == "AML.T0004").expect("T4 is open");
         assert_eq!(t4.state, CoverageState::GapNoKnownMitigation);
@@ -1262,7 +1337,7 @@ pub(crate) mod tests {
         let framework = tiny_framework();
         let mut a = system_a(&framework);
         // M1 does not fit the system: T2 is left with no usable mitigation.
-        a.decisions.mitigation_status.insert("AML.M0001".into(), NotApplicable);
+        a.decisions.to_mut().mitigation_status.insert("AML.M0001".into(), NotApplicable);
         let systems = [a];
         let analyses: Vec<SystemAnalysis> =
             systems.iter().map(|s| analyse(s, &PriorityWeights::default(), day(TODAY))).collect();
@@ -1282,7 +1357,7 @@ pub(crate) mod tests {
         let framework = tiny_framework();
         let mut a = system_a(&framework);
         // With M1 implemented, M2 maps only covered T1 and accepted T1.000.
-        a.decisions.mitigation_status.insert("AML.M0001".into(), Implemented);
+        a.decisions.to_mut().mitigation_status.insert("AML.M0001".into(), Implemented);
         let systems = [a];
         let analyses: Vec<SystemAnalysis> =
             systems.iter().map(|s| analyse(s, &PriorityWeights::default(), day(TODAY))).collect();
@@ -1319,16 +1394,16 @@ pub(crate) mod tests {
         let system = SystemInput {
             profile: SystemProfile { id: 9, name: "Bundled", exposure: Exposure::Partner, criticality: Rating::Medium },
             framework: &framework,
-            decisions,
+            decisions: Cow::Owned(decisions),
+            coverage: None,
             controls,
-            risks: HashMap::new(),
         };
         let systems = [system];
         let weights = PriorityWeights::default();
         let analyses: Vec<SystemAnalysis> = systems.iter().map(|s| analyse(s, &weights, day(TODAY))).collect();
         let plan = recommend(&systems, &analyses, day(TODAY), 8);
         assert_eq!(plan.steps.len(), 8);
-        let mut decisions = systems[0].decisions.clone();
+        let mut decisions = systems[0].decisions.clone().into_owned();
         for step in &plan.steps {
             match step.kind {
                 CandidateKind::Mitigation => {
@@ -1350,7 +1425,7 @@ pub(crate) mod tests {
     /// evaluation per candidate: the reference the planner must match.
     fn reference_plan(systems: &[SystemInput], analyses: &[SystemAnalysis], limit: usize) -> Vec<(String, f64)> {
         let today = day(TODAY);
-        let mut planned: Vec<Decisions> = systems.iter().map(|s| s.decisions.clone()).collect();
+        let mut planned: Vec<Decisions> = systems.iter().map(|s| s.decisions.clone().into_owned()).collect();
         let mut picks = Vec::new();
         let mut keys: Vec<CandidateKey> = Vec::new();
         for system in systems {
@@ -1442,19 +1517,19 @@ pub(crate) mod tests {
                     .push(ControlInput { techniques: techniques.collect(), status: ImplementationStatus::ALL[c % 4] });
                 controls.push(ControlRef { id: 200 + c as i64, name });
             }
-            let risks = framework
+            decisions.risks = framework
                 .techniques()
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| i % 3 != 0)
-                .map(|(i, t)| (t.id.as_str(), Rating::ALL[i % 4]))
+                .map(|(i, t)| (t.id.clone(), Rating::ALL[i % 4]))
                 .collect();
             systems.push(SystemInput {
                 profile: SystemProfile { id: n as i64, name: system_names[n], exposure, criticality: Rating::ALL[n] },
                 framework: &framework,
-                decisions,
+                decisions: Cow::Owned(decisions),
+                coverage: None,
                 controls,
-                risks,
             });
         }
         let analyses: Vec<SystemAnalysis> =
@@ -1464,6 +1539,43 @@ pub(crate) mod tests {
             let picks: Vec<(String, f64)> = plan.steps.iter().map(|s| (s.id.clone(), s.weighted_gap_closed)).collect();
             assert_eq!(picks, reference_plan(&systems, &analyses, limit), "limit {limit}");
         }
+    }
+
+    #[test]
+    fn merging_rankings_equals_ranking_their_concatenation() {
+        let framework = crate::atlas::bundled::framework();
+        let weights = PriorityWeights::default();
+        let names = ["S0", "S1", "S2", "S3"];
+        let systems: Vec<SystemInput> = names
+            .iter()
+            .enumerate()
+            .map(|(n, name)| {
+                let mut decisions = Decisions::default();
+                for (i, t) in framework.techniques().iter().enumerate() {
+                    if (i + n) % 3 != 0 {
+                        decisions.applicability.insert(t.id.clone(), Applicability::Applies);
+                    }
+                }
+                SystemInput {
+                    profile: SystemProfile {
+                        id: n as i64,
+                        name,
+                        exposure: Exposure::ALL[n % 3],
+                        criticality: Rating::ALL[n % 2],
+                    },
+                    framework: &framework,
+                    decisions: Cow::Owned(decisions),
+                    coverage: None,
+                    controls: Vec::new(),
+                }
+            })
+            .collect();
+        let lists: Vec<Vec<RankedGap>> = systems.iter().map(|s| analyse(s, &weights, day(TODAY)).gaps).collect();
+        let mut sorted: Vec<RankedGap> = lists.iter().flatten().cloned().collect();
+        rank(&mut sorted);
+        let ties = sorted.windows(2).filter(|w| w[0].priority == w[1].priority && w[0].system_id != w[1].system_id);
+        assert!(ties.count() > 10, "the case has ties across systems");
+        assert_eq!(merge_ranked(lists), sorted);
     }
 
     #[test]
@@ -1523,8 +1635,8 @@ pub(crate) mod tests {
         assert_eq!(lens.fully_exposed, vec!["AML.CS0002", "AML.CS0003", "AML.CS0001"]);
 
         // Cover T3 with M3 and mark T2 not applicable.
-        a.decisions.mitigation_status.insert("AML.M0003".into(), Implemented);
-        a.decisions.applicability.insert("AML.T0002".into(), Applicability::NotApplicable);
+        a.decisions.to_mut().mitigation_status.insert("AML.M0003".into(), Implemented);
+        a.decisions.to_mut().applicability.insert("AML.T0002".into(), Applicability::NotApplicable);
         let lens = case_study_lens(&framework, &analyse(&a, &weights, day(TODAY)).coverage);
         assert_eq!(lens.fully_exposed, vec!["AML.CS0003"]);
         let cs1 = &lens.studies[0];
@@ -1533,7 +1645,7 @@ pub(crate) mod tests {
         assert_eq!(standings, vec![StepStanding::Exposed, StepStanding::NotApplicable]);
 
         // An accepted risk is not exposed.
-        a.decisions.acceptances.insert("AML.T0004".into(), day("2026-12-01"));
+        a.decisions.to_mut().acceptances.insert("AML.T0004".into(), day("2026-12-01"));
         let lens = case_study_lens(&framework, &analyse(&a, &weights, day(TODAY)).coverage);
         assert!(lens.fully_exposed.is_empty());
         assert_eq!(lens.studies[2].accepted, 1);

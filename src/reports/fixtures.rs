@@ -165,6 +165,8 @@ impl Fixture {
             controls: &self.controls,
             control_statuses: &self.control_statuses,
             acceptances: &self.acceptances,
+            decisions: None,
+            coverage: None,
         }
     }
 

@@ -158,6 +158,7 @@ struct HtmlReport<'a> {
     exposed_across: Vec<ExposedView>,
     weights: Vec<WeightView>,
     formula: &'a str,
+    left_out: &'a [super::LeftOut],
 }
 
 fn px(value: f64) -> String {
@@ -423,6 +424,7 @@ impl<'a> HtmlReport<'a> {
                 .map(|w| WeightView { factor: w.factor.clone(), level: w.level.clone(), weight: number(w.weight) })
                 .collect(),
             formula: &report.formula,
+            left_out: &report.left_out,
         }
     }
 }

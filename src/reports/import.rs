@@ -70,12 +70,31 @@ pub enum ImportFormat {
     Csv,
 }
 
+/// Largest file an import reads, in bytes.
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
 impl ImportFormat {
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "navigator" => Ok(ImportFormat::Navigator),
             "csv" => Ok(ImportFormat::Csv),
             other => Err(format!("`{}` is not one of navigator, csv", other.chars().take(40).collect::<String>())),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportFormat::Navigator => "navigator",
+            ImportFormat::Csv => "csv",
+        }
+    }
+
+    /// Guesses the format of a file: JSON (a layer object or a list of
+    /// layers, starting with `{` or `[`) is a Navigator layer, anything else CSV.
+    pub fn detect(bytes: &[u8]) -> Self {
+        match strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{' | b'[') => ImportFormat::Navigator,
+            _ => ImportFormat::Csv,
         }
     }
 }
@@ -87,6 +106,16 @@ pub enum ChangeField {
     Applicability,
     Risk,
     Rationale,
+}
+
+impl ChangeField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeField::Applicability => "applicability",
+            ChangeField::Risk => "risk",
+            ChangeField::Rationale => "rationale",
+        }
+    }
 }
 
 /// One field of one technique that the import would change.

@@ -64,6 +64,9 @@ pub fn render(report: &GapReport) -> String {
     if team {
         let _ = writeln!(out, "- Systems: {}", report.systems.len());
     }
+    for left_out in &report.left_out {
+        let _ = writeln!(out, "- Left out: {} ({})", escape(&left_out.name), escape(&left_out.reason));
+    }
     out.push('\n');
     table(
         &mut out,

@@ -13,6 +13,7 @@ pub mod import;
 pub mod markdown;
 pub mod navigator;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
@@ -21,7 +22,7 @@ use utoipa::ToSchema;
 use crate::atlas::Framework;
 use crate::atlas::model::CaseStudyKind;
 use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
-use crate::domain::coverage::{CoverageState, StateCounts, SystemCoverage};
+use crate::domain::coverage::{CoverageState, Decisions, StateCounts, SystemCoverage};
 use crate::domain::gaps::{
     self, CaseStudyCoverage, CaseStudyLens, ControlRef, HeatMap, PriorityWeights, RankedGap, Recommendations,
     SystemInput, SystemProfile, WeightRow,
@@ -43,6 +44,12 @@ pub struct SystemSource<'a> {
     /// Keyed by the control's numeric ID as text.
     pub control_statuses: &'a HashMap<String, StatusRow>,
     pub acceptances: &'a HashMap<String, AcceptanceRow>,
+    /// The rows above translated for the coverage rules, when the caller
+    /// keeps them (a snapshot does); else they are translated here.
+    pub decisions: Option<&'a Decisions>,
+    /// The coverage of those decisions and the day it was computed for;
+    /// used when the report is for that day.
+    pub coverage: Option<(&'a SystemCoverage, time::Date)>,
 }
 
 impl<'a> SystemSource<'a> {
@@ -55,11 +62,13 @@ impl<'a> SystemSource<'a> {
             controls: &snapshot.controls,
             control_statuses: &snapshot.control_statuses,
             acceptances: &snapshot.acceptances,
+            decisions: Some(&snapshot.decisions),
+            coverage: Some((&snapshot.coverage, snapshot.computed_on())),
         }
     }
 
-    /// The system as the gap analysis sees it.
-    pub fn gap_input(&self) -> SystemInput<'a> {
+    /// The system as the gap analysis sees it on a day.
+    pub fn gap_input(&self, today: time::Date) -> SystemInput<'a> {
         SystemInput {
             profile: SystemProfile {
                 id: self.system.id,
@@ -68,19 +77,18 @@ impl<'a> SystemSource<'a> {
                 criticality: self.system.criticality,
             },
             framework: self.framework,
-            decisions: snapshot::decisions(
-                self.assessments,
-                self.mitigation_statuses,
-                self.controls,
-                self.control_statuses,
-                self.acceptances,
-            ),
+            decisions: match self.decisions {
+                Some(decisions) => Cow::Borrowed(decisions),
+                None => Cow::Owned(snapshot::decisions(
+                    self.assessments,
+                    self.mitigation_statuses,
+                    self.controls,
+                    self.control_statuses,
+                    self.acceptances,
+                )),
+            },
+            coverage: self.coverage.filter(|(_, day)| *day == today).map(|(coverage, _)| coverage),
             controls: self.controls.iter().map(|c| ControlRef { id: c.id, name: &c.name }).collect(),
-            risks: self
-                .assessments
-                .iter()
-                .filter_map(|(id, a)| a.risk.as_deref().and_then(|r| Rating::parse(r).ok()).map(|r| (id.as_str(), r)))
-                .collect(),
         }
     }
 
@@ -222,6 +230,16 @@ pub struct GapReport<'a> {
     pub gaps: Vec<RankedGap<'a>>,
     pub recommendations: Recommendations<'a>,
     pub heat_map: HeatMap<'a>,
+    /// Systems of the team the report could not include, and why.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A system a team report leaves out, and why (its release is not loaded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LeftOut {
+    pub system_id: i64,
+    pub name: String,
+    pub reason: String,
 }
 
 /// A case study some systems leave fully exposed.
@@ -258,7 +276,7 @@ fn build<'a>(
     sources: &[SystemSource<'a>],
     options: &ReportOptions,
 ) -> GapReport<'a> {
-    let inputs: Vec<SystemInput> = sources.iter().map(SystemSource::gap_input).collect();
+    let inputs: Vec<SystemInput> = sources.iter().map(|source| source.gap_input(options.today)).collect();
     let analyses: Vec<gaps::SystemAnalysis> =
         inputs.iter().map(|input| gaps::analyse(input, &options.weights, options.today)).collect();
     let recommendations = gaps::recommend(&inputs, &analyses, options.today, options.recommendations);
@@ -319,6 +337,7 @@ fn build<'a>(
         gaps: portfolio.gaps,
         recommendations,
         heat_map: portfolio.heat_map,
+        left_out: Vec::new(),
     }
 }
 
@@ -486,6 +505,17 @@ impl ReportFormat {
                 "`{}` is not one of html, md, csv, json, navigator",
                 other.chars().take(40).collect::<String>()
             )),
+        }
+    }
+
+    /// The form [`ReportFormat::parse`] reads (`md` for Markdown).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Html => "html",
+            ReportFormat::Markdown => "md",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Json => "json",
+            ReportFormat::Navigator => "navigator",
         }
     }
 

@@ -2,6 +2,8 @@
 //! mitigation and control statuses, risk acceptances, bulk changes,
 //! suggested scope, and undo.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::{Actor, ServiceError, ServiceResult, SystemContext, begin_write, now, system_context, to_json};
@@ -150,17 +152,7 @@ pub async fn set_assessment(
         .unwrap_or_else(|| AssessmentRow::unassessed(technique_id));
     check_version(&format!("the assessment of {technique_id}"), current.version, expected_version)?;
     let mut next = current.clone();
-    if let Some(applicability) = change.applicability {
-        next.applicability = applicability.as_str().to_string();
-        // A decision replaces the suggestion.
-        next.suggested = next.suggested && applicability == Applicability::Unknown;
-    }
-    if let Some(rationale) = rationale {
-        next.rationale = rationale;
-    }
-    if let Some(risk) = change.risk {
-        next.risk = risk.map(|r| r.as_str().to_string());
-    }
+    apply_assessment_change(&mut next, &AssessmentChange { rationale, ..change });
     if next == current {
         return Ok(Written { row: current, history_id: None });
     }
@@ -179,6 +171,21 @@ pub async fn set_assessment(
     drop(turn);
     announce(state, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id) })
+}
+
+/// Applies a checked change to an assessment row.
+fn apply_assessment_change(row: &mut AssessmentRow, change: &AssessmentChange) {
+    if let Some(applicability) = change.applicability {
+        row.applicability = applicability.as_str().to_string();
+        // A decision replaces the suggestion.
+        row.suggested = row.suggested && applicability == Applicability::Unknown;
+    }
+    if let Some(rationale) = &change.rationale {
+        rationale.clone_into(&mut row.rationale);
+    }
+    if let Some(risk) = change.risk {
+        row.risk = risk.map(|r| r.as_str().to_string());
+    }
 }
 
 /// Validates a status change against the limits and the date format.
@@ -452,6 +459,42 @@ pub struct BatchResult {
 /// Safe because the caller holds the write lock.
 async fn next_history_id(tx: &mut sqlx::SqliteConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("select coalesce(max(id), 0) + 1 from history").fetch_one(&mut *tx).await
+}
+
+/// Changes the assessments of many techniques, each in its own way (an
+/// import): every technique and value is checked first, then everything is
+/// written in one transaction and recorded as one batch in the history, so
+/// one undo reverts it. A technique named twice is refused.
+pub async fn set_assessments(
+    state: &AppState,
+    system_id: i64,
+    changes: &[(String, AssessmentChange)],
+    actor: &Actor,
+) -> ServiceResult<BatchResult> {
+    let ctx = system_context(state, system_id).await?;
+    if changes.is_empty() {
+        return Ok(BatchResult { changed: Vec::new(), batch: None });
+    }
+    let techniques: Vec<String> = changes.iter().map(|(technique, _)| technique.clone()).collect();
+    check_techniques(&ctx, &techniques)?;
+    let mut checked: HashMap<&str, AssessmentChange> = HashMap::with_capacity(changes.len());
+    for (technique, change) in changes {
+        let rationale = change
+            .rationale
+            .as_deref()
+            .map(|r| text(&format!("{technique}: rationale"), r, limits::RATIONALE, false))
+            .transpose()?;
+        let change = AssessmentChange { rationale, ..change.clone() };
+        if checked.insert(technique.as_str(), change).is_some() {
+            return Err(FieldError::new("techniques", format!("{technique} is given more than once")).into());
+        }
+    }
+    write_batch(state, &ctx, &techniques, actor, |row| {
+        if let Some(change) = checked.get(row.technique_id.as_str()) {
+            apply_assessment_change(row, change);
+        }
+    })
+    .await
 }
 
 /// Sets one applicability on many techniques.

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod controls;
 pub mod decisions;
+pub mod reports;
 pub mod snapshot;
 pub mod systems;
 pub mod teams;
@@ -44,8 +45,15 @@ pub enum ServiceError {
     /// A name already taken.
     #[error("{0}")]
     Duplicate(String),
+    /// A file that cannot be read or applied (an import), naming the line,
+    /// row, entry or field at fault.
+    #[error("{0}")]
+    InvalidFile(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A failure that is not the caller's (a report that could not be written).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
 }
 
 impl ServiceError {

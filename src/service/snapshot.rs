@@ -21,7 +21,7 @@ use crate::atlas::Framework;
 use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusKind, StatusRow};
 use crate::db::{self};
 use crate::domain::coverage::{self, ControlInput, Decisions, StateCounts, SystemCoverage};
-use crate::domain::{Applicability, ImplementationStatus, date, today};
+use crate::domain::{Applicability, ImplementationStatus, Rating, date, today};
 
 #[derive(Clone)]
 pub struct Snapshot {
@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub controls: Vec<Control>,
     pub control_statuses: HashMap<String, StatusRow>,
     pub acceptances: HashMap<String, AcceptanceRow>,
+    /// The rows above as the coverage rules take them.
+    pub decisions: Decisions,
     pub coverage: SystemCoverage,
     /// The day the coverage was computed for (risk acceptances expire by day).
     computed_on: time::Date,
@@ -151,6 +153,7 @@ async fn load_from_database(state: &AppState, system_id: i64) -> ServiceResult<S
         controls,
         control_statuses,
         acceptances,
+        decisions: Decisions::default(),
         coverage: SystemCoverage { states: Vec::new(), overall: StateCounts::default(), per_tactic: Vec::new() },
         computed_on: today(),
     };
@@ -186,21 +189,30 @@ pub fn decisions(
             .iter()
             .filter_map(|(id, a)| date("expires_on", &a.expires_on).ok().map(|d| (id.clone(), d)))
             .collect(),
+        risks: assessments
+            .iter()
+            .filter_map(|(id, a)| a.risk.as_deref().and_then(|r| Rating::parse(r).ok()).map(|r| (id.clone(), r)))
+            .collect(),
     }
 }
 
 impl Snapshot {
     /// Applies the coverage rules to the recorded decisions as of `day`.
     fn recompute(&mut self, day: time::Date) {
-        let decisions = decisions(
+        self.decisions = decisions(
             &self.assessments,
             &self.mitigation_statuses,
             &self.controls,
             &self.control_statuses,
             &self.acceptances,
         );
-        self.coverage = coverage::evaluate(&self.framework, &decisions, day);
+        self.coverage = coverage::evaluate(&self.framework, &self.decisions, day);
         self.computed_on = day;
+    }
+
+    /// The day [`Snapshot::coverage`] was computed for.
+    pub fn computed_on(&self) -> time::Date {
+        self.computed_on
     }
 
     /// The status row of a mitigation, or the default when none is stored.

@@ -140,6 +140,31 @@ pub async fn list(state: &AppState, team_id: Option<i64>) -> ServiceResult<Vec<S
     Ok(db::systems::list(&state.db, team_id).await?.into_iter().map(System::from).collect())
 }
 
+/// A system named by its ID or its name (any case): the command line's
+/// `--system`. A name several teams use is refused, listing their IDs.
+pub async fn find(state: &AppState, name_or_id: &str) -> ServiceResult<System> {
+    let wanted = name_or_id.trim();
+    let systems = list(state, None).await?;
+    if let Ok(id) = wanted.parse::<i64>()
+        && let Some(system) = systems.iter().find(|s| s.id == id)
+    {
+        return Ok(system.clone());
+    }
+    let named: Vec<&System> = systems.iter().filter(|s| s.name.eq_ignore_ascii_case(wanted)).collect();
+    match named.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ServiceError::NotFound(format!("no system has the ID or name `{wanted}`"))),
+        several => {
+            let ids: Vec<String> = several.iter().map(|s| format!("{} (team {})", s.id, s.team_id)).collect();
+            Err(FieldError::new(
+                "system",
+                format!("{} systems are called `{wanted}`: IDs {}; give the ID", several.len(), ids.join(", ")),
+            )
+            .into())
+        }
+    }
+}
+
 pub async fn create(state: &AppState, team_id: i64, input: SystemInput, actor: &Actor) -> ServiceResult<System> {
     let valid = validate(state, &input)?;
     let at = now();

@@ -8,6 +8,7 @@ mod auth;
 mod framework;
 mod help;
 pub mod page_cache;
+mod reports;
 mod teams;
 pub mod workshop;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(account::router())
         .merge(workshop::router())
+        .merge(reports::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher

@@ -43,9 +43,11 @@ fn form_error(error: ServiceError) -> Result<(StatusCode, String), WebError> {
         ServiceError::Invalid(e) => Ok((StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
         ServiceError::Duplicate(m) => Ok((StatusCode::CONFLICT, m)),
         ServiceError::Conflict { message, .. } => Ok((StatusCode::CONFLICT, message)),
+        ServiceError::InvalidFile(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, m)),
         ServiceError::NotFound(m) => Err(WebError::NotFound(m)),
         ServiceError::Gone(m) => Err(WebError::Gone(m)),
         ServiceError::Database(e) => Err(WebError::Internal(e.into())),
+        ServiceError::Internal(e) => Err(WebError::Internal(e)),
     }
 }
 
@@ -55,8 +57,11 @@ impl From<ServiceError> for WebError {
             ServiceError::NotFound(m) => WebError::NotFound(m),
             ServiceError::Gone(m) => WebError::Gone(m),
             ServiceError::Invalid(e) => WebError::BadRequest(e.to_string()),
-            ServiceError::Duplicate(m) | ServiceError::Conflict { message: m, .. } => WebError::BadRequest(m),
+            ServiceError::Duplicate(m) | ServiceError::Conflict { message: m, .. } | ServiceError::InvalidFile(m) => {
+                WebError::BadRequest(m)
+            }
             ServiceError::Database(e) => WebError::Internal(e.into()),
+            ServiceError::Internal(e) => WebError::Internal(e),
         }
     }
 }

@@ -348,3 +348,78 @@ async fn script_typed_into_free_text_fields_is_shown_as_text_and_never_runs() {
     browser.close().await.expect("close");
     drop(driver);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_gap_report_opens_offline_and_the_report_pages_load_under_the_csp() {
+    let Some(driver) = start_driver().await else { return };
+    let app = TestApp::spawn().await;
+    let system = crate::workshop::team_and_system(&app, "Support Chatbot").await;
+    for (technique, applicability) in
+        [("AML.T0051", "applies"), ("AML.T0054", "applies"), ("AML.T0020", "not_applicable")]
+    {
+        let reply = app
+            .put_json(&format!("/api/v1{system}/assessments/{technique}"), &json!({"applicability": applicability}))
+            .await;
+        assert_eq!(reply.status, crate::helpers::StatusCode::OK, "{}", reply.body);
+    }
+
+    // The downloaded HTML report, opened from disk: styled, with its charts, and no request at all.
+    let report = app.get(&format!("/api/v1{system}/gaps?format=html")).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("atlascope-gaps-support-chatbot.html");
+    std::fs::write(&file, &report.body).expect("the report is saved");
+    let browser = open_browser(&driver, "report").await;
+    browser.goto(&format!("file://{}", file.display())).await.expect("the report opens");
+    eventually("the report's title", || async {
+        browser.title().await.is_ok_and(|t| t.contains("ATLAS gap report: Support Chatbot"))
+    })
+    .await;
+    let requests = browser
+        .execute("return performance.getEntriesByType('resource').map(e => e.name)", vec![])
+        .await
+        .expect("script runs");
+    assert_eq!(requests, json!([]), "the report fetches nothing");
+    let charts = browser.execute("return document.querySelectorAll('svg').length", vec![]).await.expect("script");
+    assert!(charts.as_u64().is_some_and(|n| n > 0), "inline SVG charts: {charts}");
+    let styled = browser
+        .execute("return getComputedStyle(document.querySelector('h2')).borderBottomStyle", vec![])
+        .await
+        .expect("script");
+    assert_eq!(styled, json!("solid"), "the inline stylesheet applies");
+
+    // The gap page and the team overview under the strict CSP: every asset loads, styles apply.
+    sign_in(&browser, &app.base, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
+    let failed =
+        "return performance.getEntriesByType('resource').filter(e => e.responseStatus >= 400).map(e => e.name)";
+    browser.goto(&format!("{}{system}/gaps", app.base)).await.expect("the gap page loads");
+    eventually("the gap page", || async { text_of(&browser, "h1").await.contains("gap report") }).await;
+    assert_eq!(browser.execute(failed, vec![]).await.expect("script"), json!([]));
+    let rows = browser.find_all(Locator::Css("#gaps-heading ~ .table-scroll tbody tr")).await.expect("gap rows");
+    assert_eq!(rows.len(), 2, "the two open gaps are ranked");
+
+    browser.goto(&format!("{}/teams/1/overview", app.base)).await.expect("the overview loads");
+    eventually("the overview", || async { text_of(&browser, "h1").await.contains("coverage overview") }).await;
+    assert_eq!(browser.execute(failed, vec![]).await.expect("script"), json!([]));
+    let cell = "td.heat.h0 a";
+    let background = browser
+        .execute(
+            &format!("return getComputedStyle(document.querySelector('{cell}').parentElement).backgroundColor"),
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(background, json!("rgb(248, 211, 208)"), "the stylesheet loaded under the CSP colours the cells");
+    // Drill down from a cell to the workshop on that tactic.
+    browser.find(Locator::Css(cell)).await.expect("a cell").click().await.expect("click");
+    eventually("the workshop filtered by the tactic", || async {
+        browser
+            .current_url()
+            .await
+            .is_ok_and(|u| u.path() == system && u.query().is_some_and(|q| q.starts_with("tactic=")))
+    })
+    .await;
+    assert!(text_of(&browser, ".matrix-status").await.starts_with("Showing"));
+
+    browser.close().await.expect("close");
+    drop(driver);
+}

@@ -9,5 +9,6 @@ mod conformance;
 mod helpers;
 mod http_api;
 mod http_pages;
+mod reports;
 mod security;
 mod workshop;

@@ -1,0 +1,246 @@
+//! Gap reports and imports over the stored data, shared by the pages, the
+//! API and the command line. Reports are built from the snapshots of one
+//! system or of every system of a team ([`ReportData`]), for today, on a
+//! blocking thread (a large team takes a while); imports are previewed
+//! against the system's current assessments and applied in one write
+//! transaction, recorded as one batch in the history.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::decisions;
+use super::snapshot::{self, Snapshot};
+use super::{Actor, ServiceError, ServiceResult};
+use crate::app::AppState;
+use crate::domain::today;
+use crate::reports::import::{self, ImportFormat, ImportPreview};
+use crate::reports::{self, GapReport, LeftOut, ReportFormat, ReportOptions, SystemSource, TeamRef};
+
+/// Most recommendation steps a report plans.
+pub const MAX_RECOMMENDATIONS: usize = 50;
+
+/// What a report is about.
+#[derive(Debug, Clone)]
+enum Scope {
+    System,
+    Team(TeamRef),
+}
+
+/// The snapshots a report is built from; the report borrows from them.
+pub struct ReportData {
+    scope: Scope,
+    snapshots: Vec<Arc<Snapshot>>,
+    /// Systems of a team left out because their release is not loaded.
+    left_out: Vec<LeftOut>,
+}
+
+impl ReportData {
+    /// Builds the report (see [`crate::reports`]).
+    pub fn report(&self, options: &ReportOptions) -> GapReport<'_> {
+        let sources: Vec<SystemSource> = self.snapshots.iter().map(|s| SystemSource::from_snapshot(s)).collect();
+        let mut report = match &self.scope {
+            Scope::Team(team) => reports::team_report(team, &sources, options),
+            Scope::System => reports::system_report(&sources[0], options),
+        };
+        report.left_out.clone_from(&self.left_out);
+        report
+    }
+
+    /// The systems in the report, in order.
+    pub fn snapshots(&self) -> &[Arc<Snapshot>] {
+        &self.snapshots
+    }
+}
+
+/// The data of one system's report.
+pub async fn for_system(state: &AppState, system_id: i64) -> ServiceResult<ReportData> {
+    let snapshot = snapshot::load(state, system_id).await?;
+    Ok(ReportData { scope: Scope::System, snapshots: vec![snapshot], left_out: Vec::new() })
+}
+
+/// The data of a team's report: every system of the team, by name. A system
+/// whose release is not loaded is left out and named in the report.
+pub async fn for_team(state: &AppState, team_id: i64) -> ServiceResult<ReportData> {
+    let team = super::teams::get(state, team_id).await?;
+    let systems = super::systems::list(state, Some(team_id)).await?;
+    let mut snapshots = Vec::with_capacity(systems.len());
+    let mut left_out = Vec::new();
+    for system in systems {
+        if !state.catalog.contains(&system.framework_version) {
+            left_out.push(LeftOut {
+                system_id: system.id,
+                name: system.name,
+                reason: format!("ATLAS release {} is not loaded", system.framework_version),
+            });
+            continue;
+        }
+        match snapshot::load(state, system.id).await {
+            Ok(snapshot) => snapshots.push(snapshot),
+            // Deleted meanwhile, or its release unloaded meanwhile.
+            Err(ServiceError::NotFound(reason)) => {
+                left_out.push(LeftOut { system_id: system.id, name: system.name, reason })
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(ReportData { scope: Scope::Team(TeamRef { id: team.id, name: team.name }), snapshots, left_out })
+}
+
+/// What a report request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportRequest {
+    pub format: ReportFormat,
+    /// Recommendation steps to plan (capped at [`MAX_RECOMMENDATIONS`]).
+    pub recommendations: usize,
+    /// Whether a JSON report lists every technique of every system. CSV and
+    /// Navigator always need them; HTML and Markdown never show them.
+    pub json_techniques: bool,
+}
+
+impl ReportRequest {
+    /// The defaults: five recommendation steps, technique rows in JSON.
+    pub fn new(format: ReportFormat) -> Self {
+        ReportRequest { format, recommendations: crate::domain::gaps::DEFAULT_RECOMMENDATIONS, json_techniques: true }
+    }
+
+    /// The options of the report, for today.
+    pub fn options(&self) -> ReportOptions {
+        let technique_rows = match self.format {
+            ReportFormat::Json => self.json_techniques,
+            other => other.uses_technique_rows(),
+        };
+        ReportOptions {
+            recommendations: self.recommendations.min(MAX_RECOMMENDATIONS),
+            technique_rows,
+            ..ReportOptions::new(today())
+        }
+    }
+}
+
+/// Builds the report on a blocking thread and hands it to `use_report`
+/// there; what that returns (a rendered page, a file) comes back.
+pub async fn with_report<T, F>(data: ReportData, options: ReportOptions, use_report: F) -> ServiceResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&GapReport<'_>) -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let report = data.report(&options);
+        use_report(&report)
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("building the gap report failed: {e}")))
+}
+
+/// A report written in one format, ready to send or save.
+#[derive(Debug, Clone)]
+pub struct ReportFile {
+    pub format: ReportFormat,
+    pub bytes: Vec<u8>,
+    /// `atlascope-gaps-<system or team>-<date>.<extension>`.
+    pub file_name: String,
+}
+
+impl ReportFile {
+    pub fn content_type(&self) -> &'static str {
+        self.format.content_type()
+    }
+}
+
+/// Builds and writes a report.
+pub async fn render(data: ReportData, request: ReportRequest) -> ServiceResult<ReportFile> {
+    let format = request.format;
+    with_report(data, request.options(), move |report| {
+        let bytes = reports::render(report, format)?;
+        Ok::<_, reports::ReportError>(ReportFile { format, bytes, file_name: reports::file_name(report, format) })
+    })
+    .await?
+    .map_err(|e| ServiceError::Internal(e.into()))
+}
+
+// ---------------------------------------------------------------- imports
+
+/// An import that went through.
+#[derive(Debug, Clone)]
+pub struct AppliedImport {
+    /// What the file changed, as previewed inside the write.
+    pub preview: ImportPreview,
+    /// The techniques whose assessment changed.
+    pub changed: Vec<String>,
+    /// The history batch recording the import (undo reverts it all); `None` when nothing changed.
+    pub history_id: Option<i64>,
+}
+
+/// What a file would change on a system, applying nothing. Without a
+/// format, a file starting with `{` or `[` is read as a Navigator layer,
+/// anything else as CSV.
+pub async fn preview_import(
+    state: &AppState,
+    system_id: i64,
+    format: Option<ImportFormat>,
+    file: &[u8],
+) -> ServiceResult<ImportPreview> {
+    if file.len() > import::MAX_FILE_BYTES {
+        return Err(ServiceError::InvalidFile(format!(
+            "the file is {} bytes; the import limit is {} bytes",
+            file.len(),
+            import::MAX_FILE_BYTES
+        )));
+    }
+    let snapshot = snapshot::load(state, system_id).await?;
+    let source = SystemSource::from_snapshot(&snapshot);
+    let format = format.unwrap_or_else(|| ImportFormat::detect(file));
+    let preview = match format {
+        ImportFormat::Csv => import::preview_csv(file, &source),
+        ImportFormat::Navigator => {
+            let loaded: Vec<String> = state.catalog.list().iter().map(|f| f.version().to_string()).collect();
+            let loaded: Vec<&str> = loaded.iter().map(String::as_str).collect();
+            import::preview_navigator(file, &source, &loaded)
+        }
+    };
+    preview.map_err(|refused| ServiceError::InvalidFile(refused.to_string()))
+}
+
+/// Most problems named in the message refusing a file with errors.
+const PROBLEMS_NAMED: usize = 10;
+
+/// Applies what a file changes, all or nothing: a file with any row or
+/// entry in error is refused whole, naming them; unknown techniques are
+/// listed in the preview and left out.
+pub async fn apply_import(
+    state: &AppState,
+    system_id: i64,
+    format: Option<ImportFormat>,
+    file: &[u8],
+    actor: &Actor,
+) -> ServiceResult<AppliedImport> {
+    let preview = preview_import(state, system_id, format, file).await?;
+    if !preview.is_applicable() {
+        let mut named: Vec<String> =
+            preview.errors.iter().take(PROBLEMS_NAMED).map(|e| format!("{}: {}", e.at, e.message)).collect();
+        if preview.errors.len() > PROBLEMS_NAMED {
+            named.push(format!("and {} more", preview.errors.len() - PROBLEMS_NAMED));
+        }
+        return Err(ServiceError::InvalidFile(format!(
+            "nothing was applied: {} row(s) or entries cannot be read: {}",
+            preview.errors.len(),
+            named.join("; ")
+        )));
+    }
+    let written = decisions::set_assessments(state, system_id, &preview.assessment_changes(), actor).await?;
+    Ok(AppliedImport { preview, changed: written.changed, history_id: written.batch })
+}
+
+/// A short digest of the changes a preview lists: a confirmation carries
+/// it, so that what is applied is what the user saw.
+pub fn fingerprint(preview: &ImportPreview) -> String {
+    let mut hasher = Sha256::new();
+    for change in &preview.changes {
+        for part in [change.technique_id.as_str(), change.field.as_str(), &change.from, &change.to] {
+            hasher.update(part.len().to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
