@@ -962,6 +962,16 @@ impl StepStanding {
             StepStanding::Exposed => "Exposed",
         }
     }
+
+    /// A symbol beside the label, as for coverage states.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            StepStanding::Covered => "✓",
+            StepStanding::Accepted => "⚑",
+            StepStanding::NotApplicable => "–",
+            StepStanding::Exposed => "✗",
+        }
+    }
 }
 
 /// One procedure step of a case study against a system.
@@ -987,6 +997,17 @@ pub struct CaseStudyCoverage<'a> {
     pub exposed: usize,
     /// Every step exposed (and at least one step).
     pub fully_exposed: bool,
+}
+
+impl CaseStudyCoverage<'_> {
+    /// The attack path with each step's standing: `✓ AML.T0000 → ✗ AML.T0051`.
+    pub fn path(&self) -> String {
+        self.steps
+            .iter()
+            .map(|step| format!("{} {}", step.standing.symbol(), step.technique_id))
+            .collect::<Vec<_>>()
+            .join(" → ")
+    }
 }
 
 /// Every case study of the release against one system.

@@ -8,7 +8,7 @@ use askama::Template;
 use super::{GapReport, SystemReport, number, percent, state_colour};
 use crate::atlas::model::CaseStudyKind;
 use crate::domain::coverage::{CoverageState, StateCounts};
-use crate::domain::gaps::{CandidateKind, CaseStudyCoverage, StepStanding};
+use crate::domain::gaps::{CandidateKind, CaseStudyCoverage};
 
 /// Gaps listed in a team report's HTML (all of them are in the CSV and JSON).
 pub const TEAM_GAPS_SHOWN: usize = 200;
@@ -48,16 +48,17 @@ struct TacticBar {
     text: String,
 }
 
-struct StudyView {
-    id: String,
-    name: String,
-    kind: &'static str,
-    steps: usize,
-    covered: usize,
-    accepted: usize,
-    not_applicable: usize,
-    exposed: usize,
-    path: String,
+/// One case study against a system, as the report and the gap page show it.
+pub(crate) struct StudyView {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub steps: usize,
+    pub covered: usize,
+    pub accepted: usize,
+    pub not_applicable: usize,
+    pub exposed: usize,
+    pub path: String,
 }
 
 struct SystemView {
@@ -186,21 +187,8 @@ fn state_bar(counts: &StateCounts) -> Vec<Segment> {
     segments
 }
 
-fn study_view(study: &CaseStudyCoverage) -> StudyView {
-    let path = study
-        .steps
-        .iter()
-        .map(|s| {
-            let mark = match s.standing {
-                StepStanding::Covered => "✓",
-                StepStanding::Accepted => "⚑",
-                StepStanding::NotApplicable => "–",
-                StepStanding::Exposed => "✗",
-            };
-            format!("{mark} {}", s.technique_id)
-        })
-        .collect::<Vec<_>>()
-        .join(" → ");
+pub(crate) fn study_view(study: &CaseStudyCoverage) -> StudyView {
+    let path = study.path();
     StudyView {
         id: study.id.to_string(),
         name: study.name.to_string(),

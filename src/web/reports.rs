@@ -23,7 +23,8 @@ use crate::app::AppState;
 use crate::auth::guard::team_role;
 use crate::auth::{Principal, Role};
 use crate::domain::coverage::CoverageState;
-use crate::domain::gaps::{CandidateKind, CaseStudyCoverage, DEFAULT_RECOMMENDATIONS, StepStanding};
+use crate::domain::gaps::{CandidateKind, DEFAULT_RECOMMENDATIONS};
+use crate::reports::html::{StudyView, study_view};
 use crate::reports::import::{self, ImportFormat, ImportPreview};
 use crate::reports::{GapReport, LeftOut, ReportFormat, number, percent};
 use crate::service::reports::{self as report_service, MAX_RECOMMENDATIONS, ReportFile, ReportRequest};
@@ -138,48 +139,6 @@ struct StepRow {
     coverage_value: f64,
 }
 
-struct StudyRow {
-    id: String,
-    name: String,
-    kind: &'static str,
-    steps: usize,
-    covered: usize,
-    accepted: usize,
-    not_applicable: usize,
-    exposed: usize,
-    path: String,
-}
-
-impl StudyRow {
-    fn new(study: &CaseStudyCoverage) -> Self {
-        let path = study
-            .steps
-            .iter()
-            .map(|step| {
-                let mark = match step.standing {
-                    StepStanding::Covered => "✓",
-                    StepStanding::Accepted => "⚑",
-                    StepStanding::NotApplicable => "–",
-                    StepStanding::Exposed => "✗",
-                };
-                format!("{mark} {}", step.technique_id)
-            })
-            .collect::<Vec<_>>()
-            .join(" → ");
-        StudyRow {
-            id: study.id.to_string(),
-            name: study.name.to_string(),
-            kind: study.kind.map_or("Unstated", |k| k.label()),
-            steps: study.steps.len(),
-            covered: study.covered,
-            accepted: study.accepted,
-            not_applicable: study.not_applicable,
-            exposed: study.exposed,
-            path,
-        }
-    }
-}
-
 struct WeightView {
     factor: String,
     level: String,
@@ -210,8 +169,8 @@ struct GapsPage {
     coverage_before: String,
     weighted_before: String,
     steps: Vec<StepRow>,
-    exposed: Vec<StudyRow>,
-    studies: Vec<StudyRow>,
+    exposed: Vec<StudyView>,
+    studies: Vec<StudyView>,
 }
 
 /// What the gap page needs besides the report.
@@ -270,7 +229,7 @@ impl GapsPage {
             .fully_exposed
             .iter()
             .filter_map(|&id| lens.studies.iter().find(|s| s.id == id))
-            .map(StudyRow::new)
+            .map(study_view)
             .collect();
         Some(GapsPage {
             chrome: context.chrome,
@@ -299,7 +258,7 @@ impl GapsPage {
             weighted_before: number(plan.weighted_gap_before),
             steps,
             exposed,
-            studies: lens.studies.iter().map(StudyRow::new).collect(),
+            studies: lens.studies.iter().map(study_view).collect(),
         })
     }
 }
