@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -104,9 +105,27 @@ pub fn router(state: AppState) -> Router {
             security_headers,
             // Refuses state-changing requests a browser sends from another site.
             tower_http::csrf::CsrfLayer::new(),
+            axum::middleware::from_fn(run_writes_to_completion),
             tower_http::limit::RequestBodyLimitLayer::new(crate::atlas::MAX_IMPORT_BYTES + 64 * 1024),
         ))
         .with_state(state)
+}
+
+/// Runs every state-changing request in a task of its own. A client that
+/// leaves (a closed laptop, a reloaded tab) or the request timeout drops the
+/// request's future; a write must then still complete or roll back as a
+/// whole (row, history, cache, live update), never stop half-way.
+async fn run_writes_to_completion(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "a write request's task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// The log span of a request. It names the route, never the query string or

@@ -14,8 +14,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqlitePool};
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "atlascope.sqlite";
@@ -34,9 +35,28 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
         .busy_timeout(Duration::from_secs(5));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        .after_release(|connection, _| Box::pin(release_outside_transaction(connection)))
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     sqlx::migrate!().run(&pool).await.with_context(|| format!("cannot apply migrations to {}", path.display()))?;
     Ok(pool)
+}
+
+/// Keeps a connection out of the pool while it is still inside a
+/// transaction. A dropped `Transaction` queues its rollback, which the ping
+/// flushes; a transaction that nothing will ever end (sqlx 0.8 leaks one
+/// when `begin_with` is cancelled between `BEGIN IMMEDIATE` and its check)
+/// would hold SQLite's write lock for good, so that connection is closed,
+/// which rolls the transaction back.
+async fn release_outside_transaction(connection: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    if !connection.is_in_transaction() {
+        return Ok(true);
+    }
+    connection.ping().await?;
+    if connection.is_in_transaction() {
+        tracing::warn!("a connection came back inside a transaction; closing it to roll the transaction back");
+        return Ok(false);
+    }
+    Ok(true)
 }

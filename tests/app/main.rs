@@ -10,5 +10,6 @@ mod helpers;
 mod http_api;
 mod http_pages;
 mod reports;
+mod robustness;
 mod security;
 mod workshop;

@@ -1,0 +1,95 @@
+//! Defects found under attack, each pinned by the test that found it: writes
+//! abandoned half-way, and what must still work afterwards.
+
+use std::time::Duration;
+
+use atlascope::domain::Applicability;
+use atlascope::service::Actor;
+use atlascope::service::decisions::{self, AssessmentChange};
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::{StatusCode, TestApp};
+use crate::workshop::team_and_system;
+
+/// A save through the API must answer promptly: no transaction left behind
+/// holds SQLite's write lock.
+async fn assert_a_save_still_answers(app: &TestApp, technique: &str) {
+    let put = tokio::time::timeout(
+        Duration::from_secs(4),
+        app.put_json(
+            &format!("/api/v1/systems/1/assessments/{technique}"),
+            &serde_json::json!({"rationale": "still here"}),
+        ),
+    )
+    .await
+    .expect("a save answers within 4 s after abandoned writes");
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+}
+
+#[tokio::test]
+async fn writes_cancelled_at_any_point_leave_no_transaction_behind() {
+    let app = TestApp::spawn().await;
+    team_and_system(&app, "Chatbot").await;
+    let actor = Actor("canceller".into());
+    // Cancel the same write at every point of its life, from before it
+    // starts to after it committed.
+    for micros in (0..3_000).step_by(7) {
+        let change = AssessmentChange { applicability: Some(Applicability::Applies), ..Default::default() };
+        let write = decisions::set_assessment(&app.state, 1, "AML.T0051", change, None, &actor);
+        let _ = tokio::time::timeout(Duration::from_micros(micros), write).await;
+    }
+    assert_a_save_still_answers(&app, "AML.T0051").await;
+}
+
+#[tokio::test]
+async fn saves_abandoned_by_their_browser_do_not_freeze_later_saves() {
+    let app = TestApp::spawn().await;
+    team_and_system(&app, "Chatbot").await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let techniques = ["AML.T0051", "AML.T0043", "AML.T0000", "AML.T0024", "AML.T0010", "AML.T0051.000"];
+    // Browsers that send a workshop save and leave a moment later (a closed
+    // laptop, a reloaded tab), many at a time.
+    let mut leavers = Vec::new();
+    for worker in 0..12u64 {
+        let (address, cookie) = (address.clone(), app.admin_cookie.clone());
+        leavers.push(tokio::spawn(async move {
+            for n in 0..120u64 {
+                let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else { continue };
+                let technique = techniques[((worker * 7 + n) % techniques.len() as u64) as usize];
+                let body = ["applicability=applies", "applicability=unknown"][(n % 2) as usize];
+                let request = format!(
+                    "POST /systems/1/techniques/{technique} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+                     HX-Request: true\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                     Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(request.as_bytes()).await;
+                tokio::time::sleep(Duration::from_micros((worker * 331 + n * 97) % 4_000)).await;
+                drop(stream);
+            }
+        }));
+    }
+    for leaver in leavers {
+        leaver.await.expect("the client task runs");
+    }
+    assert_a_save_still_answers(&app, "AML.T0043").await;
+
+    // Every save either happened whole (row, history, cached snapshot) or not at all.
+    let served = app.get("/api/v1/systems/1/assessments").await.json();
+    let data_dir = app.data_dir.clone();
+    let keep = app.stop().await;
+    let fresh = TestApp::spawn_in(data_dir).await;
+    assert_eq!(fresh.get("/api/v1/systems/1/assessments").await.json(), served, "cache and database agree");
+    let history = fresh.get("/api/v1/systems/1/history?limit=1000").await.json();
+    for assessment in served.as_array().expect("a list") {
+        let version = assessment["version"].as_i64().expect("a version");
+        let entries = history
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|e| e["entity"] == "assessment" && e["item"] == assessment["technique_id"])
+            .count() as i64;
+        assert_eq!(entries, version, "one history entry per stored version of {}", assessment["technique_id"]);
+    }
+    drop(keep);
+}
