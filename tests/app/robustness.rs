@@ -26,6 +26,21 @@ async fn assert_a_save_still_answers(app: &TestApp, technique: &str) {
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
 }
 
+/// Waits until the writes the departed clients left behind have finished
+/// (they run to completion on their own): the history stops growing.
+async fn settle(app: &TestApp) {
+    let newest = || async { app.get("/api/v1/systems/1/history?limit=1").await.json()[0]["id"].as_i64() };
+    let mut last = newest().await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = newest().await;
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
 #[tokio::test]
 async fn writes_cancelled_at_any_point_leave_no_transaction_behind() {
     let app = TestApp::spawn().await;
@@ -73,6 +88,7 @@ async fn saves_abandoned_by_their_browser_do_not_freeze_later_saves() {
         leaver.await.expect("the client task runs");
     }
     assert_a_save_still_answers(&app, "AML.T0043").await;
+    settle(&app).await;
 
     // Every save either happened whole (row, history, cached snapshot) or not at all.
     let served = app.get("/api/v1/systems/1/assessments").await.json();
