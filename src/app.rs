@@ -41,6 +41,9 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     /// API requests per caller.
     pub api_limiter: Arc<RateLimiter>,
+    /// Turns for CPU-heavy work on blocking threads (reading imported files),
+    /// one per core, so a few large files cannot take the whole machine.
+    pub heavy_work: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -59,6 +62,9 @@ impl AppState {
             principals: Arc::new(PrincipalCache::default()),
             login_limiter: Arc::new(RateLimiter::new(LOGIN_ATTEMPTS_PER_MINUTE / 60.0, LOGIN_BURST)),
             api_limiter: Arc::new(RateLimiter::new(API_REQUESTS_PER_SECOND, API_BURST)),
+            heavy_work: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )),
         };
         tokio::spawn(crate::web::workshop::render_live_updates(state.clone(), changes));
         state

@@ -233,10 +233,10 @@ async fn import_file(
         .transpose()
         .map_err(|message| ApiError::InvalidField { field: "format", message })?;
     if query.dry_run.unwrap_or(true) {
-        let preview = reports::preview_import(&state, id, format, &body).await?;
+        let preview = reports::preview_import(&state, id, format, body.to_vec()).await?;
         return Ok(Json(ImportResult { dry_run: true, preview, changed: Vec::new(), history_id: None }));
     }
-    let applied = reports::apply_import(&state, id, format, &body, &actor).await?;
+    let applied = reports::apply_import(&state, id, format, body.to_vec(), &actor).await?;
     Ok(Json(ImportResult {
         dry_run: false,
         preview: applied.preview,

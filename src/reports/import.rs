@@ -46,7 +46,7 @@
 //! warning. Rows are numbered as a spreadsheet shows them (the header is
 //! row 1).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -170,14 +170,12 @@ impl ImportPreview {
     /// The changes grouped per technique, in order, as the assessment service takes them.
     pub fn assessment_changes(&self) -> Vec<(String, AssessmentChange)> {
         let mut grouped: Vec<(String, AssessmentChange)> = Vec::new();
+        let mut positions: HashMap<&str, usize> = HashMap::new();
         for change in &self.changes {
-            let at = match grouped.iter().position(|(t, _)| *t == change.technique_id) {
-                Some(at) => at,
-                None => {
-                    grouped.push((change.technique_id.clone(), AssessmentChange::default()));
-                    grouped.len() - 1
-                }
-            };
+            let at = *positions.entry(change.technique_id.as_str()).or_insert_with(|| {
+                grouped.push((change.technique_id.clone(), AssessmentChange::default()));
+                grouped.len() - 1
+            });
             let entry = &mut grouped[at].1;
             match change.field {
                 ChangeField::Applicability => entry.applicability = Applicability::parse(&change.to).ok(),
@@ -208,7 +206,12 @@ impl ImportRefused {
 struct Planner<'a> {
     target: &'a SystemSource<'a>,
     preview: ImportPreview,
+    errors_not_listed: usize,
+    unknown_not_listed: usize,
 }
+
+/// Most errors, and most unknown techniques, a preview lists; the rest are counted.
+pub const MAX_LISTED: usize = 1000;
 
 impl<'a> Planner<'a> {
     fn new(target: &'a SystemSource<'a>, format: ImportFormat) -> Self {
@@ -223,6 +226,8 @@ impl<'a> Planner<'a> {
                 errors: Vec::new(),
                 warnings: Vec::new(),
             },
+            errors_not_listed: 0,
+            unknown_not_listed: 0,
         }
     }
 
@@ -261,11 +266,35 @@ impl<'a> Planner<'a> {
     }
 
     fn error(&mut self, at: String, message: impl Into<String>) {
-        self.preview.errors.push(ImportIssue { at, message: message.into() });
+        if self.preview.errors.len() < MAX_LISTED {
+            self.preview.errors.push(ImportIssue { at, message: message.into() });
+        } else {
+            self.errors_not_listed += 1;
+        }
     }
 
     fn unknown(&mut self, at: String, technique_id: &str) {
-        self.preview.unknown_techniques.push(UnknownTechnique { at, technique_id: technique_id.to_string() });
+        if self.preview.unknown_techniques.len() < MAX_LISTED {
+            self.preview.unknown_techniques.push(UnknownTechnique { at, technique_id: technique_id.to_string() });
+        } else {
+            self.unknown_not_listed += 1;
+        }
+    }
+
+    /// The preview, saying how many problems went unlisted past [`MAX_LISTED`].
+    fn finish(mut self) -> ImportPreview {
+        if self.errors_not_listed > 0 {
+            // One more error keeps the preview from being applied whatever the listed ones say.
+            self.preview.errors.push(ImportIssue {
+                at: "file".into(),
+                message: format!("and {} more rows or entries that cannot be read", self.errors_not_listed),
+            });
+        }
+        if self.unknown_not_listed > 0 {
+            let more = self.unknown_not_listed;
+            self.warn(format!("and {more} more unknown technique IDs, not listed"));
+        }
+        self.preview
     }
 
     fn warn(&mut self, warning: String) {
@@ -385,6 +414,7 @@ fn precedence(applicability: Applicability) -> u8 {
 struct Merged {
     applicability: Option<Applicability>,
     comments: Vec<String>,
+    seen_comments: HashSet<String>,
     /// Where the first comment came from, to name it in errors.
     comment_at: String,
 }
@@ -499,7 +529,7 @@ pub fn preview_navigator(
             slot.applicability = Some(new);
         }
         let comment = entry.comment.as_deref().map(str::trim).unwrap_or_default();
-        if !comment.is_empty() && !slot.comments.iter().any(|c| c == comment) {
+        if !comment.is_empty() && slot.seen_comments.insert(comment.to_string()) {
             if slot.comments.is_empty() {
                 slot.comment_at = format!("{at}.comment");
             }
@@ -515,7 +545,7 @@ pub fn preview_navigator(
             planner.rationale(technique, slot.comment_at, &slot.comments.join("\n\n"));
         }
     }
-    Ok(planner.preview)
+    Ok(planner.finish())
 }
 
 /// Parses the stored form or the label, in any case (`not_applicable`, `Not applicable`).
@@ -532,6 +562,45 @@ fn parse_choice<T: Copy>(
             format!("`{}` is not one of {}", raw.chars().take(40).collect::<String>(), choices.join(", "))
         },
     )
+}
+
+/// Line numbers of CSV records, counted forward from the last record, so
+/// that naming every row of a file costs one pass over it.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    /// A byte offset and the line it is on.
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter { bytes, offset: 0, line: 1 }
+    }
+
+    /// The line a record starts on. Its position can fall on the end of the
+    /// previous line (CRLF); its line is where its text starts.
+    fn line_of(&mut self, byte: u64) -> usize {
+        let mut start = usize::try_from(byte).map_or(self.bytes.len(), |b| b.min(self.bytes.len()));
+        while self.bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start < self.offset {
+            // Positions only move forward; start over if one did not.
+            (self.offset, self.line) = (0, 1);
+        }
+        self.line += self.bytes[self.offset..start].iter().filter(|&&b| b == b'\n').count();
+        self.offset = start;
+        self.line
+    }
+
+    /// Names a row as a spreadsheet shows it, and its line when a quoted new line shifts them.
+    fn place(&mut self, row: usize, position: Option<&::csv::Position>) -> String {
+        match position.map(|p| self.line_of(p.byte())) {
+            Some(line) if line != row => format!("row {row} (line {line})"),
+            _ => format!("row {row}"),
+        }
+    }
 }
 
 /// Previews the CSV (in the export's shape) against a system.
@@ -569,25 +638,13 @@ pub fn preview_csv(bytes: &[u8], target: &SystemSource) -> Result<ImportPreview,
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut skipped = 0usize;
-    // A record's position can fall on the end of the previous line (CRLF); its line is where its text starts.
-    let line_of = |byte: u64| {
-        let mut start = usize::try_from(byte).map_or(bytes.len(), |b| b.min(bytes.len()));
-        while bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
-            start += 1;
-        }
-        1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()
-    };
-    // Names a row as a spreadsheet shows it, and its line when a quoted new line shifts them.
-    let place = |row: usize, position: Option<&::csv::Position>| match position.map(|p| line_of(p.byte())) {
-        Some(line) if line != row => format!("row {row} (line {line})"),
-        _ => format!("row {row}"),
-    };
+    let mut lines = LineCounter::new(bytes);
     for (n, record) in reader.records().enumerate() {
         let row = n + 2;
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let at = place(row, e.position());
+                let at = lines.place(row, e.position());
                 match e.kind() {
                     ::csv::ErrorKind::Utf8 { err, .. } => {
                         let column =
@@ -599,7 +656,7 @@ pub fn preview_csv(bytes: &[u8], target: &SystemSource) -> Result<ImportPreview,
                 continue;
             }
         };
-        let at = place(row, record.position());
+        let at = lines.place(row, record.position());
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -668,7 +725,7 @@ pub fn preview_csv(bytes: &[u8], target: &SystemSource) -> Result<ImportPreview,
             planner.warn(format!("no row is for system {} (ID {})", system.name, system.id));
         }
     }
-    Ok(planner.preview)
+    Ok(planner.finish())
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ pub async fn preview_import(
     state: &AppState,
     system_id: i64,
     format: Option<ImportFormat>,
-    file: &[u8],
+    file: Vec<u8>,
 ) -> ServiceResult<ImportPreview> {
     if file.len() > import::MAX_FILE_BYTES {
         return Err(ServiceError::InvalidFile(format!(
@@ -189,16 +189,21 @@ pub async fn preview_import(
         )));
     }
     let snapshot = snapshot::load(state, system_id).await?;
-    let source = SystemSource::from_snapshot(&snapshot);
-    let format = format.unwrap_or_else(|| ImportFormat::detect(file));
-    let preview = match format {
-        ImportFormat::Csv => import::preview_csv(file, &source),
-        ImportFormat::Navigator => {
-            let loaded: Vec<String> = state.catalog.list().iter().map(|f| f.version().to_string()).collect();
-            let loaded: Vec<&str> = loaded.iter().map(String::as_str).collect();
-            import::preview_navigator(file, &source, &loaded)
+    let loaded: Vec<String> = state.catalog.list().iter().map(|f| f.version().to_string()).collect();
+    // Reading a large file takes a while: off the async runtime, a few at a time.
+    let _turn = state.heavy_work.acquire().await.map_err(|e| ServiceError::Internal(e.into()))?;
+    let preview = tokio::task::spawn_blocking(move || {
+        let source = SystemSource::from_snapshot(&snapshot);
+        match format.unwrap_or_else(|| ImportFormat::detect(&file)) {
+            ImportFormat::Csv => import::preview_csv(&file, &source),
+            ImportFormat::Navigator => {
+                let loaded: Vec<&str> = loaded.iter().map(String::as_str).collect();
+                import::preview_navigator(&file, &source, &loaded)
+            }
         }
-    };
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the import failed: {e}")))?;
     preview.map_err(|refused| ServiceError::InvalidFile(refused.to_string()))
 }
 
@@ -212,7 +217,7 @@ pub async fn apply_import(
     state: &AppState,
     system_id: i64,
     format: Option<ImportFormat>,
-    file: &[u8],
+    file: Vec<u8>,
     actor: &Actor,
 ) -> ServiceResult<AppliedImport> {
     let preview = preview_import(state, system_id, format, file).await?;

@@ -712,7 +712,7 @@ async fn preview_response(
     let mut page = import_view(state, id).await?;
     page.notice = notice;
     let format = format.unwrap_or_else(|| ImportFormat::detect(file));
-    match report_service::preview_import(state, id, Some(format), file).await {
+    match report_service::preview_import(state, id, Some(format), file.to_vec()).await {
         Ok(preview) => {
             page.preview = Some(PreviewView::new(&preview, format, file));
             Ok(render(&page)?.into_response())
@@ -764,7 +764,7 @@ async fn apply_upload(
     let format = ImportFormat::parse(&form.format).map_err(|m| WebError::BadRequest(format!("format: {m}")))?;
     // What is applied must be what the user saw: if the assessments moved on
     // meanwhile, show the new preview instead.
-    let preview = match report_service::preview_import(&state, id, Some(format), &file).await {
+    let preview = match report_service::preview_import(&state, id, Some(format), file.clone()).await {
         Ok(preview) => preview,
         Err(ServiceError::InvalidFile(_)) => return preview_response(&state, id, Some(format), &file, None).await,
         Err(other) => return Err(other.into()),
@@ -778,7 +778,7 @@ async fn apply_upload(
     if !preview.is_applicable() {
         return preview_response(&state, id, Some(format), &file, None).await;
     }
-    let applied = match report_service::apply_import(&state, id, Some(format), &file, &actor).await {
+    let applied = match report_service::apply_import(&state, id, Some(format), file.clone(), &actor).await {
         Ok(applied) => applied,
         Err(ServiceError::InvalidFile(message)) => {
             let mut page = import_view(&state, id).await?;

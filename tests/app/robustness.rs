@@ -109,3 +109,66 @@ async fn saves_abandoned_by_their_browser_do_not_freeze_later_saves() {
     }
     drop(keep);
 }
+
+/// A CSV of `rows` rows for the system, most of them repeating a technique
+/// (each such row is an error the preview lists).
+fn large_csv(rows: usize) -> Vec<u8> {
+    let mut csv = String::from("technique_id,applicability,rationale\n");
+    for n in 0..rows {
+        csv.push_str(&format!("AML.T0051,applies,\"row {n}, with a quoted\nline break\"\n"));
+    }
+    csv.into_bytes()
+}
+
+/// A layer with `entries` annotations, each with its own comment.
+fn large_layer(entries: usize) -> Vec<u8> {
+    let techniques: Vec<serde_json::Value> = (0..entries)
+        .map(|n| serde_json::json!({"techniqueID": "AML.T0051", "score": 1, "comment": format!("comment {n}")}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "name": "big", "domain": "atlas-atlas", "versions": {"layer": "4.5"}, "techniques": techniques
+    }))
+    .expect("JSON")
+}
+
+#[tokio::test]
+async fn large_import_previews_answer_and_leave_the_server_responsive() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    team_and_system(&app, "Chatbot").await;
+    let previews: Vec<_> = [("csv", large_csv(40_000)), ("navigator", large_layer(40_000))]
+        .into_iter()
+        .map(|(format, file)| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.request(
+                    axum::http::Method::POST,
+                    &format!("/api/v1/systems/1/import?format={format}"),
+                    &[("content-type", "application/octet-stream")],
+                    file,
+                )
+                .await
+            })
+        })
+        .collect();
+    // While both previews run, the server keeps answering.
+    for _ in 0..5 {
+        let health = tokio::time::timeout(Duration::from_secs(1), app.get("/healthz")).await;
+        assert_eq!(health.expect("health answers within 1 s during previews").status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut replies = Vec::new();
+    for preview in previews {
+        replies.push(preview.await.expect("preview task"));
+    }
+    let (csv, layer) = (&replies[0], &replies[1]);
+    assert_eq!(csv.status, StatusCode::OK, "{}", &csv.body[..csv.body.len().min(300)]);
+    let csv = csv.json();
+    let errors = csv["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1001, "1,000 listed errors and one counting the rest");
+    assert_eq!(errors[999]["at"], "row 1002 (line 2002), technique_id", "rows name the line their text starts on");
+    assert_eq!(errors[1000]["message"], "and 38999 more rows or entries that cannot be read");
+    assert_eq!(layer.status, StatusCode::OK);
+    let layer = layer.json();
+    // 40,000 distinct comments joined are over the rationale's limit: named, not truncated.
+    assert_eq!(layer["errors"][0]["at"], "techniques[0].comment");
+}
