@@ -1,7 +1,6 @@
 //! Application wiring: shared state, the router with its middleware stack,
 //! and serving on a listener with graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use crate::auth::setup::SetupState;
 use crate::live::LiveHub;
 use crate::service::snapshot::SnapshotCache;
 use crate::web::page_cache::PageCache;
-use crate::{api, web};
+use crate::{api, server, web};
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -142,15 +141,30 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::debug_span!("request", method = %request.method(), path = %shown)
 }
 
-/// Serves until `shutdown` completes, then drains open requests.
+/// Serves until `shutdown` completes, then ends every live stream and drains
+/// open requests, within the default [`server::Limits`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, server::Limits::default(), shutdown).await
+}
+
+/// [`serve`] with its connection limits given.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    limits: server::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let live = state.live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Open event streams would keep their connections busy for ever.
+        live.close();
+    };
+    server::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -20,6 +20,7 @@ pub mod domain;
 pub mod live;
 pub mod releases;
 pub mod reports;
+pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod web;

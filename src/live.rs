@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Something changed on a system: these techniques (empty: the whole system).
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct Broadcast {
 pub struct LiveHub {
     changes: mpsc::UnboundedSender<Change>,
     broadcasts: broadcast::Sender<Arc<Broadcast>>,
+    /// Set when the server shuts down: every open stream ends.
+    closing: watch::Sender<bool>,
 }
 
 impl LiveHub {
@@ -39,7 +41,7 @@ impl LiveHub {
     pub fn new() -> (LiveHub, mpsc::UnboundedReceiver<Change>) {
         let (changes, receiver) = mpsc::unbounded_channel();
         let (broadcasts, _) = broadcast::channel(1024);
-        (LiveHub { changes, broadcasts }, receiver)
+        (LiveHub { changes, broadcasts, closing: watch::Sender::new(false) }, receiver)
     }
 
     /// Reports a committed change; never blocks the writer.
@@ -57,5 +59,15 @@ impl LiveHub {
 
     pub fn subscriber_count(&self) -> usize {
         self.broadcasts.receiver_count()
+    }
+
+    /// Ends every open stream (the server is shutting down).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// A receiver that sees `true` once the hub closes.
+    pub fn watch_closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 }

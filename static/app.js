@@ -21,6 +21,13 @@
   }
   document.addEventListener("htmx:sseOpen", function (event) { setLive(event.target, true); });
   document.addEventListener("htmx:sseError", function (event) { setLive(event.target, false); });
+  // The server ended the stream for good (access ended): stop reconnecting and say so.
+  document.addEventListener("htmx:sseClose", function (event) {
+    var root = event.target.closest("[sse-connect]") || event.target;
+    root.setAttribute("data-live", "ended");
+    var pill = document.getElementById("live-status");
+    if (pill) pill.textContent = "✕ Disconnected: live updates stopped";
+  });
 
   // Workshop matrix keyboard navigation: arrows move between techniques
   // (left/right across tactics), Space ticks the focused one for bulk actions.

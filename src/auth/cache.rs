@@ -3,10 +3,17 @@
 //! this server forget the affected entries at once; entries also expire
 //! after [`TTL`], which bounds how long a change made elsewhere (another
 //! process on the same database) takes to apply.
+//!
+//! Every change of access (a session ended, an account changed or deleted,
+//! members, invites or participants changed, a team or system deleted) also
+//! moves a counter that open live streams watch, so each stream checks
+//! again, at once, whether the person behind it may still follow it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use super::{Principal, Role};
 
@@ -15,10 +22,16 @@ pub const TTL: Duration = Duration::from_secs(30);
 /// (user, team) → when looked up, and the membership role then.
 type RoleMemory = HashMap<(i64, i64), (Instant, Option<Role>)>;
 
-#[derive(Default)]
 pub struct PrincipalCache {
     sessions: Mutex<HashMap<String, (Instant, Principal)>>,
     roles: Mutex<RoleMemory>,
+    access_changes: watch::Sender<u64>,
+}
+
+impl Default for PrincipalCache {
+    fn default() -> Self {
+        PrincipalCache { sessions: Mutex::default(), roles: Mutex::default(), access_changes: watch::Sender::new(0) }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -41,12 +54,14 @@ impl PrincipalCache {
 
     pub fn forget_session(&self, session_hash: &str) {
         lock(&self.sessions).remove(session_hash);
+        self.access_changed();
     }
 
     /// Forgets everything known about an account (password, admin flag or deletion changed).
     pub fn forget_user(&self, user_id: i64) {
         lock(&self.sessions).retain(|_, (_, p)| p.user_id() != Some(user_id));
         lock(&self.roles).retain(|(user, _), _| *user != user_id);
+        self.access_changed();
     }
 
     pub fn role(&self, user_id: i64, team_id: i64) -> Option<Option<Role>> {
@@ -61,9 +76,22 @@ impl PrincipalCache {
         roles.insert((user_id, team_id), (Instant::now(), role));
     }
 
-    /// Forgets everything (invites ended, participants removed, members changed).
+    /// Forgets everything (invites ended, participants removed, members
+    /// changed, a team deleted).
     pub fn clear(&self) {
         lock(&self.sessions).clear();
         lock(&self.roles).clear();
+        self.access_changed();
+    }
+
+    /// Says that access may have changed (a token revoked, a system deleted)
+    /// without anything cached to forget.
+    pub fn access_changed(&self) {
+        self.access_changes.send_modify(|generation| *generation += 1);
+    }
+
+    /// A receiver that wakes whenever access may have changed.
+    pub fn watch_access(&self) -> watch::Receiver<u64> {
+        self.access_changes.subscribe()
     }
 }

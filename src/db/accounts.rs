@@ -300,6 +300,10 @@ pub async fn token_by_hash(db: impl SqliteExecutor<'_>, token_hash: &str) -> Res
         .await
 }
 
+pub async fn token(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query_as(&format!("select {TOKEN} from api_tokens where id = ?")).bind(id).fetch_optional(db).await
+}
+
 pub async fn tokens_of(db: impl SqliteExecutor<'_>, user_id: i64) -> Result<Vec<TokenRow>, sqlx::Error> {
     sqlx::query_as(&format!("select {TOKEN} from api_tokens where user_id = ? order by created_at desc"))
         .bind(user_id)

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqlitePool};
+use sqlx::{ConnectOptions, Connection, SqlitePool};
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "atlascope.sqlite";
@@ -33,14 +33,34 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
+    migrate(options.clone()).await.with_context(|| format!("cannot apply migrations to {}", path.display()))?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .after_release(|connection, _| Box::pin(release_outside_transaction(connection)))
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open the database {}", path.display()))?;
-    sqlx::migrate!().run(&pool).await.with_context(|| format!("cannot apply migrations to {}", path.display()))?;
     Ok(pool)
+}
+
+/// Applies the migrations on a connection of its own with foreign keys off,
+/// so that a migration can rebuild a table the way SQLite documents
+/// (`0004`), then checks every foreign key.
+async fn migrate(options: SqliteConnectOptions) -> anyhow::Result<()> {
+    let mut connection = options.foreign_keys(false).connect().await?;
+    sqlx::migrate!().run(&mut connection).await?;
+    let broken: Vec<(String, i64, String)> =
+        sqlx::query_as("select \"table\", rowid, parent from pragma_foreign_key_check")
+            .fetch_all(&mut connection)
+            .await?;
+    if let Some((table, row, parent)) = broken.first() {
+        anyhow::bail!(
+            "after the migrations, row {row} of table {table} refers to a missing row of {parent} ({} such rows)",
+            broken.len()
+        );
+    }
+    connection.close().await?;
+    Ok(())
 }
 
 /// Keeps a connection out of the pool while it is still inside a

@@ -146,11 +146,22 @@ pub async fn principal_for_session(state: &AppState, secret: &str) -> ServiceRes
     if let Some(principal) = state.principals.get(&id_hash) {
         return Ok(principal);
     }
-    let Some(session) = db::accounts::session(&state.db, &id_hash).await? else { return Ok(Principal::Anonymous) };
+    let principal = session_principal(state, &id_hash, true).await?;
+    if !principal.is_anonymous() {
+        state.principals.remember(&id_hash, principal.clone());
+    }
+    Ok(principal)
+}
+
+/// The principal of a stored session, from the database; anonymous once the
+/// session ended, expired or its account or invite is gone. `touch` extends
+/// the session's idle time (a request), else it is only read (a check).
+async fn session_principal(state: &AppState, id_hash: &str, touch: bool) -> ServiceResult<Principal> {
+    let Some(session) = db::accounts::session(&state.db, id_hash).await? else { return Ok(Principal::Anonymous) };
     let at = now();
     let hard_end = OffsetDateTime::parse(&session.created_at, &Rfc3339).map(|c| c + SESSION_MAX).unwrap_or(at);
     if session.expires_at.as_str() < timestamp(at).as_str() || hard_end < at {
-        db::accounts::delete_session(&state.db, &id_hash).await?;
+        db::accounts::delete_session(&state.db, id_hash).await?;
         return Ok(Principal::Anonymous);
     }
     let principal = if let Some(user_id) = session.user_id {
@@ -160,23 +171,40 @@ pub async fn principal_for_session(state: &AppState, secret: &str) -> ServiceRes
                 username: user.username,
                 display_name: user.display_name,
                 is_admin: user.is_admin,
-                via: Via::Session { id_hash: id_hash.clone() },
+                via: Via::Session { id_hash: id_hash.to_string() },
             },
             None => Principal::Anonymous,
         }
     } else if let Some(participant_id) = session.participant_id {
-        participant_principal(state, participant_id, &id_hash).await?
+        participant_principal(state, participant_id, id_hash).await?
     } else {
         Principal::Anonymous
     };
     if principal.is_anonymous() {
-        db::accounts::delete_session(&state.db, &id_hash).await?;
+        db::accounts::delete_session(&state.db, id_hash).await?;
         return Ok(principal);
     }
-    let idle_end = timestamp((at + SESSION_IDLE).min(hard_end));
-    db::accounts::touch_session(&state.db, &id_hash, &timestamp(at), &idle_end).await?;
-    state.principals.remember(&id_hash, principal.clone());
+    if touch {
+        let idle_end = timestamp((at + SESSION_IDLE).min(hard_end));
+        db::accounts::touch_session(&state.db, id_hash, &timestamp(at), &idle_end).await?;
+    }
     Ok(principal)
+}
+
+/// The principal as it stands now, read again from the database (not the
+/// cache): anonymous once its session ended or expired, its token was
+/// revoked or expired, or its account or invite is gone. Open live streams
+/// check with this whenever access may have changed.
+pub async fn recheck(state: &AppState, principal: &Principal) -> ServiceResult<Principal> {
+    match principal {
+        Principal::Anonymous => Ok(Principal::Anonymous),
+        Principal::User { via: Via::Session { id_hash }, .. }
+        | Principal::Participant { session_hash: id_hash, .. } => session_principal(state, id_hash, false).await,
+        Principal::User { via: Via::Token { id, .. }, .. } => {
+            let Some(row) = db::accounts::token(&state.db, *id).await? else { return Ok(Principal::Anonymous) };
+            Ok(token_principal(state, row).await?.unwrap_or(Principal::Anonymous))
+        }
+    }
 }
 
 async fn participant_principal(state: &AppState, participant_id: i64, id_hash: &str) -> ServiceResult<Principal> {
@@ -203,19 +231,23 @@ async fn participant_principal(state: &AppState, participant_id: i64, id_hash: &
 /// Resolves a bearer token. `None` when it is unknown, revoked or expired.
 pub async fn principal_for_token(state: &AppState, token: &str) -> ServiceResult<Option<Principal>> {
     let Some(row) = db::accounts::token_by_hash(&state.db, &hash_token(token)).await? else { return Ok(None) };
-    let at = timestamp(now());
-    if row.revoked_at.is_some() || row.expires_at.as_str() < at.as_str() {
-        return Ok(None);
-    }
-    let Some(user) = db::accounts::user(&state.db, row.user_id).await? else { return Ok(None) };
+    let principal = token_principal(state, row.clone()).await?;
     // Record use at most once a minute.
     let stale = row
         .last_used_at
         .as_deref()
         .is_none_or(|used| OffsetDateTime::parse(used, &Rfc3339).is_ok_and(|used| now() - used > Duration::minutes(1)));
-    if stale {
-        db::accounts::mark_token_used(&state.db, row.id, &at).await?;
+    if principal.is_some() && stale {
+        db::accounts::mark_token_used(&state.db, row.id, &timestamp(now())).await?;
     }
+    Ok(principal)
+}
+
+async fn token_principal(state: &AppState, row: db::accounts::TokenRow) -> ServiceResult<Option<Principal>> {
+    if row.revoked_at.is_some() || row.expires_at.as_str() < timestamp(now()).as_str() {
+        return Ok(None);
+    }
+    let Some(user) = db::accounts::user(&state.db, row.user_id).await? else { return Ok(None) };
     let scope = if row.scope == "read" { TokenScope::Read } else { TokenScope::Write };
     Ok(Some(Principal::User {
         id: user.id,
@@ -307,6 +339,50 @@ pub async fn set_member(state: &AppState, team_id: i64, username: &str, role: Ro
         .await?
         .ok_or_else(|| FieldError::new("username", format!("no account is called {}", username.trim())))?;
     db::accounts::set_role(&state.db, team_id, user.id, role.as_str()).await?;
+    state.principals.forget_user(user.id);
+    Ok(())
+}
+
+/// Removes an account from a team.
+pub async fn remove_member(state: &AppState, team_id: i64, user_id: i64) -> ServiceResult<()> {
+    if !db::accounts::remove_member(&state.db, team_id, user_id).await? {
+        return Err(ServiceError::NotFound(format!("user {user_id} is not a member of team {team_id}")));
+    }
+    state.principals.forget_user(user_id);
+    Ok(())
+}
+
+/// Deletes an account (an administrator's action; never one's own).
+pub async fn delete_user(state: &AppState, acting_user: Option<i64>, user_id: i64) -> ServiceResult<()> {
+    if acting_user == Some(user_id) {
+        return Err(FieldError::new("user", "you cannot delete your own account").into());
+    }
+    if !db::accounts::delete_user(&state.db, user_id).await? {
+        return Err(ServiceError::NotFound(format!("no user {user_id}")));
+    }
+    state.principals.forget_user(user_id);
+    Ok(())
+}
+
+/// Grants or withdraws site administration (never one's own).
+pub async fn set_admin(state: &AppState, acting_user: Option<i64>, user_id: i64, is_admin: bool) -> ServiceResult<()> {
+    if acting_user == Some(user_id) {
+        return Err(FieldError::new("user", "you cannot change your own administrator rights").into());
+    }
+    if db::accounts::user(&state.db, user_id).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("no user {user_id}")));
+    }
+    db::accounts::set_admin(&state.db, user_id, is_admin).await?;
+    state.principals.forget_user(user_id);
+    Ok(())
+}
+
+/// Revokes one of an account's API tokens.
+pub async fn revoke_token(state: &AppState, user_id: i64, token_id: i64) -> ServiceResult<()> {
+    if !db::accounts::revoke_token(&state.db, token_id, user_id, &timestamp(now())).await? {
+        return Err(ServiceError::NotFound(format!("token {token_id} is not one of yours, or already revoked")));
+    }
+    state.principals.access_changed();
     Ok(())
 }
 

@@ -264,5 +264,7 @@ pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Opti
     db::systems::delete(&mut *tx, id).await?;
     tx.commit().await?;
     state.snapshots.invalidate(id);
+    // The system's open live streams end.
+    state.principals.access_changed();
     Ok(system)
 }

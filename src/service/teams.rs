@@ -113,5 +113,7 @@ pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Opti
     for system in systems {
         state.snapshots.invalidate(system.id);
     }
+    // Roles remembered on the team go, and its open live streams end.
+    state.principals.clear();
     Ok(team)
 }

@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/admin/users", get(users_page).post(create_user))
         .route("/admin/users/{id}/delete", post(delete_user))
-        .route("/admin/users/{id}/admin", post(toggle_admin))
+        .route("/admin/users/{id}/admin", post(set_admin))
         .route("/teams/{id}/members", get(members_page).post(set_member))
         .route("/teams/{id}/members/{user}/remove", post(remove_member))
         .route("/teams/{id}/invites", post(create_invite))
@@ -205,10 +205,7 @@ async fn revoke_token(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     let (user_id, _) = account(&principal)?;
-    let at = accounts::timestamp(time::OffsetDateTime::now_utc());
-    if !crate::db::accounts::revoke_token(&state.db, id, user_id, &at).await.map_err(db_error)? {
-        return Err(WebError::NotFound("no such active token of yours".into()));
-    }
+    accounts::revoke_token(&state, user_id, id).await?;
     Ok(Redirect::to("/account").into_response())
 }
 
@@ -268,29 +265,37 @@ async fn delete_user(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    if principal.user_id() == Some(id) {
-        return Err(WebError::BadRequest("you cannot delete your own account".into()));
-    }
-    crate::db::accounts::delete_user(&state.db, id).await.map_err(db_error)?;
-    state.principals.forget_user(id);
+    accounts::delete_user(&state, principal.user_id(), id).await.map_err(refusal)?;
     Ok(Redirect::to("/admin/users").into_response())
 }
 
-async fn toggle_admin(
+#[derive(Deserialize)]
+struct AdminForm {
+    #[serde(default)]
+    admin: String,
+}
+
+async fn set_admin(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<i64>,
+    Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    if principal.user_id() == Some(id) {
-        return Err(WebError::BadRequest("you cannot change your own administrator rights".into()));
-    }
-    let user = crate::db::accounts::user(&state.db, id)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| WebError::NotFound(format!("no user {id}")))?;
-    crate::db::accounts::set_admin(&state.db, id, !user.is_admin).await.map_err(db_error)?;
-    state.principals.forget_user(id);
+    let is_admin = match form.admin.as_str() {
+        "true" => true,
+        "false" => false,
+        other => return Err(WebError::BadRequest(format!("admin: `{other}` is not true or false"))),
+    };
+    accounts::set_admin(&state, principal.user_id(), id, is_admin).await.map_err(refusal)?;
     Ok(Redirect::to("/admin/users").into_response())
+}
+
+/// A refused administration action as a page saying why.
+fn refusal(error: ServiceError) -> WebError {
+    match error {
+        ServiceError::Invalid(e) => WebError::BadRequest(e.message),
+        other => other.into(),
+    }
 }
 
 // ---------------------------------------------------------------- members and invites
@@ -348,7 +353,6 @@ async fn set_member(
         },
         Err(m) => Err(format!("role: {m}.")),
     };
-    state.principals.clear();
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/teams/{id}/members")).into_response()),
         Err(message) => {
@@ -363,8 +367,7 @@ async fn remove_member(
     State(state): State<AppState>,
     Path((id, user)): Path<(i64, i64)>,
 ) -> Result<Response, WebError> {
-    crate::db::accounts::remove_member(&state.db, id, user).await.map_err(db_error)?;
-    state.principals.clear();
+    accounts::remove_member(&state, id, user).await?;
     Ok(Redirect::to(&format!("/teams/{id}/members")).into_response())
 }
 

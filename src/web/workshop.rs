@@ -798,34 +798,136 @@ async fn undo(
 // ---------------------------------------------------------------- live updates
 
 /// `GET /systems/{id}/events`: the system's live updates as server-sent events.
+///
+/// A stream lives only as long as the access behind it: whenever access may
+/// have changed (a session ended, a member removed, an invite ended, the
+/// system or team deleted) and every [`ACCESS_RECHECK`] besides (sessions and
+/// invites also run out), it checks again that its viewer may still see the
+/// system, and ends with an `access-ended` event when not. It also ends when
+/// the server shuts down.
 async fn events(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    principal: Principal,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
-    crate::service::system_context(&state, id).await?;
-    let receiver = state.live.subscribe();
-    let stream = futures_util::stream::unfold(
-        (receiver, VecDeque::<Event>::new()),
-        move |(mut receiver, mut queue)| async move {
-            loop {
-                if let Some(event) = queue.pop_front() {
-                    return Some((Ok(event), (receiver, queue)));
-                }
-                match receiver.recv().await {
-                    Ok(broadcast) if broadcast.system_id == id => {
-                        queue.extend(broadcast.events.iter().map(|e| Event::default().event(&e.name).data(&e.data)));
+    let ctx = crate::service::system_context(&state, id).await?;
+    let follower = Follower { principal, system_id: id, team_id: ctx.system.team_id };
+    let closing = state.live.watch_closing();
+    let closed = *closing.borrow();
+    let open = StreamState {
+        receiver: state.live.subscribe(),
+        access: state.principals.watch_access(),
+        recheck: tokio::time::interval_at(tokio::time::Instant::now() + ACCESS_RECHECK, ACCESS_RECHECK),
+        ended: closed,
+        closing,
+        queue: VecDeque::new(),
+        follower,
+        state,
+    };
+    let stream = futures_util::stream::unfold(open, |mut open| async move {
+        loop {
+            if let Some(event) = open.queue.pop_front() {
+                return Some((Ok(event), open));
+            }
+            if open.ended {
+                return None;
+            }
+            open.next_events().await;
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// How often an open stream checks that its viewer may still follow it,
+/// besides every change of access, which it hears at once.
+pub const ACCESS_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Who follows a system's stream, and the team the system belonged to when
+/// the stream opened.
+struct Follower {
+    principal: Principal,
+    system_id: i64,
+    team_id: i64,
+}
+
+impl Follower {
+    /// True while the system still exists in the same team and the principal,
+    /// read again from the database, still has a role on that team. A
+    /// database error keeps the stream (the next check decides).
+    async fn still_allowed(&self, state: &AppState) -> bool {
+        match crate::db::systems::team_of(&state.db, self.system_id).await {
+            Ok(Some(team)) if team == self.team_id => {}
+            Ok(_) => return false,
+            Err(error) => {
+                tracing::warn!(%error, "could not check a live stream's system");
+                return true;
+            }
+        }
+        let current = match crate::service::accounts::recheck(state, &self.principal).await {
+            Ok(current) => current,
+            Err(error) => {
+                tracing::warn!(%error, "could not check a live stream's viewer");
+                return true;
+            }
+        };
+        if current.is_anonymous() {
+            return false;
+        }
+        match crate::auth::guard::team_role(state, &current, self.team_id).await {
+            Ok(role) => role.is_some(),
+            Err(error) => {
+                tracing::warn!(%error, "could not check a live stream's role");
+                true
+            }
+        }
+    }
+}
+
+struct StreamState {
+    state: AppState,
+    follower: Follower,
+    receiver: broadcast::Receiver<std::sync::Arc<Broadcast>>,
+    access: tokio::sync::watch::Receiver<u64>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    recheck: tokio::time::Interval,
+    queue: VecDeque<Event>,
+    ended: bool,
+}
+
+impl StreamState {
+    /// Waits for the next thing that happens to the stream and queues the
+    /// events it gives, or ends the stream.
+    async fn next_events(&mut self) {
+        let check = tokio::select! {
+            message = self.receiver.recv() => {
+                match message {
+                    Ok(broadcast) if broadcast.system_id == self.follower.system_id => {
+                        let events = broadcast.events.iter().map(|e| Event::default().event(&e.name).data(&e.data));
+                        self.queue.extend(events);
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        queue.push_back(Event::default().event("resync").data(RESYNC_NOTICE));
+                        self.queue.push_back(Event::default().event("resync").data(RESYNC_NOTICE));
                     }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                    Err(broadcast::error::RecvError::Closed) => self.ended = true,
                 }
+                false
             }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+            changed = self.access.changed() => changed.is_ok(),
+            _ = self.recheck.tick() => true,
+            _ = self.closing.changed() => {
+                self.ended = true;
+                false
+            }
+        };
+        if check && !self.follower.still_allowed(&self.state).await {
+            self.queue.push_back(Event::default().event("access-ended").data(ACCESS_ENDED_NOTICE));
+            self.ended = true;
+        }
+    }
 }
+
+const ACCESS_ENDED_NOTICE: &str = r#"<p class="notice error" role="alert">Your access to this system ended (you were signed out, removed from the team, or your invite ended, or the system was deleted), so live updates stopped. <a href="">Reload the page</a> to sign in again.</p>"#;
 
 const RESYNC_NOTICE: &str = r#"<p class="notice" role="status">Some live updates were missed. <a href="">Reload the page</a> to see the current state.</p>"#;
 

@@ -61,8 +61,20 @@ impl TestApp {
         app
     }
 
+    /// Starts a server with its own connection limits.
+    pub async fn spawn_with_limits(limits: atlascope::server::Limits) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app = TestApp::start(dir.path().to_path_buf(), limits).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn spawn_in(data_dir: PathBuf) -> TestApp {
+        TestApp::start(data_dir, atlascope::server::Limits::default()).await
+    }
+
+    async fn start(data_dir: PathBuf, limits: atlascope::server::Limits) -> TestApp {
         let pool = db::open(&data_dir).await.expect("database opens");
         let catalog = Arc::new(releases::load_catalog(&pool, None).await.expect("catalog loads"));
         let has_admin = db::accounts::count_admins(&pool).await.expect("count") > 0;
@@ -79,7 +91,7 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
         let server = tokio::spawn(async move {
-            let _ = app::serve(listener, served, async {
+            let _ = app::serve_with(listener, served, limits, async {
                 let _ = rx.await;
             })
             .await;

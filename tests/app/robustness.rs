@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
+use atlascope::auth::Role;
+use atlascope::db;
 use atlascope::domain::Applicability;
-use atlascope::service::Actor;
 use atlascope::service::decisions::{self, AssessmentChange};
+use atlascope::service::{Actor, accounts};
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{StatusCode, TestApp};
-use crate::workshop::team_and_system;
+use crate::workshop::{team_and_system, until_stream_ends};
 
 /// A save through the API must answer promptly: no transaction left behind
 /// holds SQLite's write lock.
@@ -171,4 +173,226 @@ async fn large_import_previews_answer_and_leave_the_server_responsive() {
     let layer = layer.json();
     // 40,000 distinct comments joined are over the rationale's limit: named, not truncated.
     assert_eq!(layer["errors"][0]["at"], "techniques[0].comment");
+}
+
+/// A team member, a system, and that member's open stream of the system.
+async fn member_following(app: &TestApp, role: Role) -> (i64, String, hyper::body::Incoming) {
+    team_and_system(app, "Chatbot").await;
+    let cookie = app.member("vic", 1, Some(role)).await;
+    let user = db::accounts::user_by_name(&app.state.db, "vic").await.expect("lookup").expect("vic").id;
+    let stream = app.open_stream_as("/systems/1/events", &cookie).await;
+    (user, cookie, stream)
+}
+
+fn assert_access_ended(sent: Option<String>, why: &str) {
+    let sent = sent.unwrap_or_else(|| panic!("the stream is still open after {why}"));
+    assert!(sent.contains("event: access-ended"), "the stream says why it ends after {why}: {sent}");
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_viewer_leaves_the_team() {
+    let app = TestApp::spawn().await;
+    let (user, _, stream) = member_following(&app, Role::Viewer).await;
+    accounts::remove_member(&app.state, 1, user).await.expect("removed");
+    assert_access_ended(until_stream_ends(stream, Duration::from_secs(3)).await, "the viewer was removed");
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_viewer_signs_out() {
+    let app = TestApp::spawn().await;
+    let (_, cookie, stream) = member_following(&app, Role::Editor).await;
+    let out = app
+        .request(
+            axum::http::Method::POST,
+            "/logout",
+            &[("cookie", &cookie), ("content-type", "text/plain")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_access_ended(until_stream_ends(stream, Duration::from_secs(3)).await, "signing out");
+}
+
+#[tokio::test]
+async fn a_guest_stream_ends_with_the_invite_and_with_the_guest() {
+    let app = TestApp::spawn().await;
+    team_and_system(&app, "Chatbot").await;
+    let code = accounts::create_invite(&app.state, 1, Role::Editor, "workshop", 2, None).await.expect("invite");
+    let guest =
+        format!("atlascope_session={}", accounts::join(&app.state, &code, "Sam", "tests").await.expect("joined"));
+    let stream = app.open_stream_as("/systems/1/events", &guest).await;
+    let invite = db::accounts::invites_of(&app.state.db, 1).await.expect("invites")[0].id;
+    accounts::end_invite(&app.state, 1, invite).await.expect("ended");
+    assert_access_ended(until_stream_ends(stream, Duration::from_secs(3)).await, "the invite was ended");
+
+    let code = accounts::create_invite(&app.state, 1, Role::Viewer, "again", 2, None).await.expect("invite");
+    let guest =
+        format!("atlascope_session={}", accounts::join(&app.state, &code, "Kim", "tests").await.expect("joined"));
+    let stream = app.open_stream_as("/systems/1/events", &guest).await;
+    let kim = db::accounts::participants_of(&app.state.db, 1)
+        .await
+        .expect("guests")
+        .into_iter()
+        .find(|p| p.display_name == "Kim");
+    accounts::remove_participant(&app.state, 1, kim.expect("Kim").id).await.expect("removed");
+    assert_access_ended(until_stream_ends(stream, Duration::from_secs(3)).await, "the guest was removed");
+}
+
+#[tokio::test]
+async fn a_stream_ends_with_its_system_and_no_new_system_takes_its_id() {
+    let app = TestApp::spawn().await;
+    let (_, _, stream) = member_following(&app, Role::Owner).await;
+    let deleted = app.delete("/api/v1/systems/1").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    assert_access_ended(until_stream_ends(stream, Duration::from_secs(3)).await, "the system was deleted");
+
+    // Another team's new system never gets the deleted system's id.
+    let other = app.post_json("/api/v1/teams", &serde_json::json!({"name": "Other team"})).await.json();
+    let system = app
+        .post_json(
+            "/api/v1/systems",
+            &serde_json::json!({"team_id": other["id"], "name": "New", "exposure": "public", "criticality": "low"}),
+        )
+        .await;
+    assert_eq!(system.status, StatusCode::CREATED, "{}", system.body);
+    assert_ne!(system.json()["id"], 1, "ids are never reused");
+}
+
+#[tokio::test]
+async fn a_deleted_team_leaves_its_former_members_no_rights_on_a_new_team() {
+    let app = TestApp::spawn().await;
+    team_and_system(&app, "Chatbot").await;
+    let owner = app.member("olga", 1, Some(Role::Owner)).await;
+    let code = accounts::create_invite(&app.state, 1, Role::Viewer, "ws", 2, None).await.expect("invite");
+    let guest =
+        format!("atlascope_session={}", accounts::join(&app.state, &code, "Sam", "tests").await.expect("joined"));
+    // Both have used their rights, so they are remembered.
+    assert_eq!(app.get_with("/api/v1/teams/1", &[("cookie", &owner)]).await.status, StatusCode::OK);
+    assert_eq!(app.get_with("/teams/1", &[("cookie", &guest)]).await.status, StatusCode::OK);
+
+    assert_eq!(app.delete("/api/v1/teams/1").await.status, StatusCode::NO_CONTENT);
+    let team = app.post_json("/api/v1/teams", &serde_json::json!({"name": "Fresh team"})).await.json();
+    assert_ne!(team["id"], 1, "a deleted team's id is never given to a new team");
+    let id = team["id"].as_i64().expect("an id");
+    for (who, cookie) in [("former owner", &owner), ("former guest", &guest)] {
+        for path in [format!("/api/v1/teams/{id}"), "/api/v1/teams/1".to_string()] {
+            let reply = app.get_with(&path, &[("cookie", cookie)]).await;
+            assert!(reply.status.is_client_error(), "{who} reads {path}: {}", reply.status);
+        }
+    }
+    let control = app
+        .send_json(
+            axum::http::Method::POST,
+            &format!("/api/v1/teams/{id}/controls"),
+            &[("cookie", &owner)],
+            &serde_json::json!({"name": "Sneaky", "techniques": []}),
+        )
+        .await;
+    assert!(control.status.is_client_error(), "the former owner creates nothing: {}", control.status);
+}
+
+#[tokio::test]
+async fn shutting_down_ends_open_streams_and_returns_promptly() {
+    let limits = atlascope::server::Limits { drain_timeout: Duration::from_secs(5), ..Default::default() };
+    let app = TestApp::spawn_with_limits(limits).await;
+    team_and_system(&app, "Chatbot").await;
+    let stream = app.open_stream("/systems/1/events").await;
+    let started = std::time::Instant::now();
+    let _dir = tokio::time::timeout(Duration::from_secs(4), app.stop()).await.expect("the server stops within 4 s");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(until_stream_ends(stream, Duration::from_secs(1)).await.is_some(), "the stream was closed");
+}
+
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed_and_cannot_starve_others() {
+    let limits = atlascope::server::Limits {
+        header_timeout: Duration::from_millis(800),
+        max_connections: 40,
+        drain_timeout: Duration::from_secs(2),
+    };
+    let app = TestApp::spawn_with_limits(limits).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    // More silent connections than the server admits at once, and one that
+    // sends its request head a byte at a time.
+    let mut silent = Vec::new();
+    for _ in 0..60 {
+        silent.push(tokio::net::TcpStream::connect(&address).await.expect("connects"));
+    }
+    let mut slow = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    let slow_writer = tokio::spawn(async move {
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\n" {
+            if slow.write_all(&[*byte]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+    let health = tokio::time::timeout(Duration::from_secs(4), app.get("/healthz")).await;
+    assert_eq!(health.expect("a real request is served within 4 s").status, StatusCode::OK);
+    assert!(slow_writer.await.expect("slow writer"), "a request head dribbled over 3 s is cut off");
+    let mut closed = 0;
+    for mut connection in silent {
+        let mut buffer = [0u8; 64];
+        let read =
+            tokio::time::timeout(Duration::from_secs(3), tokio::io::AsyncReadExt::read(&mut connection, &mut buffer));
+        if matches!(read.await, Ok(Ok(0) | Err(_))) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 60, "every silent connection was closed");
+}
+
+#[tokio::test]
+async fn the_id_migration_keeps_every_row_and_every_cascade() {
+    use sqlx::{Connection, Executor};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(db::DATABASE_FILE);
+    // A database as the previous release left it: its migrations, and data.
+    {
+        let options =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
+        let mut connection = sqlx::SqliteConnection::connect_with(&options).await.expect("database");
+        let mut before = sqlx::migrate!();
+        before.migrations = before.migrations.iter().filter(|m| m.version < 4).cloned().collect::<Vec<_>>().into();
+        before.run(&mut connection).await.expect("the earlier migrations");
+        connection
+            .execute(
+                "insert into teams (id, name, created_at, updated_at) values (1, 'Red', 't', 't'), (2, 'Blue', 't', 't');
+                 insert into systems (id, team_id, name, exposure, criticality, framework_version, created_at, updated_at)
+                   values (5, 1, 'Chatbot', 'public', 'high', '2026.05', 't', 't');
+                 insert into assessments (system_id, technique_id, updated_by, updated_at) values (5, 'AML.T0051', 'a', 't');
+                 insert into history (team_id, system_id, actor, at, entity, item, summary) values (1, 5, 'a', 't', 'x', 'y', 'z');
+                 insert into users (id, username, display_name, password_hash, created_at, password_changed_at)
+                   values (3, 'ana', 'Ana', 'h', 't', 't');
+                 insert into memberships (team_id, user_id, role) values (1, 3, 'owner');",
+            )
+            .await
+            .expect("data");
+    }
+    let pool = db::open(dir.path()).await.expect("the migrations apply to a database with data");
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect("count") }
+    };
+    assert_eq!(count("select count(*) from teams").await, 2);
+    assert_eq!(count("select count(*) from systems where team_id = 1").await, 1);
+    assert_eq!(count("select count(*) from memberships").await, 1);
+    sqlx::query("insert into teams (name, created_at, updated_at) values ('Green', 't', 't')")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    assert_eq!(count("select max(id) from teams").await, 3, "ids continue after the highest");
+    sqlx::query("delete from teams where id = 1").execute(&pool).await.expect("delete");
+    for table in ["systems", "assessments", "history", "memberships"] {
+        let n: i64 =
+            sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(&pool).await.expect("count");
+        assert_eq!(n, 0, "deleting the team still cascades to {table}");
+    }
+    sqlx::query("delete from teams where id = 3").execute(&pool).await.expect("delete");
+    sqlx::query("insert into teams (name, created_at, updated_at) values ('Violet', 't', 't')")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    assert_eq!(count("select max(id) from teams").await, 4, "a deleted id is not given again");
 }

@@ -231,11 +231,16 @@ impl TestApp {
 
     /// Opens a server-sent event stream and returns its body once the headers arrived.
     pub async fn open_stream(&self, path: &str) -> hyper::body::Incoming {
+        self.open_stream_as(path, &self.admin_cookie).await
+    }
+
+    /// Opens a server-sent event stream as the account or guest behind `cookie`.
+    pub async fn open_stream_as(&self, path: &str, cookie: &str) -> hyper::body::Incoming {
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http::<http_body_util::Empty<axum::body::Bytes>>();
         let request = axum::http::Request::get(format!("{}{path}", self.base))
             .header("accept", "text/event-stream")
-            .header("cookie", &self.admin_cookie)
+            .header("cookie", cookie)
             .body(http_body_util::Empty::new())
             .expect("request");
         let response = client.request(request).await.expect("the stream opens");
@@ -245,6 +250,20 @@ impl TestApp {
         tokio::time::sleep(Duration::from_millis(50)).await;
         response.into_body()
     }
+}
+
+/// Everything a stream sends until it ends; `None` if it is still open after `wait`.
+pub async fn until_stream_ends(mut body: hyper::body::Incoming, wait: Duration) -> Option<String> {
+    let mut text = String::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Some(data) = frame.data_ref() {
+                text.push_str(&String::from_utf8_lossy(data));
+            }
+        }
+    };
+    tokio::time::timeout(wait, read).await.ok().map(|()| text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
