@@ -8,6 +8,7 @@ bench_start() {
   command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
   cargo build --release --quiet
   dir="$(mktemp -d)"
+  target/release/atlascope --data-dir "$dir" init >/dev/null
   printf '%s\n' "$BENCH_PASSWORD" | target/release/atlascope --data-dir "$dir" user add bench --admin >/dev/null
   target/release/atlascope --data-dir "$dir" serve --bind "127.0.0.1:$port" 2>/dev/null &
   pid=$!

@@ -42,6 +42,8 @@ pub enum Command {
         #[arg(long, env = "ATLASCOPE_DEFAULT_RELEASE", value_name = "VERSION")]
         default_release: Option<String>,
     },
+    /// Create the database in the data directory (`serve` also creates it on first start)
+    Init,
     /// Manage the loaded ATLAS releases
     #[command(subcommand)]
     Framework(FrameworkCommand),
@@ -194,6 +196,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = data_dir(cli.data_dir);
     match cli.command {
         Command::Serve { bind, default_release } => serve(&data_dir, bind, default_release.as_deref()).await,
+        Command::Init => init(&data_dir).await,
         Command::Framework(command) => framework(&data_dir, command).await,
         Command::User(command) => user(&data_dir, command).await,
         Command::Token(command) => token(&data_dir, command).await,
@@ -208,9 +211,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `init`: creates the database (or brings an existing one up to date).
+async fn init(data_dir: &Path) -> anyhow::Result<()> {
+    let existed = data_dir.join(db::DATABASE_FILE).is_file();
+    db::open(data_dir).await?.close().await;
+    let verb = if existed { "is up to date" } else { "created" };
+    println!("atlascope database {verb}: {}", data_dir.join(db::DATABASE_FILE).display());
+    Ok(())
+}
+
 /// The application state over the local database, for commands that use the services.
 async fn local_state(data_dir: &Path) -> anyhow::Result<AppState> {
-    let db = db::open(data_dir).await?;
+    let db = db::open_existing(data_dir).await?;
     let catalog = Arc::new(releases::load_catalog(&db, None).await?);
     let has_admin = db::accounts::count_admins(&db).await? > 0;
     Ok(AppState::new(db, catalog, SetupState::new(has_admin)))
@@ -260,7 +272,7 @@ async fn backup(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         anyhow::bail!("{} exists already; choose a new file", file.display());
     }
-    let db = db::open(data_dir).await?;
+    let db = db::open_existing(data_dir).await?;
     let target = file.to_str().context("the backup path must be valid UTF-8")?;
     sqlx::query("vacuum into ?")
         .bind(target)
@@ -272,7 +284,11 @@ async fn backup(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
 }
 
 /// Checks the backup, then puts it in place of the database in one rename.
+/// Refused while a server runs on the data directory: it would go on with
+/// the old database and acknowledge writes the restore then loses.
 async fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let _no_server = db::ServerLock::acquire(data_dir).context("cannot restore while the server runs")?;
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file).read_only(true);
     let pool =
         sqlx::SqlitePool::connect_with(options).await.with_context(|| format!("cannot open {}", file.display()))?;
@@ -299,6 +315,9 @@ async fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
 
 async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>) -> anyhow::Result<()> {
     let started = Instant::now();
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let _lock = db::ServerLock::acquire(data_dir)?;
     let db = db::open(data_dir).await?;
     let catalog = Arc::new(releases::load_catalog(&db, default_release).await?);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
@@ -328,7 +347,7 @@ async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result
     match command {
         FrameworkCommand::Import { file, as_version } => {
             let bytes = read_file(&file)?;
-            let db = db::open(data_dir).await?;
+            let db = db::open_existing(data_dir).await?;
             let catalog = releases::load_catalog(&db, None).await?;
             let name = display_name(&file);
             let framework = releases::import(&db, &catalog, &bytes, &name, as_version.as_deref()).await?;
@@ -338,7 +357,7 @@ async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result
             println!("  stored in {}", data_dir.join(db::DATABASE_FILE).display());
         }
         FrameworkCommand::List => {
-            let db = db::open(data_dir).await?;
+            let db = db::open_existing(data_dir).await?;
             let catalog = releases::load_catalog(&db, None).await?;
             let default = catalog.default_version();
             for framework in catalog.list() {
@@ -354,7 +373,7 @@ async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result
             }
         }
         FrameworkCommand::Diff { old, new } => {
-            let db = db::open(data_dir).await?;
+            let db = db::open_existing(data_dir).await?;
             let catalog = releases::load_catalog(&db, None).await?;
             let resolve = |name: &str| -> anyhow::Result<Arc<Framework>> {
                 if let Some(framework) = catalog.get(name) {

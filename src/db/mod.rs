@@ -21,7 +21,22 @@ use sqlx::{ConnectOptions, Connection, SqlitePool};
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "atlascope.sqlite";
 
-/// Opens (creating on first use) the database in `data_dir` and applies migrations.
+/// Opens the database in `data_dir` and applies migrations; refuses a data
+/// directory without a database (a mistyped `--data-dir` must not create an
+/// empty one). [`create`] makes a new one.
+pub async fn open_existing(data_dir: &Path) -> anyhow::Result<SqlitePool> {
+    let path = data_dir.join(DATABASE_FILE);
+    if !path.is_file() {
+        anyhow::bail!(
+            "{} holds no atlascope database ({DATABASE_FILE}); check --data-dir (or ATLASCOPE_DATA_DIR), \
+             or create one with `atlascope init` or by starting `atlascope serve`",
+            data_dir.display()
+        );
+    }
+    open(data_dir).await
+}
+
+/// Opens the database in `data_dir`, creating it on first use, and applies migrations.
 pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
@@ -79,4 +94,40 @@ async fn release_outside_transaction(connection: &mut SqliteConnection) -> Resul
         return Ok(false);
     }
     Ok(true)
+}
+
+/// The lock a running server holds on its data directory, so that commands
+/// that must not run beside it (`restore`) can refuse.
+pub struct ServerLock {
+    _file: std::fs::File,
+}
+
+/// File name of the server lock inside the data directory.
+pub const LOCK_FILE: &str = "atlascope.lock";
+
+impl ServerLock {
+    /// Takes the lock for this process, writing its pid into the file; fails
+    /// when another process holds it.
+    pub fn acquire(data_dir: &Path) -> anyhow::Result<ServerLock> {
+        use std::io::Write;
+        let path = data_dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        if file.try_lock().is_err() {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "another atlascope server (pid {}) is running on {}; stop it first",
+                holder.trim(),
+                data_dir.display()
+            );
+        }
+        file.set_len(0)?;
+        write!(file, "{}", std::process::id())?;
+        Ok(ServerLock { _file: file })
+    }
 }

@@ -34,19 +34,77 @@ fn help_is_available_for_every_command() {
     }
 }
 
+/// A data directory with a new database, as `atlascope init` makes it.
+pub fn initialised() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = atlascope(dir.path(), &["init"]);
+    assert!(ok && out.contains("atlascope database created"), "{out}{err}");
+    dir
+}
+
 #[test]
 fn list_shows_the_bundled_default_release() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialised();
     let (ok, out, _) = atlascope(dir.path(), &["framework", "list"]);
     assert!(ok);
     assert!(out.contains("2026.05 (default)"), "{out}");
     assert!(out.contains("101 techniques + 69 sub-techniques"), "{out}");
-    assert!(dir.path().join("atlascope.sqlite").is_file(), "the database is created on first use");
+}
+
+#[test]
+fn commands_refuse_a_data_directory_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("atlascope-dat");
+    let backup = dir.path().join("backup.sqlite");
+    for args in [
+        &["backup", backup.to_str().unwrap()][..],
+        &["framework", "list"],
+        &["user", "list"],
+        &["report", "gaps", "--system", "1"],
+        &["check", "--system", "1", "--min-coverage", "50"],
+    ] {
+        let (ok, _, err) = atlascope(&typo, args);
+        assert!(!ok, "{args:?} fails");
+        assert!(err.contains("holds no atlascope database") && err.contains("atlascope-dat"), "{args:?}: {err}");
+    }
+    assert!(!typo.join("atlascope.sqlite").exists(), "no empty database was created");
+    assert!(!backup.exists(), "no empty backup was written");
+}
+
+#[test]
+fn restore_is_refused_while_a_server_runs_on_the_data_directory() {
+    let dir = initialised();
+    let backup = dir.path().join("backup.sqlite");
+    let (ok, _, err) = atlascope(dir.path(), &["backup", backup.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_atlascope"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let lock = dir.path().join("atlascope.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != server.id().to_string() {
+        assert!(std::time::Instant::now() < deadline, "the server takes its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (ok, _, err) = atlascope(dir.path(), &["restore", backup.to_str().unwrap()]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(!ok, "restore fails while the server runs");
+    assert!(err.contains(&format!("another atlascope server (pid {}) is running", server.id())), "{err}");
+    let (ok, out, err) = atlascope(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(ok, "once the server stopped, restore works: {err}");
+    assert!(out.contains("Restored"));
 }
 
 #[test]
 fn a_bad_file_exits_non_zero_and_names_the_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialised();
     let bad = dir.path().join("broken.yaml");
     std::fs::write(&bad, "matrices:\n- id: ATLAS\n  tactics: [\n").unwrap();
     let (ok, _, err) = atlascope(dir.path(), &["framework", "import", bad.to_str().unwrap()]);
@@ -60,7 +118,7 @@ fn a_bad_file_exits_non_zero_and_names_the_file() {
 #[test]
 fn import_prints_version_format_and_counts_then_diff_compares() {
     let Some(atlas) = shared_atlas() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialised();
     let file = atlas.join("ATLAS-5.5.0.yaml");
     let (ok, out, err) = atlascope(dir.path(), &["framework", "import", file.to_str().unwrap()]);
     assert!(ok, "{err}");

@@ -11,8 +11,11 @@ fn atlascope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_atlascope"))
 }
 
-/// Runs `atlascope user add` with the password on standard input.
+/// Runs `atlascope user add` with the password on standard input (creating
+/// the database first, as `atlascope init` does).
 fn add_user(data_dir: &std::path::Path, name: &str, password: &str, admin: bool) {
+    let init = atlascope().arg("--data-dir").arg(data_dir).arg("init").output().expect("init runs");
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let mut command = atlascope();
     command.arg("--data-dir").arg(data_dir).args(["user", "add", name]);
     if admin {
