@@ -57,6 +57,7 @@ def report(label, samples):
 
 fresh, existing = [], []
 keep = tempfile.mkdtemp()
+subprocess.run([BINARY, "--data-dir", keep, "init"], check=True, stdout=subprocess.DEVNULL)
 subprocess.run([BINARY, "--data-dir", keep, "user", "add", "bench", "--admin"],
                input=b"benchmark password\n", check=True, stdout=subprocess.DEVNULL)
 try:
