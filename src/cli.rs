@@ -127,6 +127,11 @@ pub enum UserCommand {
     },
     /// List accounts
     List,
+    /// Lift the sign-in delay that failed attempts put on a user name, from every address
+    Unlock {
+        /// The user name
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +242,10 @@ async fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\n', '\r']);
             let id = crate::service::accounts::create_user(&state, &username, &display_name, password, admin).await?;
             println!("Created {} {username} (id {id})", if admin { "administrator" } else { "user" });
+        }
+        UserCommand::Unlock { username } => {
+            let cleared = crate::service::accounts::unblock_sign_in(&state, &username).await?;
+            println!("Cleared the failed sign-ins of {username} from {cleared} address(es)");
         }
         UserCommand::List => {
             for user in db::accounts::users(&state.db).await? {

@@ -10,13 +10,11 @@ pub struct UserRow {
     pub display_name: String,
     pub password_hash: String,
     pub is_admin: bool,
-    pub failed_logins: i64,
-    pub locked_until: Option<String>,
     pub created_at: String,
     pub password_changed_at: String,
 }
 
-const USER: &str = "id, username, display_name, password_hash, is_admin, failed_logins, locked_until, created_at, \
+const USER: &str = "id, username, display_name, password_hash, is_admin, created_at, \
                     password_changed_at";
 
 pub async fn count_users(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
@@ -86,28 +84,86 @@ pub async fn delete_user(db: impl SqliteExecutor<'_>, id: i64) -> Result<bool, s
 }
 
 /// Records a failed login; locks the account until `lock_until` once `threshold` is reached.
-pub async fn record_failed_login(
+/// Failed sign-ins of a (user name, address) pair and until when it must wait.
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct SignInFailures {
+    pub failures: i64,
+    pub blocked_until: i64,
+}
+
+pub async fn sign_in_failures(
     db: impl SqliteExecutor<'_>,
-    id: i64,
-    threshold: i64,
-    lock_until: &str,
+    username: &str,
+    address: &str,
+) -> Result<Option<SignInFailures>, sqlx::Error> {
+    sqlx::query_as("select failures, blocked_until from sign_in_failures where username = ? and address = ?")
+        .bind(username)
+        .bind(address)
+        .fetch_optional(db)
+        .await
+}
+
+/// Moves a pair from `seen` failures (0: no row yet) to `seen + 1`, blocked
+/// until `blocked_until`; false when another attempt moved it first.
+pub async fn count_sign_in_failure(
+    db: impl SqliteExecutor<'_>,
+    username: &str,
+    address: &str,
+    seen: i64,
+    blocked_until: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = if seen == 0 {
+        sqlx::query(
+            "insert into sign_in_failures (username, address, failures, blocked_until) values (?, ?, 1, ?)
+             on conflict (username, address) do update set failures = 1, blocked_until = excluded.blocked_until
+             where sign_in_failures.failures = 0",
+        )
+        .bind(username)
+        .bind(address)
+        .bind(blocked_until)
+        .execute(db)
+        .await?
+    } else {
+        sqlx::query(
+            "update sign_in_failures set failures = failures + 1, blocked_until = ?
+             where username = ? and address = ? and failures = ?",
+        )
+        .bind(blocked_until)
+        .bind(username)
+        .bind(address)
+        .bind(seen)
+        .execute(db)
+        .await?
+    };
+    Ok(result.rows_affected() == 1)
+}
+
+/// Forgets a pair's failures (it signed in).
+pub async fn clear_sign_in_failures(
+    db: impl SqliteExecutor<'_>,
+    username: &str,
+    address: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update users set failed_logins = failed_logins + 1,
-           locked_until = case when failed_logins + 1 >= ? then ? else locked_until end
-         where id = ?",
-    )
-    .bind(threshold)
-    .bind(lock_until)
-    .bind(id)
-    .execute(db)
-    .await?;
+    sqlx::query("delete from sign_in_failures where username = ? and address = ?")
+        .bind(username)
+        .bind(address)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
-pub async fn clear_failed_logins(db: impl SqliteExecutor<'_>, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set failed_logins = 0, locked_until = null where id = ?").bind(id).execute(db).await?;
-    Ok(())
+/// Forgets every failure counted against a user name (an administrator unlocks it).
+pub async fn unblock_user_name(db: impl SqliteExecutor<'_>, username: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("delete from sign_in_failures where username = ?").bind(username).execute(db).await?.rows_affected())
+}
+
+/// Forgets failures whose delay ran out before `before` (Unix seconds).
+pub async fn forget_old_sign_in_failures(db: impl SqliteExecutor<'_>, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("delete from sign_in_failures where blocked_until < ?")
+        .bind(before)
+        .execute(db)
+        .await?
+        .rows_affected())
 }
 
 // ---------------------------------------------------------------- memberships

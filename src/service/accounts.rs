@@ -14,10 +14,11 @@ use crate::domain::{FieldError, limits, text};
 pub const SESSION_IDLE: Duration = Duration::hours(12);
 /// …and this long after sign-in in any case.
 pub const SESSION_MAX: Duration = Duration::days(7);
-/// Failed sign-ins in a row that lock an account…
-pub const LOCKOUT_THRESHOLD: i64 = 5;
-/// …for this long.
-pub const LOCKOUT: Duration = Duration::minutes(15);
+/// Failed sign-ins of one user name from one address that cost nothing…
+pub const FREE_FAILURES: i64 = 3;
+/// …after which each one doubles the wait before the next attempt, from one
+/// second up to this many.
+pub const LONGEST_WAIT_SECS: i64 = 15 * 60;
 pub const MIN_PASSWORD: usize = 12;
 
 pub fn timestamp(at: OffsetDateTime) -> String {
@@ -72,40 +73,77 @@ pub async fn create_user(
     Ok(id)
 }
 
-/// Why a sign-in failed. The message never says whether the name exists.
+/// Why a sign-in failed. Neither says whether the name exists.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     #[error("the user name or password is wrong")]
     Wrong,
-    #[error("this account is locked after repeated failed sign-ins; try again after {until}")]
-    Locked { until: String, retry_after_secs: u64 },
+    /// Too many failures of this name from this address: wait.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
-/// Checks a password, counting failures and locking the account after
-/// [`LOCKOUT_THRESHOLD`] in a row. Returns the user id.
-pub async fn verify_sign_in(state: &AppState, username: &str, password: &str) -> Result<i64, SignInError> {
-    let user = db::accounts::user_by_name(&state.db, username.trim()).await?;
+/// How long a (user name, address) pair waits after `failures` failures:
+/// nothing for the free ones, then 1 s, 2 s, 4 s … up to [`LONGEST_WAIT_SECS`].
+pub fn sign_in_wait_secs(failures: i64) -> i64 {
+    if failures <= FREE_FAILURES {
+        return 0;
+    }
+    let doublings = u32::try_from(failures - FREE_FAILURES - 1).unwrap_or(u32::MAX).min(20);
+    (1i64 << doublings).min(LONGEST_WAIT_SECS)
+}
+
+/// Checks a password for a sign-in from `address`. Each attempt is counted
+/// as a failure of its (user name, address) pair before the password is
+/// checked, in one compare-and-set, so concurrent attempts cannot all slip
+/// past the wait; a right password then clears the count. Unknown names are
+/// counted and answered exactly like known ones. Returns the user id.
+pub async fn verify_sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<i64, SignInError> {
+    let name: String = username.trim().chars().take(64).collect::<String>().to_lowercase();
+    claim_sign_in_attempt(state, &name, address).await?;
+    let user = db::accounts::user_by_name(&state.db, &name).await?;
     let Some(user) = user else {
         // Spend the same time as for a real account.
         verify_password(password.to_string(), dummy_hash().await.to_string()).await;
         return Err(SignInError::Wrong);
     };
-    let at = now();
-    if let Some(until) = user.locked_until.as_deref().filter(|u| *u > timestamp(at).as_str()) {
-        let retry =
-            OffsetDateTime::parse(until, &Rfc3339).map(|u| (u - at).whole_seconds().max(1) as u64).unwrap_or(60);
-        return Err(SignInError::Locked { until: until.to_string(), retry_after_secs: retry });
+    if !verify_password(password.to_string(), user.password_hash.clone()).await {
+        return Err(SignInError::Wrong);
     }
-    if verify_password(password.to_string(), user.password_hash.clone()).await {
-        if user.failed_logins > 0 {
-            db::accounts::clear_failed_logins(&state.db, user.id).await?;
+    db::accounts::clear_sign_in_failures(&state.db, &name, address).await?;
+    let a_day_ago = now().unix_timestamp() - 86_400;
+    db::accounts::forget_old_sign_in_failures(&state.db, a_day_ago).await?;
+    Ok(user.id)
+}
+
+async fn claim_sign_in_attempt(state: &AppState, name: &str, address: &str) -> Result<(), SignInError> {
+    for _ in 0..8 {
+        let at = now().unix_timestamp();
+        let seen = db::accounts::sign_in_failures(&state.db, name, address).await?;
+        let (failures, blocked_until) = seen.map_or((0, 0), |s| (s.failures, s.blocked_until));
+        if blocked_until > at {
+            return Err(SignInError::Throttled { retry_after_secs: (blocked_until - at) as u64 });
         }
-        return Ok(user.id);
+        let next_block = at + sign_in_wait_secs(failures + 1);
+        if db::accounts::count_sign_in_failure(&state.db, name, address, failures, next_block).await? {
+            return Ok(());
+        }
+        // Another attempt of the same pair counted first; look again.
     }
-    db::accounts::record_failed_login(&state.db, user.id, LOCKOUT_THRESHOLD, &timestamp(at + LOCKOUT)).await?;
-    Err(SignInError::Wrong)
+    Err(SignInError::Throttled { retry_after_secs: 1 })
+}
+
+/// Forgets the failed sign-ins counted against a user name, from every
+/// address (`atlascope user unlock`). Returns how many pairs were cleared.
+pub async fn unblock_sign_in(state: &AppState, username: &str) -> ServiceResult<u64> {
+    Ok(db::accounts::unblock_user_name(&state.db, &username.trim().to_lowercase()).await?)
 }
 
 /// Starts a session; returns the secret for the cookie.

@@ -123,7 +123,7 @@ async fn login(
             Some(seconds),
         );
     }
-    match accounts::verify_sign_in(&state, &form.username, &form.password).await {
+    match accounts::verify_sign_in(&state, &form.username, &form.password, &peer.ip().to_string()).await {
         Ok(user_id) => {
             let secret = accounts::start_session(&state, Some(user_id), None, &user_agent(&headers)).await?;
             Ok(signed_in(&next, &secret, &headers))
@@ -131,9 +131,11 @@ async fn login(
         Err(SignInError::Wrong) => {
             refused(StatusCode::UNAUTHORIZED, "The user name or password is wrong.".into(), None)
         }
-        Err(SignInError::Locked { until, retry_after_secs }) => refused(
+        Err(SignInError::Throttled { retry_after_secs }) => refused(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("This account is locked after repeated failed sign-ins until {until}."),
+            format!(
+                "Too many failed sign-ins with this user name from your address; wait {retry_after_secs} s and try again."
+            ),
             Some(retry_after_secs),
         ),
         Err(SignInError::Database(e)) => Err(WebError::Internal(e.into())),

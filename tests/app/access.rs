@@ -198,47 +198,92 @@ async fn each_role_gets_the_answer_its_rule_promises_on_every_route() {
     );
 }
 
+async fn sign_in(app: &TestApp, username: &str, password: &str) -> Reply {
+    let body = format!("username={username}&password={}&next=/", password.replace(' ', "+"));
+    app.request(
+        Method::POST,
+        "/login",
+        &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
+        body.into_bytes(),
+    )
+    .await
+}
+
 #[tokio::test]
-async fn repeated_sign_in_attempts_are_throttled_and_lock_the_account() {
+async fn failed_sign_ins_slow_a_name_down_alike_whether_it_exists_or_not() {
     let app = TestApp::spawn().await;
-    let attempt = |password: &str| {
-        let body = format!("username={ADMIN}&password={}&next=/", password.replace(' ', "+"));
-        let app = &app;
-        async move {
-            app.request(
-                Method::POST,
-                "/login",
-                &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
-                body.into_bytes(),
-            )
-            .await
+    // The free failures, then a wait: for the administrator and for a name
+    // nobody has, the same answers in the same order.
+    for name in [ADMIN, "nobody"] {
+        for n in 0..=accounts::FREE_FAILURES {
+            assert_eq!(sign_in(&app, name, "wrong password").await.status, StatusCode::UNAUTHORIZED, "{name} #{n}");
         }
-    };
-    for _ in 0..5 {
-        assert_eq!(attempt("wrong password").await.status, StatusCode::UNAUTHORIZED);
+        let waiting = sign_in(&app, name, ADMIN_PASSWORD).await;
+        assert_eq!(waiting.status, StatusCode::TOO_MANY_REQUESTS, "{name} waits, even with the right password");
+        assert!(waiting.body.contains("Too many failed sign-ins with this user name"), "{}", waiting.body);
+        assert!(waiting.header("retry-after").parse::<u64>().is_ok_and(|s| s > 0));
     }
-    let locked = attempt(ADMIN_PASSWORD).await;
-    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "locked even with the right password");
-    assert!(locked.body.contains("locked"));
-    assert!(locked.header("retry-after").parse::<u64>().is_ok_and(|s| s > 0));
-    // The address is throttled too, whatever the account.
+    // The address limit holds too, whatever the name.
     let mut throttled = None;
-    for _ in 0..10 {
-        let reply = app
-            .request(
-                Method::POST,
-                "/login",
-                &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
-                b"username=nobody&password=x".to_vec(),
-            )
-            .await;
+    for n in 0..12 {
+        let reply = sign_in(&app, &format!("someone{n}"), "x").await;
         if reply.status == StatusCode::TOO_MANY_REQUESTS {
             throttled = Some(reply);
             break;
         }
     }
-    let throttled = throttled.expect("the address is throttled within 16 attempts");
-    assert!(!throttled.header("retry-after").is_empty());
+    assert!(!throttled.expect("the address is throttled").header("retry-after").is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_counted_before_they_are_checked() {
+    let app = TestApp::spawn().await;
+    let attempts: Vec<_> = (0..40)
+        .map(|_| {
+            let state = app.state.clone();
+            tokio::spawn(async move { accounts::verify_sign_in(&state, ADMIN, "wrong password", "192.0.2.7").await })
+        })
+        .collect();
+    let mut checked = 0;
+    for attempt in attempts {
+        match attempt.await.expect("attempt") {
+            Err(accounts::SignInError::Wrong) => checked += 1,
+            Err(accounts::SignInError::Throttled { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(checked, accounts::FREE_FAILURES + 1, "only the free failures and one more were checked");
+}
+
+#[tokio::test]
+async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere_and_unlock_clears_them() {
+    let app = TestApp::spawn().await;
+    for _ in 0..12 {
+        let _ = accounts::verify_sign_in(&app.state, ADMIN, "an attacker guessing", "198.51.100.9").await;
+    }
+    let attacker = accounts::verify_sign_in(&app.state, ADMIN, ADMIN_PASSWORD, "198.51.100.9").await;
+    assert!(matches!(attacker, Err(accounts::SignInError::Throttled { .. })), "{attacker:?}");
+    let owner = accounts::verify_sign_in(&app.state, ADMIN, ADMIN_PASSWORD, "203.0.113.4").await;
+    assert!(owner.is_ok(), "the owner signs in from their own address: {owner:?}");
+
+    // An administrator lifts the wait with `atlascope user unlock`.
+    let data_dir = app.data_dir.clone();
+    let state = app.state.clone();
+    let unlock = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_atlascope"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["user", "unlock", "ADMIN"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the command runs")
+    })
+    .await
+    .expect("unlock");
+    assert!(unlock.status.success(), "{}", String::from_utf8_lossy(&unlock.stderr));
+    assert!(String::from_utf8_lossy(&unlock.stdout).contains("from 1 address(es)"));
+    let again = accounts::verify_sign_in(&state, ADMIN, ADMIN_PASSWORD, "198.51.100.9").await;
+    assert!(again.is_ok(), "after unlock: {again:?}");
 }
 
 #[tokio::test]
