@@ -41,6 +41,10 @@ pub enum Command {
         /// Release shown when none is named [default: the bundled 2026.05]
         #[arg(long, env = "ATLASCOPE_DEFAULT_RELEASE", value_name = "VERSION")]
         default_release: Option<String>,
+        /// The address people use to reach the server (https://atlas.example.org), when it is not
+        /// its bind address: first-run set-up is offered under its host name
+        #[arg(long, env = "ATLASCOPE_PUBLIC_URL", value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Create the database in the data directory (`serve` also creates it on first start)
     Init,
@@ -200,7 +204,9 @@ pub fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = data_dir(cli.data_dir);
     match cli.command {
-        Command::Serve { bind, default_release } => serve(&data_dir, bind, default_release.as_deref()).await,
+        Command::Serve { bind, default_release, public_url } => {
+            serve(&data_dir, bind, default_release.as_deref(), public_url.as_deref()).await
+        }
         Command::Init => init(&data_dir).await,
         Command::Framework(command) => framework(&data_dir, command).await,
         Command::User(command) => user(&data_dir, command).await,
@@ -322,8 +328,31 @@ async fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>) -> anyhow::Result<()> {
+/// The host name of a public URL (`https://atlas.example.org:8443/` → `atlas.example.org`).
+fn public_host(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .with_context(|| format!("--public-url: `{url}` must start with http:// or https://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    if host.is_empty() || authority.contains('@') {
+        anyhow::bail!("--public-url: `{url}` names no host");
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+async fn serve(
+    data_dir: &Path,
+    bind: SocketAddr,
+    default_release: Option<&str>,
+    public_url: Option<&str>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
+    let public_names = public_url.map(public_host).transpose()?.into_iter().collect();
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let _lock = db::ServerLock::acquire(data_dir)?;
@@ -332,7 +361,7 @@ async fn serve(data_dir: &Path, bind: SocketAddr, default_release: Option<&str>)
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     let has_admin = db::accounts::count_admins(&db).await? > 0;
-    let setup = SetupState::new(has_admin);
+    let setup = SetupState::new(has_admin).with_names(public_names);
     if !has_admin {
         let code = setup.issue_code();
         tracing::warn!(

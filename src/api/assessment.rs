@@ -598,7 +598,7 @@ async fn put_acceptance(
     let written = decisions::set_acceptance(&state, id, &technique_id, input, expected, &actor).await?;
     let snapshot = snapshot::load(&state, id).await?;
     let dto = acceptance_dto(&snapshot, written.row);
-    Ok(if dto.version == 1 {
+    Ok(if written.created {
         let location = format!("/api/v1/systems/{id}/acceptances/{technique_id}");
         Versioned::created(dto.version, location, dto)
     } else {

@@ -202,8 +202,9 @@ pub async fn put_status(
     .await
 }
 
+/// The acceptances in force or expired; withdrawn ones are left out.
 pub async fn acceptances(db: impl SqliteExecutor<'_>, system_id: i64) -> Result<Vec<AcceptanceRow>, sqlx::Error> {
-    sqlx::query_as(&format!("select {ACCEPTANCE} from risk_acceptances where system_id = ?"))
+    sqlx::query_as(&format!("select {ACCEPTANCE} from risk_acceptances where system_id = ? and withdrawn_at is null"))
         .bind(system_id)
         .fetch_all(db)
         .await
@@ -214,11 +215,28 @@ pub async fn acceptance(
     system_id: i64,
     technique_id: &str,
 ) -> Result<Option<AcceptanceRow>, sqlx::Error> {
-    sqlx::query_as(&format!("select {ACCEPTANCE} from risk_acceptances where system_id = ? and technique_id = ?"))
+    sqlx::query_as(&format!(
+        "select {ACCEPTANCE} from risk_acceptances where system_id = ? and technique_id = ? and withdrawn_at is null"
+    ))
+    .bind(system_id)
+    .bind(technique_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The version of a technique's acceptance, withdrawn or not; 0 when there
+/// never was one. Versions never repeat, so a stale write is always caught.
+pub async fn acceptance_version(
+    db: impl SqliteExecutor<'_>,
+    system_id: i64,
+    technique_id: &str,
+) -> Result<i64, sqlx::Error> {
+    Ok(sqlx::query_scalar("select version from risk_acceptances where system_id = ? and technique_id = ?")
         .bind(system_id)
         .bind(technique_id)
         .fetch_optional(db)
-        .await
+        .await?
+        .unwrap_or(0))
 }
 
 pub async fn put_acceptance(
@@ -232,7 +250,7 @@ pub async fn put_acceptance(
          on conflict (system_id, technique_id) do update set
            justification = excluded.justification, accepted_by = excluded.accepted_by,
            expires_on = excluded.expires_on, version = risk_acceptances.version + 1,
-           updated_by = excluded.updated_by, updated_at = excluded.updated_at
+           updated_by = excluded.updated_by, updated_at = excluded.updated_at, withdrawn_at = null
          returning {ACCEPTANCE}"
     ))
     .bind(system_id)
@@ -246,16 +264,25 @@ pub async fn put_acceptance(
     .await
 }
 
+/// Withdraws an acceptance: the row stays, marked withdrawn, with its version bumped.
 pub async fn delete_acceptance(
     db: &mut SqliteConnection,
     system_id: i64,
     technique_id: &str,
+    updated_by: &str,
+    updated_at: &str,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("delete from risk_acceptances where system_id = ? and technique_id = ?")
-        .bind(system_id)
-        .bind(technique_id)
-        .execute(db)
-        .await?
-        .rows_affected()
+    Ok(sqlx::query(
+        "update risk_acceptances set withdrawn_at = ?, version = version + 1, updated_by = ?, updated_at = ?
+         where system_id = ? and technique_id = ? and withdrawn_at is null",
+    )
+    .bind(updated_at)
+    .bind(updated_by)
+    .bind(updated_at)
+    .bind(system_id)
+    .bind(technique_id)
+    .execute(db)
+    .await?
+    .rows_affected()
         > 0)
 }

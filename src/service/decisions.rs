@@ -19,6 +19,8 @@ pub struct Written<T> {
     pub row: T,
     /// `None` when nothing changed (no entry was written).
     pub history_id: Option<i64>,
+    /// True when the write made the item (none was in force before).
+    pub created: bool,
 }
 
 /// Fields to change on a technique assessment; `None` leaves a field as it is.
@@ -154,8 +156,9 @@ pub async fn set_assessment(
     let mut next = current.clone();
     apply_assessment_change(&mut next, &AssessmentChange { rationale, ..change });
     if next == current {
-        return Ok(Written { row: current, history_id: None });
+        return Ok(Written { row: current, history_id: None, created: false });
     }
+    let created = current.version == 0;
     next.updated_by = actor.name().to_string();
     next.updated_at = at.clone();
     let row = db::decisions::put_assessment(&mut tx, system_id, &next).await?;
@@ -170,7 +173,7 @@ pub async fn set_assessment(
     });
     drop(turn);
     announce(state, system_id, vec![technique_id.to_string()], actor);
-    Ok(Written { row, history_id: Some(history_id) })
+    Ok(Written { row, history_id: Some(history_id), created })
 }
 
 /// Applies a checked change to an assessment row.
@@ -273,7 +276,7 @@ async fn write_status(
     check_version(&format!("the status of {label}"), current.version, expected_version)?;
     let mut next = apply_status_change(&current, change)?;
     if next == current {
-        return Ok(Written { row: current, history_id: None });
+        return Ok(Written { row: current, history_id: None, created: false });
     }
     next.updated_by = actor.name().to_string();
     next.updated_at = at.clone();
@@ -294,7 +297,7 @@ async fn write_status(
     });
     drop(turn);
     announce(state, ctx.system.id, affected, actor);
-    Ok(Written { row, history_id: Some(history_id) })
+    Ok(Written { row, history_id: Some(history_id), created: current.version == 0 })
 }
 
 pub async fn set_acceptance(
@@ -319,11 +322,8 @@ pub async fn set_acceptance(
     let at = now();
     let mut tx = begin_write(state).await?;
     let current = db::decisions::acceptance(&mut *tx, system_id, technique_id).await?;
-    check_version(
-        &format!("the risk acceptance of {technique_id}"),
-        current.as_ref().map_or(0, |c| c.version),
-        expected_version,
-    )?;
+    let version = db::decisions::acceptance_version(&mut *tx, system_id, technique_id).await?;
+    check_version(&format!("the risk acceptance of {technique_id}"), version, expected_version)?;
     let next = AcceptanceRow {
         technique_id: technique_id.to_string(),
         justification,
@@ -336,7 +336,7 @@ pub async fn set_acceptance(
     if let Some(current) = current.as_ref().filter(|c| {
         c.justification == next.justification && c.accepted_by == next.accepted_by && c.expires_on == next.expires_on
     }) {
-        return Ok(Written { row: current.clone(), history_id: None });
+        return Ok(Written { row: current.clone(), history_id: None, created: false });
     }
     let row = db::decisions::put_acceptance(&mut tx, system_id, &next).await?;
     let label = format!("risk acceptance of {technique_id}");
@@ -349,7 +349,7 @@ pub async fn set_acceptance(
     });
     drop(turn);
     announce(state, system_id, vec![technique_id.to_string()], actor);
-    Ok(Written { row, history_id: Some(history_id) })
+    Ok(Written { row, history_id: Some(history_id), created: current.is_none() })
 }
 
 pub async fn remove_acceptance(
@@ -367,7 +367,7 @@ pub async fn remove_acceptance(
         return Err(ServiceError::NotFound(format!("{technique_id} has no risk acceptance on this system")));
     };
     check_version(&format!("the risk acceptance of {technique_id}"), current.version, expected_version)?;
-    db::decisions::delete_acceptance(&mut tx, system_id, technique_id).await?;
+    db::decisions::delete_acceptance(&mut tx, system_id, technique_id, actor.name(), &at).await?;
     let label = format!("risk acceptance of {technique_id}");
     let history_id =
         record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, to_json(&current), None, None).await?;
@@ -645,12 +645,15 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                 changed.extend(affected_by_status(state, &ctx, kind, &entry.item).await?);
             }
             "acceptance" => {
-                let current = db::decisions::acceptance(&mut *tx, system_id, &entry.item).await?;
-                check_version(
-                    &format!("the risk acceptance of {}", entry.item),
-                    current.as_ref().map_or(0, |c| c.version),
-                    Some(version_after.unwrap_or(0)),
-                )?;
+                // A withdrawal left the acceptance one version past the one it withdrew.
+                let version_before = entry
+                    .before
+                    .as_deref()
+                    .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                    .and_then(|v| v.get("version").and_then(Value::as_i64));
+                let expected = version_after.or(version_before.map(|v| v + 1)).unwrap_or(0);
+                let current = db::decisions::acceptance_version(&mut *tx, system_id, &entry.item).await?;
+                check_version(&format!("the risk acceptance of {}", entry.item), current, Some(expected))?;
                 restored_after = match entry.before.as_deref() {
                     Some(before) => {
                         let mut target: AcceptanceRow = serde_json::from_str(before)
@@ -660,7 +663,7 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                         to_json(&db::decisions::put_acceptance(&mut tx, system_id, &target).await?)
                     }
                     None => {
-                        db::decisions::delete_acceptance(&mut tx, system_id, &entry.item).await?;
+                        db::decisions::delete_acceptance(&mut tx, system_id, &entry.item, actor.name(), &at).await?;
                         None
                     }
                 };

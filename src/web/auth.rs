@@ -27,13 +27,17 @@ pub fn router() -> Router<AppState> {
         .route("/join/{code}", get(join_page).post(join))
 }
 
-/// Only local paths are followed after sign-in.
+/// Only a clean path of this site is followed after sign-in: it starts with
+/// one `/` and holds no backslash, space or control character (browsers
+/// drop tabs and new lines, so `/\t/evil.example` would read as
+/// `//evil.example`), and decoding its escapes does not make it start with
+/// `//` or `/\` or hold a control character; anything else goes to `/`.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next.to_string()
-    } else {
-        "/".into()
-    }
+    let local = |path: &str| path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\");
+    let clean = local(next) && !next.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control());
+    let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
+    let still_clean = local(&decoded) && !decoded.chars().any(char::is_control);
+    if clean && still_clean && next.len() <= 2048 { next.to_string() } else { "/".into() }
 }
 
 /// Served over HTTPS (directly or behind a proxy that says so).
@@ -166,13 +170,28 @@ struct SetupPage {
     error: Option<String>,
 }
 
+/// Refuses set-up under a name the server does not answer to (see [`crate::auth::setup`]).
+fn check_setup_host(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("(not text)"));
+    if state.setup.host_allowed(host) {
+        return Ok(());
+    }
+    Err(WebError::BadRequest(format!(
+        "Set-up is not offered under the name {}: open this server by its IP address or localhost, \
+         or start it with --public-url naming it",
+        host.unwrap_or_default().chars().take(100).collect::<String>()
+    )))
+}
+
 async fn setup_page(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Result<Response, WebError> {
     if is_set_up(&state).await? {
         return Ok(Redirect::to("/login").into_response());
     }
+    check_setup_host(&state, &headers)?;
     let page = SetupPage {
         chrome: Chrome::bare(),
         needs_code: !peer.ip().is_loopback(),
@@ -217,6 +236,7 @@ async fn setup(
     if is_set_up(&state).await? {
         return Ok(Redirect::to("/login").into_response());
     }
+    check_setup_host(&state, &headers)?;
     let needs_code = !peer.ip().is_loopback();
     let refused = |status: StatusCode, message: String| -> Result<Response, WebError> {
         let page = SetupPage {

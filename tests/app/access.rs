@@ -484,6 +484,20 @@ async fn a_fresh_installation_serves_only_the_setup_page_until_an_administrator_
     assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
     let short = send(Method::POST, "/setup", "username=root&password=short&confirm=short").await.unwrap();
     assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A page on another site whose name was pointed at this machine (DNS
+    // rebinding) posts the form through a visitor's browser: refused.
+    let port = base.rsplit(':').next().unwrap();
+    let rebound = axum::http::Request::post(format!("{base}/setup"))
+        .header("host", format!("evil.example:{port}"))
+        .header("origin", format!("http://evil.example:{port}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::new(axum::body::Bytes::from(
+            "username=mallory&password=a+long+enough+secret&confirm=a+long+enough+secret",
+        )))
+        .unwrap();
+    let rebound = client.request(rebound).await.unwrap();
+    assert_eq!(rebound.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(atlascope::db::accounts::count_admins(&state.db).await.unwrap(), 0, "no administrator was made");
     let created =
         send(Method::POST, "/setup", "username=root&password=a+long+enough+secret&confirm=a+long+enough+secret")
             .await
@@ -492,4 +506,31 @@ async fn a_fresh_installation_serves_only_the_setup_page_until_an_administrator_
     assert!(created.headers()["set-cookie"].to_str().unwrap().starts_with("atlascope_session="));
     let again = send(Method::GET, "/setup", "").await.unwrap();
     assert_eq!(again.headers()["location"], "/login", "set-up is closed once an administrator exists");
+}
+
+#[tokio::test]
+async fn sign_in_follows_only_clean_paths_of_this_site() {
+    let app = TestApp::spawn().await;
+    let password = ADMIN_PASSWORD.replace(' ', "+");
+    for (next, expected) in [
+        ("/teams", "/teams"),
+        ("/frameworks/2026.05%3Fq%3Dprompt%2520injection", "/frameworks/2026.05?q=prompt%20injection"),
+        ("/%09/evil.example", "/"),
+        ("/%0A/x", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/%252F%252Fevil.example", "/"),
+    ] {
+        let reply = app
+            .request(
+                Method::POST,
+                "/login",
+                &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
+                format!("username={ADMIN}&password={password}&next={next}").into_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "next={next}: {}", reply.body);
+        assert_eq!(reply.header("location"), expected, "next={next}");
+    }
 }

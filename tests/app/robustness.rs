@@ -396,3 +396,42 @@ async fn the_id_migration_keeps_every_row_and_every_cascade() {
         .expect("insert");
     assert_eq!(count("select max(id) from teams").await, 4, "a deleted id is not given again");
 }
+
+#[tokio::test]
+async fn a_stale_write_cannot_overwrite_a_risk_acceptance_made_again_after_a_withdrawal() {
+    let app = TestApp::spawn().await;
+    team_and_system(&app, "Chatbot").await;
+    let path = "/api/v1/systems/1/acceptances/AML.T0051";
+    let accept = |justification: &'static str, if_match: Option<&'static str>| {
+        let body = serde_json::json!({"justification": justification, "expires_on": "2099-01-01"});
+        let headers: Vec<(&str, &str)> = if_match.map(|v| ("if-match", v)).into_iter().collect();
+        let app = &app;
+        async move { app.send_json(axum::http::Method::PUT, path, &headers, &body).await }
+    };
+    let first = accept("Compensating control in the gateway", None).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.header("etag"), "\"1\"");
+    // Someone withdraws it, someone else accepts the risk again.
+    assert_eq!(app.delete(path).await.status, StatusCode::NO_CONTENT);
+    let again = accept("Accepted by the risk board", None).await;
+    assert_eq!(again.status, StatusCode::CREATED, "made again after a withdrawal");
+    assert_eq!(again.header("etag"), "\"3\"", "versions go on counting across the withdrawal");
+    // A client still holding version 1 can neither overwrite nor withdraw it.
+    let stale_put = accept("Stale edit", Some("\"1\"")).await;
+    assert_eq!(stale_put.status, StatusCode::PRECONDITION_FAILED, "{}", stale_put.body);
+    let stale_delete = app.request(axum::http::Method::DELETE, path, &[("if-match", "\"1\"")], Vec::new()).await;
+    assert_eq!(stale_delete.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(app.get(path).await.json()["justification"], "Accepted by the risk board");
+
+    // Undoing the withdrawal is refused now (the acceptance moved on); undoing
+    // the new acceptance withdraws it again.
+    let history = app.get("/api/v1/systems/1/history?item=AML.T0051").await.json();
+    let entries = history.as_array().expect("history");
+    assert_eq!(entries.len(), 3);
+    let (made_again, withdrawal) = (entries[0]["id"].as_i64().unwrap(), entries[1]["id"].as_i64().unwrap());
+    let refused = app.post_json(&format!("/api/v1/systems/1/history/{withdrawal}/undo"), &serde_json::json!({})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    let undone = app.post_json(&format!("/api/v1/systems/1/history/{made_again}/undo"), &serde_json::json!({})).await;
+    assert_eq!(undone.status, StatusCode::OK, "{}", undone.body);
+    assert_eq!(app.get(path).await.status, StatusCode::NOT_FOUND);
+}
