@@ -16,9 +16,10 @@ pub const SESSION_IDLE: Duration = Duration::hours(12);
 pub const SESSION_MAX: Duration = Duration::days(7);
 /// Failed sign-ins of one user name from one address that cost nothing…
 pub const FREE_FAILURES: i64 = 3;
-/// …after which each one doubles the wait before the next attempt, from one
-/// second up to this many.
+/// …after which each one doubles the wait before the next attempt, from
+/// [`FIRST_WAIT_SECS`] up to this many.
 pub const LONGEST_WAIT_SECS: i64 = 15 * 60;
+pub const FIRST_WAIT_SECS: i64 = 5;
 pub const MIN_PASSWORD: usize = 12;
 
 pub fn timestamp(at: OffsetDateTime) -> String {
@@ -86,13 +87,13 @@ pub enum SignInError {
 }
 
 /// How long a (user name, address) pair waits after `failures` failures:
-/// nothing for the free ones, then 1 s, 2 s, 4 s … up to [`LONGEST_WAIT_SECS`].
+/// nothing for the free ones, then 5 s, 10 s, 20 s … up to [`LONGEST_WAIT_SECS`].
 pub fn sign_in_wait_secs(failures: i64) -> i64 {
     if failures <= FREE_FAILURES {
         return 0;
     }
     let doublings = u32::try_from(failures - FREE_FAILURES - 1).unwrap_or(u32::MAX).min(20);
-    (1i64 << doublings).min(LONGEST_WAIT_SECS)
+    (FIRST_WAIT_SECS << doublings).min(LONGEST_WAIT_SECS)
 }
 
 /// Checks a password for a sign-in from `address`. Each attempt is counted
@@ -496,4 +497,17 @@ pub async fn remove_participant(state: &AppState, team_id: i64, participant_id: 
     db::accounts::remove_participant(&state.db, participant_id, &timestamp(now())).await?;
     state.principals.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_in_wait_doubles_after_the_free_failures_up_to_a_cap() {
+        let waits: Vec<i64> = (0..=FREE_FAILURES + 4).map(sign_in_wait_secs).collect();
+        assert_eq!(waits, vec![0, 0, 0, 0, 5, 10, 20, 40]);
+        assert_eq!(sign_in_wait_secs(50), LONGEST_WAIT_SECS);
+        assert_eq!(sign_in_wait_secs(i64::MAX), LONGEST_WAIT_SECS);
+    }
 }
