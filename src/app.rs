@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(web::not_found)
         .layer((
             TraceLayer::new_for_http().make_span_with(request_span),
+            axum::middleware::from_fn(https_and_api_errors),
             CatchPanicLayer::new(),
             TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)),
             CompressionLayer::new().quality(CompressionLevel::Fastest),
@@ -114,6 +115,33 @@ pub fn router(state: AppState) -> Router {
             tower_http::limit::RequestBodyLimitLayer::new(crate::atlas::MAX_IMPORT_BYTES + 64 * 1024),
         ))
         .with_state(state)
+}
+
+/// Two things every response gets on its way out: HSTS when the request
+/// came over HTTPS, and under `/api` the documented JSON error body on a
+/// failure answered before any handler ran (body over the limit, timeout,
+/// panic), which the layers below write as plain text.
+async fn https_and_api_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let https = crate::auth::served_over_https(request.headers());
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if api && (status.is_client_error() || status.is_server_error()) && !json {
+        let mut headers = std::mem::take(response.headers_mut());
+        for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
+            headers.remove(name);
+        }
+        response = api::error_for_status(status);
+        response.headers_mut().extend(headers);
+    }
+    if https {
+        response
+            .headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    response
 }
 
 /// Runs every state-changing request in a task of its own. A client that

@@ -252,3 +252,22 @@ impl From<ServiceError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The documented JSON error for a failure answered before any API handler
+/// ran (a body over the size limit, a timeout, a panic): same status, the
+/// error body instead of the framework's plain text.
+pub fn error_for_status(status: StatusCode) -> Response {
+    let (code, message): (&'static str, String) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("too_large", format!("the request body is over the limit of {} bytes", crate::atlas::MAX_IMPORT_BYTES))
+        }
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long and was stopped".into()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this path does not accept that method".into()),
+        StatusCode::NOT_ACCEPTABLE => ("not_acceptable", "none of the accepted encodings can be sent".into()),
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            ("internal", "the server could not complete this request; the details are in its log".into())
+        }
+        other => ("error", other.canonical_reason().unwrap_or("request failed").to_ascii_lowercase()),
+    };
+    (status, Json(ErrorBody { error: ErrorDetail { code, message, current_version: None } })).into_response()
+}

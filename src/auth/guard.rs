@@ -123,7 +123,13 @@ pub async fn guard(
 
     let principal = match authenticate(&state, request.headers()).await {
         Ok(Some(principal)) => principal,
-        Ok(None) => return refuse(api, &uri, Refusal::BadToken),
+        Ok(None) => {
+            // Guessing tokens costs like guessing passwords.
+            if let Err(wait) = state.login_limiter.check(&format!("bad-token:{}", client_address(&request))) {
+                return refuse(api, &uri, Refusal::TooMany(wait.as_secs().max(1)));
+            }
+            return refuse(api, &uri, Refusal::BadToken);
+        }
         Err(e) => return refuse(api, &uri, Refusal::Internal(e)),
     };
 
@@ -190,7 +196,9 @@ async fn authorize(
             _ => Err(Refusal::Forbidden("account settings need a signed-in account".into())),
         },
         Rule::Admin => {
-            if principal.is_admin() {
+            if principal.read_only() {
+                Err(Refusal::Forbidden("administration needs more than a read-only token".into()))
+            } else if principal.is_admin() {
                 Ok(())
             } else {
                 Err(Refusal::Forbidden("this needs a site administrator".into()))

@@ -16,6 +16,16 @@ use utoipa::ToSchema;
 
 use crate::service::Actor;
 
+/// Served over HTTPS: the server sits behind a TLS proxy that says so
+/// (`X-Forwarded-Proto: https` or `Forwarded: proto=https`).
+pub fn served_over_https(headers: &axum::http::HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+        || headers
+            .get(axum::http::header::FORWARDED)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("proto=https"))
+}
+
 /// A person's role on one team. Ordered: each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

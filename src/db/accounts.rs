@@ -372,6 +372,16 @@ pub async fn mark_token_used(db: impl SqliteExecutor<'_>, id: i64, now: &str) ->
     Ok(())
 }
 
+/// Revokes every live token of an account; returns how many.
+pub async fn revoke_tokens_of(db: impl SqliteExecutor<'_>, user_id: i64, now: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("update api_tokens set revoked_at = ? where user_id = ? and revoked_at is null")
+        .bind(now)
+        .bind(user_id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
 pub async fn revoke_token(db: impl SqliteExecutor<'_>, id: i64, user_id: i64, now: &str) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query("update api_tokens set revoked_at = ? where id = ? and user_id = ? and revoked_at is null")
         .bind(now)

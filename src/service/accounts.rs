@@ -297,13 +297,17 @@ async fn token_principal(state: &AppState, row: db::accounts::TokenRow) -> Servi
     }))
 }
 
+/// Changes an account's password; every other session ends, and with
+/// `revoke_tokens` every API token of the account too. Returns how many
+/// tokens were revoked.
 pub async fn change_password(
     state: &AppState,
     user_id: i64,
     current: &str,
     new: &str,
     keep_session: Option<&str>,
-) -> ServiceResult<()> {
+    revoke_tokens: bool,
+) -> ServiceResult<u64> {
     let user = db::accounts::user(&state.db, user_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("the account no longer exists".into()))?;
@@ -317,8 +321,10 @@ pub async fn change_password(
     db::accounts::set_password(&state.db, user_id, &hash, &timestamp(now())).await?;
     // Every other session ends with the old password.
     db::accounts::delete_sessions_of(&state.db, user_id, keep_session).await?;
+    let revoked =
+        if revoke_tokens { db::accounts::revoke_tokens_of(&state.db, user_id, &timestamp(now())).await? } else { 0 };
     state.principals.forget_user(user_id);
-    Ok(())
+    Ok(revoked)
 }
 
 pub async fn revoke_other_sessions(state: &AppState, user_id: i64, keep: &str) -> ServiceResult<u64> {

@@ -66,6 +66,8 @@ struct AccountPage {
     current_session: String,
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
+    /// Tokens neither revoked nor expired.
+    live_tokens: usize,
     teams: Vec<Team>,
     new_token: Option<String>,
     message: Option<String>,
@@ -85,10 +87,14 @@ async fn account_view(state: &AppState, principal: &Principal) -> Result<Account
         .into_iter()
         .filter(|t| visible.as_ref().is_none_or(|v| v.contains(&t.id)))
         .collect();
+    let tokens = crate::db::accounts::tokens_of(&state.db, user_id).await.map_err(db_error)?;
+    let now = accounts::timestamp(time::OffsetDateTime::now_utc());
+    let live_tokens = tokens.iter().filter(|t| t.revoked_at.is_none() && t.expires_at > now).count();
     Ok(AccountPage {
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
         sessions: crate::db::accounts::sessions_of(&state.db, user_id).await.map_err(db_error)?,
-        tokens: crate::db::accounts::tokens_of(&state.db, user_id).await.map_err(db_error)?,
+        tokens,
+        live_tokens,
         teams,
         user,
         current_session,
@@ -110,6 +116,8 @@ struct PasswordForm {
     new_password: String,
     #[serde(default)]
     confirm: String,
+    /// Present when the account's API tokens should be revoked too.
+    revoke_tokens: Option<String>,
 }
 
 async fn change_password(
@@ -121,17 +129,30 @@ async fn change_password(
     let outcome = if form.new_password != form.confirm {
         Err("confirm: the two new passwords differ.".to_string())
     } else {
-        match accounts::change_password(&state, user_id, &form.current_password, &form.new_password, Some(&session))
-            .await
+        let revoke = form.revoke_tokens.is_some();
+        match accounts::change_password(
+            &state,
+            user_id,
+            &form.current_password,
+            &form.new_password,
+            Some(&session),
+            revoke,
+        )
+        .await
         {
-            Ok(()) => Ok(()),
+            Ok(revoked) => Ok(revoked),
             Err(e) => Err(shown(e)?),
         }
     };
     let mut page = account_view(&state, &principal).await?;
     match outcome {
-        Ok(()) => {
-            page.message = Some("Password changed. Your other sessions were signed out.".into());
+        Ok(revoked) => {
+            let tokens = match (form.revoke_tokens.is_some(), revoked) {
+                (false, _) => String::new(),
+                (true, 1) => " Your API token was revoked.".into(),
+                (true, n) => format!(" {n} API tokens were revoked."),
+            };
+            page.message = Some(format!("Password changed. Your other sessions were signed out.{tokens}"));
             Ok(render(&page)?.into_response())
         }
         Err(message) => {

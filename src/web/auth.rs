@@ -40,14 +40,8 @@ fn safe_next(next: &str) -> String {
     if clean && still_clean && next.len() <= 2048 { next.to_string() } else { "/".into() }
 }
 
-/// Served over HTTPS (directly or behind a proxy that says so).
-fn https(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
-        || headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("proto=https"))
-}
-
 fn session_cookie_header(secret: &str, headers: &HeaderMap) -> Option<HeaderValue> {
-    let secure = if https(headers) { "; Secure" } else { "" };
+    let secure = if crate::auth::served_over_https(headers) { "; Secure" } else { "" };
     let max_age = SESSION_MAX.whole_seconds();
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"

@@ -225,3 +225,85 @@ async fn a_backup_taken_during_writes_restores_to_a_consistent_database() {
     let served = TestApp::spawn_in(restored.path().to_path_buf()).await;
     assert_eq!(served.get(&system).await.status, StatusCode::OK, "the restored database serves");
 }
+
+#[tokio::test]
+async fn hardening_hsts_json_413_token_guessing_and_read_only_administration() {
+    let app = TestApp::spawn().await;
+    // HSTS only when the request came over HTTPS (through a proxy that says so).
+    let plain = app.get("/teams").await;
+    assert!(plain.header("strict-transport-security").is_empty());
+    let tls = app.get_with("/teams", &[("x-forwarded-proto", "https")]).await;
+    assert!(tls.header("strict-transport-security").starts_with("max-age="), "{:?}", tls.headers);
+
+    // A body over the limit gets the API's JSON error, not the framework's text.
+    let huge = vec![b'x'; atlascope::atlas::MAX_IMPORT_BYTES + 100 * 1024];
+    let refused = app.post("/api/v1/frameworks", huge).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(refused.json()["error"]["code"], "too_large", "{}", refused.body);
+    assert!(refused.header("x-content-type-options") == "nosniff", "security headers stay");
+
+    // Guessing bearer tokens is throttled per address.
+    let mut last = StatusCode::OK;
+    for _ in 0..15 {
+        last = app.get_with("/api/v1/teams", &[("authorization", "Bearer acs_guess")]).await.status;
+        if last == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "invalid tokens are rate-limited");
+
+    // A read-only token of an administrator opens no administration page.
+    let admin = atlascope::db::accounts::user_by_name(&app.state.db, crate::helpers::ADMIN).await.unwrap().unwrap();
+    let read = atlascope::service::accounts::create_token(
+        &app.state,
+        admin.id,
+        "reader",
+        atlascope::auth::TokenScope::Read,
+        None,
+        30,
+    )
+    .await
+    .unwrap()
+    .secret;
+    let users = app.get_with("/admin/users", &[("authorization", &format!("Bearer {read}"))]).await;
+    assert_eq!(users.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn changing_a_password_can_revoke_the_accounts_api_tokens() {
+    let app = TestApp::spawn().await;
+    let admin = atlascope::db::accounts::user_by_name(&app.state.db, crate::helpers::ADMIN).await.unwrap().unwrap();
+    let token = atlascope::service::accounts::create_token(
+        &app.state,
+        admin.id,
+        "ci",
+        atlascope::auth::TokenScope::Read,
+        None,
+        30,
+    )
+    .await
+    .unwrap()
+    .secret;
+    let bearer = format!("Bearer {token}");
+    assert_eq!(app.get_with("/api/v1/teams", &[("authorization", &bearer)]).await.status, StatusCode::OK);
+    let page = app.get("/account").await;
+    assert!(page.body.contains(r#"name="revoke_tokens""#), "the page offers it while a token is live");
+    let new = "an entirely new pass phrase";
+    let changed = app
+        .request(
+            axum::http::Method::POST,
+            "/account/password",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!(
+                "current_password={}&new_password={}&confirm={}&revoke_tokens=yes",
+                crate::helpers::ADMIN_PASSWORD.replace(' ', "+"),
+                new.replace(' ', "+"),
+                new.replace(' ', "+")
+            )
+            .into_bytes(),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert!(changed.body.contains("Your API token was revoked."), "{}", changed.body);
+    assert_eq!(app.get_with("/api/v1/teams", &[("authorization", &bearer)]).await.status, StatusCode::UNAUTHORIZED);
+}
