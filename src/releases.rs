@@ -20,6 +20,9 @@ pub enum ImportFailure {
     AlreadyLoaded { file: String, version: String, detail: String },
     #[error("storing the release failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// The reader's thread failed (a bug, never the file's fault).
+    #[error("reading the release failed: {0}")]
+    Reader(String),
 }
 
 /// Builds the catalog: the bundled release, then every stored import (an
@@ -57,7 +60,11 @@ pub async fn import(
     file: &str,
     version_override: Option<&str>,
 ) -> Result<Arc<Framework>, ImportFailure> {
-    let mut release = read_release(bytes, file, version_override)?;
+    // Parsing a large file takes a while: off the async runtime.
+    let (owned, name, version) = (bytes.to_vec(), file.to_string(), version_override.map(str::to_string));
+    let mut release = tokio::task::spawn_blocking(move || read_release(&owned, &name, version.as_deref()))
+        .await
+        .map_err(|e| ImportFailure::Reader(e.to_string()))??;
     if let Some(existing) = catalog.get(&release.version) {
         let upgrades_bundled = existing.origin == Origin::Bundled && release.version == BUNDLED_VERSION;
         if !upgrades_bundled {

@@ -310,6 +310,7 @@ async fn import_framework(
             },
             ImportFailure::AlreadyLoaded { .. } => ApiError::Conflict(failure.to_string()),
             ImportFailure::Database(e) => ApiError::Internal(e.into()),
+            ImportFailure::Reader(e) => ApiError::Internal(anyhow::anyhow!(e)),
         },
     )?;
     let mut headers = HeaderMap::new();

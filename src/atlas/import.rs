@@ -72,6 +72,11 @@ pub fn read_release(bytes: &[u8], file: &str, version_override: Option<&str>) ->
              (`format-version: 6.x`) or a STIX 2.1 bundle (`\"type\": \"bundle\"`)",
         )
     })?;
+    if matches!(format, SourceFormat::Legacy | SourceFormat::Calendar)
+        && let Err(over) = super::yaml_budget::check(text)
+    {
+        return Err(ImportError::new(file, ImportErrorKind::Invalid, format!("line {}: {}", over.line, over.message)));
+    }
     let mut release = match format {
         SourceFormat::Legacy => legacy::read(text, file)?,
         SourceFormat::Calendar => calendar::read(text, file)?,

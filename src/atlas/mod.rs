@@ -18,6 +18,7 @@ pub mod markdown;
 pub mod matrix;
 pub mod model;
 pub mod stix;
+pub mod yaml_budget;
 
 pub use catalog::Catalog;
 pub use framework::Framework;

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod conformance;
 mod helpers;
+mod hostile_inputs;
 mod http_api;
 mod http_pages;
 mod reports;
