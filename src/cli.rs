@@ -94,9 +94,13 @@ pub enum ReportCommand {
         /// The system: its ID or its name
         #[arg(long, value_name = "NAME-or-ID")]
         system: String,
-        /// html (self-contained), md, csv, json or navigator (an ATLAS Navigator layer)
+        /// html (self-contained), md, csv, json, navigator (an ATLAS Navigator layer) or
+        /// navigator-zip (a zip of layers)
         #[arg(long, default_value = "md", value_parser = ReportFormat::parse)]
         format: ReportFormat,
+        /// Navigator layer format: 4.5, or 4.3 for the ATLAS Navigator
+        #[arg(long, default_value = "4.5", value_parser = crate::reports::navigator::LayerVersion::parse)]
+        layer_version: crate::reports::navigator::LayerVersion,
         /// Write to FILE instead of standard output
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -213,8 +217,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token(&data_dir, command).await,
         Command::Backup { file } => backup(&data_dir, &file).await,
         Command::Restore { file } => restore(&data_dir, &file).await,
-        Command::Report(ReportCommand::Gaps { system, format, output, remote }) => {
-            report_gaps(&data_dir, &system, format, output.as_deref(), remote).await
+        Command::Report(ReportCommand::Gaps { system, format, layer_version, output, remote }) => {
+            report_gaps(&data_dir, &system, (format, layer_version), output.as_deref(), remote).await
         }
         Command::Check { system, min_coverage, no_realized_gaps, remote } => {
             check(&data_dir, &system, min_coverage, no_realized_gaps, remote).await
@@ -467,7 +471,7 @@ fn display_name(path: &Path) -> String {
 async fn report_gaps(
     data_dir: &Path,
     system: &str,
-    format: ReportFormat,
+    (format, layer_version): (ReportFormat, crate::reports::navigator::LayerVersion),
     output: Option<&Path>,
     remote: RemoteArgs,
 ) -> anyhow::Result<()> {
@@ -475,14 +479,16 @@ async fn report_gaps(
         Some(server) => {
             let client = ApiClient::new(&server, remote.token)?;
             let id = client.system_id(system).await?;
-            let query = format!("/systems/{id}/gaps?format={}", format.as_str());
+            let query =
+                format!("/systems/{id}/gaps?format={}&layer_version={}", format.as_str(), layer_version.as_str());
             (client.get(&query).await?, format!("system {id}"))
         }
         None => {
             let state = local_state(data_dir).await?;
             let found = crate::service::systems::find(&state, system).await?;
             let data = report_service::for_system(&state, found.id).await?;
-            (report_service::render(data, ReportRequest::new(format)).await?.bytes, found.name)
+            let request = ReportRequest { layer_version, ..ReportRequest::new(format) };
+            (report_service::render(data, request).await?.bytes, found.name)
         }
     };
     match output {

@@ -19,6 +19,7 @@ use super::{ApiError, ApiResult, ErrorBody};
 use crate::app::AppState;
 use crate::domain::gaps::{DEFAULT_RECOMMENDATIONS, Recommendations};
 use crate::reports::import::{self, ImportFormat, ImportPreview};
+use crate::reports::navigator::LayerVersion;
 use crate::reports::{GapReport, ReportFormat};
 use crate::service::reports::{self, MAX_RECOMMENDATIONS, ReportData, ReportFile, ReportRequest};
 
@@ -42,6 +43,9 @@ struct GapsQuery {
     /// JSON only: list every technique of every system with its decisions
     /// (default `true` for a system, `false` for a team).
     techniques: Option<bool>,
+    /// Navigator layers only: the layer format, `4.5` (the default) or `4.3`
+    /// (for the ATLAS Navigator deployment, which warns on 4.5).
+    layer_version: Option<String>,
 }
 
 impl GapsQuery {
@@ -59,7 +63,12 @@ impl GapsQuery {
                 message: format!("{recommendations} is over the limit of {MAX_RECOMMENDATIONS}"),
             });
         }
-        Ok(ReportRequest { format, recommendations, json_techniques: self.techniques.unwrap_or(!team) })
+        let layer_version = match self.layer_version.as_deref() {
+            None => LayerVersion::default(),
+            Some(raw) => LayerVersion::parse(raw)
+                .map_err(|message| ApiError::InvalidField { field: "layer_version", message })?,
+        };
+        Ok(ReportRequest { format, recommendations, json_techniques: self.techniques.unwrap_or(!team), layer_version })
     }
 }
 

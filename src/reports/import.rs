@@ -46,6 +46,7 @@
 //! warning. Rows are numbered as a spreadsheet shows them (the header is
 //! row 1).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
@@ -92,7 +93,8 @@ impl ImportFormat {
     /// Guesses the format of a file: JSON (a layer object or a list of
     /// layers, starting with `{` or `[`) is a Navigator layer, anything else CSV.
     pub fn detect(bytes: &[u8]) -> Self {
-        match strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) {
+        let text = as_utf8(bytes).unwrap_or(Cow::Borrowed(bytes));
+        match text.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{' | b'[') => ImportFormat::Navigator,
             _ => ImportFormat::Csv,
         }
@@ -302,8 +304,43 @@ impl<'a> Planner<'a> {
     }
 }
 
-fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+/// The file as UTF-8 text. A UTF-8 byte-order mark is dropped; UTF-16
+/// (which Excel and mitreattack-python write) is decoded, known by its mark
+/// or, without one, by a first character of one ASCII byte and one zero
+/// byte. UTF-32 and broken UTF-16 are refused, naming the encoding.
+pub fn as_utf8(bytes: &[u8]) -> Result<Cow<'_, [u8]>, ImportRefused> {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return Ok(Cow::Borrowed(rest));
+    }
+    if bytes.starts_with(b"\xFF\xFE\0\0") || bytes.starts_with(b"\0\0\xFE\xFF") {
+        return Err(ImportRefused::new("file", "the file is in UTF-32; save it as UTF-8 or UTF-16"));
+    }
+    let (little_endian, body, name) = match bytes {
+        [0xFF, 0xFE, rest @ ..] => (true, rest, "UTF-16LE"),
+        [0xFE, 0xFF, rest @ ..] => (false, rest, "UTF-16BE"),
+        [first, 0, ..] if *first != 0 && first.is_ascii() => (true, bytes, "UTF-16LE"),
+        [0, second, ..] if *second != 0 && second.is_ascii() => (false, bytes, "UTF-16BE"),
+        _ => return Ok(Cow::Borrowed(bytes)),
+    };
+    if body.len() % 2 != 0 {
+        return Err(ImportRefused::new("file", format!("the file looks like {name} but has an odd number of bytes")));
+    }
+    let units = body.chunks_exact(2).map(|pair| {
+        if little_endian { u16::from_le_bytes([pair[0], pair[1]]) } else { u16::from_be_bytes([pair[0], pair[1]]) }
+    });
+    let mut text = String::with_capacity(body.len() / 2);
+    for (index, decoded) in char::decode_utf16(units).enumerate() {
+        match decoded {
+            Ok(c) => text.push(c),
+            Err(_) => {
+                return Err(ImportRefused::new(
+                    "file",
+                    format!("the file is not valid {name} (a broken surrogate pair at byte {})", index * 2),
+                ));
+            }
+        }
+    }
+    Ok(Cow::Owned(text.into_bytes()))
 }
 
 /// The layer fields read before its techniques.
@@ -426,7 +463,8 @@ pub fn preview_navigator(
     target: &SystemSource,
     loaded_releases: &[&str],
 ) -> Result<ImportPreview, ImportRefused> {
-    let value: Value = serde_json::from_slice(strip_bom(bytes)).map_err(|e| {
+    let bytes = as_utf8(bytes)?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         let reason = match e.classify() {
             serde_json::error::Category::Eof => "the file ends early (truncated JSON)",
             serde_json::error::Category::Syntax => "not valid JSON",
@@ -605,7 +643,8 @@ impl<'a> LineCounter<'a> {
 
 /// Previews the CSV (in the export's shape) against a system.
 pub fn preview_csv(bytes: &[u8], target: &SystemSource) -> Result<ImportPreview, ImportRefused> {
-    let bytes = strip_bom(bytes);
+    let bytes = as_utf8(bytes)?;
+    let bytes: &[u8] = &bytes;
     let mut reader = ::csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let header = reader.headers().map_err(|e| ImportRefused::new("row 1 (header)", e.to_string()))?.clone();
     let column = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
@@ -766,10 +805,13 @@ mod tests {
     }
 
     #[test]
-    fn a_team_layer_list_is_read_for_the_right_system() {
+    fn a_list_of_layers_is_read_for_the_right_system() {
         let (a, mut b) = (Fixture::realistic(), Fixture::second_system());
         let report = team_report(&TeamRef { id: 1, name: "T".into() }, &[a.source(), b.source()], &a.options());
-        let layers = render(&report, ReportFormat::Navigator).expect("layers");
+        // A file holding a list of layers (format 4.5; atlascope wrote team exports so before).
+        let list: Vec<navigator::Layer> =
+            report.systems.iter().map(|system| navigator::layer(&report, system, Default::default())).collect();
+        let layers = serde_json::to_vec(&list).expect("layers");
         assert_eq!(preview_navigator(&layers, &b.source(), &LOADED).expect("a preview").changes, vec![]);
         // Another system of the same team is named in neither layer.
         b.system.id = 3;
@@ -780,6 +822,38 @@ mod tests {
             refused.reason.contains("2 layers") && refused.reason.contains("none is for system Other"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn layers_and_csv_in_utf16_or_with_a_byte_order_mark_are_read() {
+        let fixture = Fixture::realistic();
+        let layer =
+            render(&system_report(&fixture.source(), &fixture.options()), ReportFormat::Navigator).expect("layer");
+        let text = String::from_utf8(layer).expect("UTF-8");
+        let utf16le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let utf16be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for (name, bytes) in [
+            ("UTF-8 with a mark", [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat()),
+            ("UTF-16LE with a mark", [b"\xFF\xFE".as_slice(), &utf16le].concat()),
+            ("UTF-16BE with a mark", [b"\xFE\xFF".as_slice(), &utf16be].concat()),
+            ("UTF-16LE without a mark", utf16le.clone()),
+        ] {
+            assert_eq!(ImportFormat::detect(&bytes), ImportFormat::Navigator, "{name}");
+            let preview = preview_navigator(&bytes, &fixture.source(), &LOADED).expect(name);
+            assert_eq!(preview.changes, vec![], "{name}");
+        }
+        let csv = "technique_id,applicability\nAML.T0043,applies\n";
+        let csv16: Vec<u8> =
+            [b"\xFF\xFE".as_slice(), &csv.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<_>>()].concat();
+        assert_eq!(preview_csv(&csv16, &fixture.source()).expect("a preview").changes.len(), 1);
+
+        let utf32 = [b"\xFF\xFE\0\0".as_slice(), b"{\0\0\0"].concat();
+        assert!(preview_navigator(&utf32, &fixture.source(), &LOADED).unwrap_err().reason.contains("UTF-32"));
+        let broken = [b"\xFF\xFE".as_slice(), &[0x00, 0xD8, b'{', 0]].concat();
+        let refused = preview_navigator(&broken, &fixture.source(), &LOADED).unwrap_err();
+        assert!(refused.reason.contains("not valid UTF-16LE"), "{refused}");
+        let odd = [b"\xFF\xFE".as_slice(), b"{\0["].concat();
+        assert!(preview_navigator(&odd, &fixture.source(), &LOADED).unwrap_err().reason.contains("odd number"));
     }
 
     #[test]

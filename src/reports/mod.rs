@@ -486,14 +486,23 @@ pub enum ReportFormat {
     Markdown,
     Csv,
     Json,
+    /// One Navigator layer: a system's, or a team's aggregate.
     Navigator,
+    /// A zip of Navigator layers: one per system, and a team's aggregate.
+    NavigatorZip,
 }
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 5] =
-        [ReportFormat::Html, ReportFormat::Markdown, ReportFormat::Csv, ReportFormat::Json, ReportFormat::Navigator];
+    pub const ALL: [ReportFormat; 6] = [
+        ReportFormat::Html,
+        ReportFormat::Markdown,
+        ReportFormat::Csv,
+        ReportFormat::Json,
+        ReportFormat::Navigator,
+        ReportFormat::NavigatorZip,
+    ];
 
-    /// Accepts `html`, `md` or `markdown`, `csv`, `json`, `navigator` (any case).
+    /// Accepts `html`, `md` or `markdown`, `csv`, `json`, `navigator`, `navigator-zip` (any case).
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "html" => Ok(ReportFormat::Html),
@@ -501,8 +510,9 @@ impl ReportFormat {
             "csv" => Ok(ReportFormat::Csv),
             "json" => Ok(ReportFormat::Json),
             "navigator" => Ok(ReportFormat::Navigator),
+            "navigator-zip" => Ok(ReportFormat::NavigatorZip),
             other => Err(format!(
-                "`{}` is not one of html, md, csv, json, navigator",
+                "`{}` is not one of html, md, csv, json, navigator, navigator-zip",
                 other.chars().take(40).collect::<String>()
             )),
         }
@@ -516,6 +526,7 @@ impl ReportFormat {
             ReportFormat::Csv => "csv",
             ReportFormat::Json => "json",
             ReportFormat::Navigator => "navigator",
+            ReportFormat::NavigatorZip => "navigator-zip",
         }
     }
 
@@ -525,12 +536,13 @@ impl ReportFormat {
             ReportFormat::Markdown => "text/markdown; charset=utf-8",
             ReportFormat::Csv => "text/csv; charset=utf-8",
             ReportFormat::Json | ReportFormat::Navigator => "application/json",
+            ReportFormat::NavigatorZip => "application/zip",
         }
     }
 
     /// True for the formats written from the per-technique rows.
     pub fn uses_technique_rows(self) -> bool {
-        matches!(self, ReportFormat::Csv | ReportFormat::Json | ReportFormat::Navigator)
+        matches!(self, ReportFormat::Csv | ReportFormat::Json | ReportFormat::Navigator | ReportFormat::NavigatorZip)
     }
 
     /// File name suffix, e.g. for `Content-Disposition`.
@@ -541,6 +553,7 @@ impl ReportFormat {
             ReportFormat::Csv => "csv",
             ReportFormat::Json => "json",
             ReportFormat::Navigator => "layer.json",
+            ReportFormat::NavigatorZip => "layers.zip",
         }
     }
 }
@@ -557,12 +570,23 @@ pub enum ReportError {
     Csv(#[from] ::csv::Error),
     #[error("JSON report: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("Navigator layers: {0}")]
+    Zip(#[from] navigator::ZipError),
 }
 
-/// Writes a report in one format.
+/// Writes a report in one format (layers in format 4.5).
 pub fn render(report: &GapReport, format: ReportFormat) -> Result<Vec<u8>, ReportError> {
+    render_with(report, format, navigator::LayerVersion::default())
+}
+
+/// Writes a report in one format, Navigator layers in the given layer format.
+pub fn render_with(
+    report: &GapReport,
+    format: ReportFormat,
+    layer_version: navigator::LayerVersion,
+) -> Result<Vec<u8>, ReportError> {
     let rows_missing = report.systems.iter().any(|s| s.techniques.is_empty());
-    if rows_missing && matches!(format, ReportFormat::Csv | ReportFormat::Navigator) {
+    if rows_missing && matches!(format, ReportFormat::Csv | ReportFormat::Navigator | ReportFormat::NavigatorZip) {
         return Err(ReportError::NoTechniqueRows(format));
     }
     Ok(match format {
@@ -570,7 +594,8 @@ pub fn render(report: &GapReport, format: ReportFormat) -> Result<Vec<u8>, Repor
         ReportFormat::Markdown => markdown::render(report).into_bytes(),
         ReportFormat::Csv => self::csv::render(report)?,
         ReportFormat::Json => serde_json::to_vec_pretty(report)?,
-        ReportFormat::Navigator => navigator::render(report)?.into_bytes(),
+        ReportFormat::Navigator => navigator::render(report, layer_version)?.into_bytes(),
+        ReportFormat::NavigatorZip => navigator::render_zip(report, layer_version)?,
     })
 }
 
@@ -580,6 +605,11 @@ pub fn file_name(report: &GapReport, format: ReportFormat) -> String {
         ReportScope::System { .. } => report.systems.first().map_or("system", |s| s.name.as_str()),
         ReportScope::Team { team_name, .. } => team_name.as_str(),
     };
+    format!("atlascope-gaps-{}-{}.{}", slug(name), report.generated_on, format.extension())
+}
+
+/// A name as lower-case ASCII letters and digits joined by dashes, for file names.
+pub fn slug(name: &str) -> String {
     let mut slug = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
@@ -589,8 +619,7 @@ pub fn file_name(report: &GapReport, format: ReportFormat) -> String {
         }
     }
     let slug = slug.trim_end_matches('-');
-    let slug = if slug.is_empty() { "report" } else { slug };
-    format!("atlascope-gaps-{slug}-{}.{}", report.generated_on, format.extension())
+    if slug.is_empty() { "report".to_string() } else { slug.to_string() }
 }
 
 /// One colour per state, shared by the HTML charts and the Navigator layer.

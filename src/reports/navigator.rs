@@ -25,16 +25,65 @@
 //! (0) through amber (50) to green (100); the explicit colours take
 //! precedence over it. `comment` carries the team's rationale, and each
 //! entry's `metadata` names the state (and the risk rating when set), for
-//! reading only. A team report is written as a list of layers, one per
-//! system (new in format 4.5); a system report as one layer.
+//! reading only. Numbers are written as the format's integers (`0`, not
+//! `0.0`), and `showSubtechniques` only on techniques that have sub-techniques.
+//!
+//! A Navigator opens one layer per file. A system's export is its layer; a
+//! team's is one aggregate layer ([`team_layer`]), or a zip holding the
+//! aggregate and one layer per system ([`render_zip`]). Layers are written
+//! in format 4.5, or 4.3 for the ATLAS Navigator deployment (Navigator
+//! 4.7.1), which warns on 4.5; the two differ only in their version stamps
+//! for what atlascope writes.
 
-use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::ToSchema;
 
 use super::{GapReport, SystemReport, state_colour};
 use crate::domain::coverage::CoverageState;
 
+/// The newest layer format atlascope writes, and reads up to.
 pub const LAYER_FORMAT: &str = "4.5";
-pub const NAVIGATOR_VERSION: &str = "5.1.0";
+
+/// The layer format a file is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub enum LayerVersion {
+    /// Layer 4.5 (ATT&CK Navigator 5.x).
+    #[default]
+    #[serde(rename = "4.5")]
+    V4_5,
+    /// Layer 4.3 (ATLAS Navigator 4.x).
+    #[serde(rename = "4.3")]
+    V4_3,
+}
+
+impl LayerVersion {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "4.5" => Ok(LayerVersion::V4_5),
+            "4.3" => Ok(LayerVersion::V4_3),
+            other => Err(format!("`{}` is not one of 4.5, 4.3", other.chars().take(20).collect::<String>())),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerVersion::V4_5 => "4.5",
+            LayerVersion::V4_3 => "4.3",
+        }
+    }
+
+    /// The Navigator version the layer says it was made for (the lowest each
+    /// format's specification accepts).
+    fn navigator(self) -> &'static str {
+        match self {
+            LayerVersion::V4_5 => "5.1.0",
+            LayerVersion::V4_3 => "4.6.5",
+        }
+    }
+}
 pub const DOMAIN: &str = "atlas-atlas";
 /// Metadata naming the ATLAS release, as in the official layers.
 pub const RELEASE_METADATA: &str = "atlas_data_version";
@@ -85,7 +134,7 @@ pub struct LayerTechnique {
     /// Tactic shortname; absent means every tactic of the technique.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tactic: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "optional_number")]
     pub score: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
@@ -103,8 +152,27 @@ pub struct LayerTechnique {
 #[serde(rename_all = "camelCase")]
 pub struct Gradient {
     pub colors: Vec<String>,
+    #[serde(serialize_with = "number")]
     pub min_value: f64,
+    #[serde(serialize_with = "number")]
     pub max_value: f64,
+}
+
+/// A whole number as an integer (`100`, not `100.0`): layer readers such as
+/// mitreattack-python refuse a float where the format has an integer.
+fn number<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        serializer.serialize_i64(*value as i64)
+    } else {
+        serializer.serialize_f64(*value)
+    }
+}
+
+fn optional_number<S: Serializer>(value: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => number(value, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,10 +243,69 @@ pub(crate) fn normalise_colour(colour: &str) -> String {
     }
 }
 
+/// Tactic shortnames by tactic ID, from the report's heat map columns.
+fn shortnames<'r>(report: &'r GapReport) -> HashMap<&'r str, &'r str> {
+    report.heat_map.tactics.iter().map(|t| (t.id.as_str(), t.shortname.as_str())).collect()
+}
+
+/// One entry per tactic for a top-level technique (with `showSubtechniques`
+/// when it has sub-techniques), one entry without tactic for a sub-technique.
+fn place(
+    entry: LayerTechnique,
+    parent: Option<&str>,
+    tactics: &[String],
+    has_subtechniques: bool,
+    shortnames: &HashMap<&str, &str>,
+    into: &mut Vec<LayerTechnique>,
+) {
+    if parent.is_some() {
+        into.push(entry);
+        return;
+    }
+    for tactic in tactics {
+        let Some(shortname) = shortnames.get(tactic.as_str()) else { continue };
+        into.push(LayerTechnique {
+            tactic: Some(shortname.to_string()),
+            show_subtechniques: has_subtechniques.then_some(true),
+            ..entry.clone()
+        });
+    }
+}
+
+fn scored_states() -> [CoverageState; 5] {
+    [
+        CoverageState::Covered,
+        CoverageState::AcceptedRisk,
+        CoverageState::PartiallyCovered,
+        CoverageState::Gap,
+        CoverageState::GapNoKnownMitigation,
+    ]
+}
+
+fn gradient() -> Gradient {
+    Gradient {
+        colors: vec![
+            state_colour(CoverageState::Gap).to_string(),
+            state_colour(CoverageState::PartiallyCovered).to_string(),
+            state_colour(CoverageState::Covered).to_string(),
+        ],
+        min_value: 0.0,
+        max_value: 100.0,
+    }
+}
+
+fn versions(version: LayerVersion) -> Versions {
+    Versions {
+        layer: Some(version.as_str().to_string()),
+        navigator: Some(version.navigator().to_string()),
+        attack: None,
+    }
+}
+
 /// The layer of one system of a report.
-pub fn layer(report: &GapReport, system: &SystemReport) -> Layer {
-    let shortnames: std::collections::HashMap<&str, &str> =
-        report.heat_map.tactics.iter().map(|t| (t.id.as_str(), t.shortname.as_str())).collect();
+pub fn layer(report: &GapReport, system: &SystemReport, version: LayerVersion) -> Layer {
+    let shortnames = shortnames(report);
+    let parents: HashSet<&str> = system.techniques.iter().filter_map(|row| row.parent).collect();
     let mut techniques = Vec::new();
     for row in &system.techniques {
         let mut metadata = vec![Metadata::new("state", row.state.label())];
@@ -195,35 +322,13 @@ pub fn layer(report: &GapReport, system: &SystemReport) -> Layer {
             metadata,
             show_subtechniques: None,
         };
-        if row.parent.is_some() {
-            techniques.push(entry);
-        } else {
-            for tactic in row.tactics {
-                let Some(shortname) = shortnames.get(tactic.as_str()) else { continue };
-                techniques.push(LayerTechnique {
-                    tactic: Some(shortname.to_string()),
-                    show_subtechniques: Some(true),
-                    ..entry.clone()
-                });
-            }
-        }
+        let has_subtechniques = parents.contains(row.technique_id);
+        place(entry, row.parent, row.tactics, has_subtechniques, &shortnames, &mut techniques);
     }
-    let scores = [
-        CoverageState::Covered,
-        CoverageState::AcceptedRisk,
-        CoverageState::PartiallyCovered,
-        CoverageState::Gap,
-        CoverageState::GapNoKnownMitigation,
-    ]
-    .map(|s| format!("{} {}", s.as_str(), state_score(s).unwrap_or_default()))
-    .join(", ");
+    let scores = scored_states().map(|s| format!("{} {}", s.as_str(), state_score(s).unwrap_or_default())).join(", ");
     Layer {
         name: format!("atlascope: {}", system.name),
-        versions: Some(Versions {
-            layer: Some(LAYER_FORMAT.to_string()),
-            navigator: Some(NAVIGATOR_VERSION.to_string()),
-            attack: None,
-        }),
+        versions: Some(versions(version)),
         domain: DOMAIN.to_string(),
         description: format!(
             "ATLAS {} coverage of {} on {}, exported by atlascope. Scores: {scores}; \
@@ -231,15 +336,7 @@ pub fn layer(report: &GapReport, system: &SystemReport) -> Layer {
             system.framework_version, system.name, report.generated_on
         ),
         techniques,
-        gradient: Some(Gradient {
-            colors: vec![
-                state_colour(CoverageState::Gap).to_string(),
-                state_colour(CoverageState::PartiallyCovered).to_string(),
-                state_colour(CoverageState::Covered).to_string(),
-            ],
-            min_value: 0.0,
-            max_value: 100.0,
-        }),
+        gradient: Some(gradient()),
         legend_items: CoverageState::ALL
             .into_iter()
             .map(|s| LegendItem { label: s.label().to_string(), color: state_colour(s).to_string() })
@@ -254,14 +351,155 @@ pub fn layer(report: &GapReport, system: &SystemReport) -> Layer {
     }
 }
 
-/// The report as Navigator JSON: one layer for a system report, a list of
-/// layers (one per system) for a team report.
-pub fn render(report: &GapReport) -> Result<String, serde_json::Error> {
-    let layers: Vec<Layer> = report.systems.iter().map(|system| layer(report, system)).collect();
-    match (report.is_team(), layers.as_slice()) {
-        (false, [single]) => serde_json::to_string_pretty(single),
-        _ => serde_json::to_string_pretty(&layers),
+/// A technique of a team layer: its parent, its tactics, and each system's state.
+type Placed<'r> = (Option<&'r str>, &'r [String], Vec<(&'r str, CoverageState)>);
+
+/// The aggregate layer of a team: per technique, the average of its scores
+/// over the systems where it is scored (so 100 means covered everywhere it
+/// applies), unscored where no system scores it, disabled where it applies
+/// to none; the comment counts the systems in each state and names them.
+/// Techniques are matched by ID across systems; the layer's release is the
+/// one most systems are assessed against.
+pub fn team_layer(report: &GapReport, version: LayerVersion) -> Layer {
+    let shortnames = shortnames(report);
+    let mut releases: BTreeMap<&str, usize> = BTreeMap::new();
+    for system in &report.systems {
+        *releases.entry(system.framework_version.as_str()).or_default() += 1;
     }
+    let release = releases.iter().max_by_key(|(_, n)| **n).map(|(r, _)| r.to_string()).unwrap_or_default();
+    // Per technique ID, in first-seen order: where it sits, and each system's state.
+    let mut order: Vec<&str> = Vec::new();
+    let mut seen: HashMap<&str, Placed> = HashMap::new();
+    let mut parents: HashSet<&str> = HashSet::new();
+    for system in &report.systems {
+        for row in &system.techniques {
+            if let Some(parent) = row.parent {
+                parents.insert(parent);
+            }
+            let slot = seen.entry(row.technique_id).or_insert_with(|| {
+                order.push(row.technique_id);
+                (row.parent, row.tactics, Vec::new())
+            });
+            slot.2.push((system.name.as_str(), row.state));
+        }
+    }
+    let mut techniques = Vec::new();
+    for id in order {
+        let (parent, tactics, states) = &seen[id];
+        let scores: Vec<f64> = states.iter().filter_map(|(_, s)| state_score(*s)).collect();
+        let score = (!scores.is_empty()).then(|| (scores.iter().sum::<f64>() / scores.len() as f64).round());
+        let all_not_applicable = states.iter().all(|(_, s)| *s == CoverageState::NotApplicable);
+        let mut metadata = Vec::new();
+        let mut parts = Vec::new();
+        for state in CoverageState::ALL {
+            let names: Vec<&str> = states.iter().filter(|(_, s)| *s == state).map(|(n, _)| *n).collect();
+            if names.is_empty() {
+                continue;
+            }
+            metadata.push(Metadata::new(state.as_str(), names.len().to_string()));
+            parts.push(format!("{} in {} of {} ({})", state.label(), names.len(), states.len(), names.join(", ")));
+        }
+        let entry = LayerTechnique {
+            technique_id: id.to_string(),
+            tactic: None,
+            score,
+            color: None,
+            comment: Some(format!("{}.", parts.join("; "))),
+            enabled: all_not_applicable.then_some(false),
+            metadata,
+            show_subtechniques: None,
+        };
+        place(entry, *parent, tactics, parents.contains(id), &shortnames, &mut techniques);
+    }
+    let team = match &report.scope {
+        super::ReportScope::Team { team_name, .. } => team_name.clone(),
+        super::ReportScope::System { .. } => report.systems.first().map(|s| s.name.clone()).unwrap_or_default(),
+    };
+    let mixed = if releases.len() > 1 {
+        format!(
+            " Systems are assessed against releases {}; techniques are matched by ID.",
+            releases.keys().copied().collect::<Vec<_>>().join(", ")
+        )
+    } else {
+        String::new()
+    };
+    Layer {
+        name: format!("atlascope: {team} (all systems)"),
+        versions: Some(versions(version)),
+        domain: DOMAIN.to_string(),
+        description: format!(
+            "ATLAS coverage of the {} systems of {team} on {}, exported by atlascope. Each technique's score is \
+             the average of its systems' scores (covered 100, accepted risk 75, partially covered 50, gap 25, \
+             gap without known mitigation 0), over the systems where it is scored; comments count the systems \
+             in each state.{mixed}",
+            report.systems.len(),
+            report.generated_on
+        ),
+        techniques,
+        gradient: Some(gradient()),
+        legend_items: vec![
+            LegendItem {
+                label: "Covered in every system where it applies".into(),
+                color: gradient().colors[2].clone(),
+            },
+            LegendItem { label: "Partly covered across systems".into(), color: gradient().colors[1].clone() },
+            LegendItem { label: "A gap across systems".into(), color: gradient().colors[0].clone() },
+        ],
+        metadata: vec![
+            Metadata::new(RELEASE_METADATA, release),
+            Metadata::new("team", team),
+            Metadata::new("systems", report.systems.len().to_string()),
+            Metadata::new(GENERATOR_METADATA, GENERATOR),
+            Metadata::new("exported_on", report.generated_on.clone()),
+        ],
+    }
+}
+
+/// The report as one Navigator layer: a system's layer, or a team's aggregate layer.
+pub fn render(report: &GapReport, version: LayerVersion) -> Result<String, serde_json::Error> {
+    let layer = match (report.is_team(), report.systems.as_slice()) {
+        (false, [system]) => layer(report, system, version),
+        _ => team_layer(report, version),
+    };
+    serde_json::to_string_pretty(&layer)
+}
+
+/// Why a zip of layers could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ZipError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Zip(#[from] zip::result::ZipError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A zip of layers, one file each: one per system (`<system>.layer.json`)
+/// and, for a team, the aggregate (`<team> (all systems).layer.json`).
+pub fn render_zip(report: &GapReport, version: LayerVersion) -> Result<Vec<u8>, ZipError> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut names = HashSet::new();
+    let mut add = |zip: &mut zip::ZipWriter<_>, name: String, layer: &Layer| -> Result<(), ZipError> {
+        let mut file_name = format!("{}.layer.json", super::slug(&name));
+        let mut n = 2;
+        while !names.insert(file_name.clone()) {
+            file_name = format!("{}-{n}.layer.json", super::slug(&name));
+            n += 1;
+        }
+        zip.start_file(file_name, options)?;
+        zip.write_all(serde_json::to_string_pretty(layer)?.as_bytes())?;
+        Ok(())
+    };
+    if report.is_team() {
+        let team = team_layer(report, version);
+        add(&mut zip, team.name.trim_start_matches("atlascope: ").to_string(), &team)?;
+    }
+    for system in &report.systems {
+        add(&mut zip, system.name.clone(), &layer(report, system, version))?;
+    }
+    Ok(zip.finish()?.into_inner())
 }
 
 #[cfg(test)]
@@ -287,13 +525,17 @@ mod tests {
     fn a_layer_mirrors_the_official_atlas_layer_shape() {
         let fixture = Fixture::realistic();
         let report = system_report(&fixture.source(), &fixture.options());
-        let text = render(&report).expect("a layer");
+        let text = render(&report, LayerVersion::V4_5).expect("a layer");
         let layer: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(layer["versions"], serde_json::json!({"layer": "4.5", "navigator": "5.1.0"}));
         assert_eq!(layer["domain"], "atlas-atlas");
         assert_eq!(layer["metadata"][0], serde_json::json!({"name": "atlas_data_version", "value": "2026.05"}));
         assert_eq!(layer["legendItems"].as_array().map(Vec::len), Some(7));
-        assert_eq!(layer["gradient"]["minValue"], 0.0);
+        assert!(
+            text.contains("\"minValue\": 0,") && text.contains("\"maxValue\": 100"),
+            "integers, as the format has them"
+        );
+        assert!(!text.contains(".0,") && !text.contains(".0\n"), "no number is written as a float");
 
         // Same (techniqueID, tactic) pairs as the official matrix layer, which
         // has one entry per top-level technique and tactic and one per sub-technique.
@@ -306,25 +548,57 @@ mod tests {
         let first = &entries[0];
         assert_eq!(first["techniqueID"], "AML.T0000");
         assert_eq!(first["tactic"], "reconnaissance");
-        assert_eq!(first["showSubtechniques"], true);
+        assert_eq!(first["showSubtechniques"], true, "AML.T0000 has sub-techniques");
+        for entry in entries {
+            let id = entry["techniqueID"].as_str().expect("an id");
+            let has_subs = framework.subtechniques(id).next().is_some();
+            assert_eq!(entry.get("showSubtechniques").is_some(), has_subs, "showSubtechniques on {id}");
+        }
         let sub = entries.iter().find(|e| e["techniqueID"] == "AML.T0051.000").expect("a sub-technique entry");
         assert!(sub.get("tactic").is_none());
-        assert_eq!(sub["score"], 100.0);
+        assert_eq!(sub["score"], 100);
         assert_eq!(sub["color"], "#66bb6a");
         let disabled = entries.iter().filter(|e| e["enabled"] == false).count();
         let not_applicable = report.systems[0].techniques.iter().filter(|r| r.state == CoverageState::NotApplicable);
         let expected: usize = not_applicable.map(|r| if r.parent.is_some() { 1 } else { r.tactics.len() }).sum();
         assert_eq!(disabled, expected);
         assert!(entries.iter().any(|e| e["comment"].as_str().is_some_and(|c| c.contains("\"quoted\""))));
+
+        let older: serde_json::Value =
+            serde_json::from_str(&render(&report, LayerVersion::V4_3).expect("a layer")).expect("JSON");
+        assert_eq!(older["versions"], serde_json::json!({"layer": "4.3", "navigator": "4.6.5"}));
+        assert_eq!(older["techniques"], layer["techniques"]);
     }
 
     #[test]
-    fn a_team_exports_one_layer_per_system_as_a_list() {
+    fn a_team_exports_an_aggregate_layer_and_a_zip_of_one_layer_per_system() {
         let (a, b) = (Fixture::realistic(), Fixture::second_system());
         let report = team_report(&TeamRef { id: 1, name: "T".into() }, &[a.source(), b.source()], &a.options());
-        let layers: Vec<Layer> = serde_json::from_str(&render(&report).expect("layers")).expect("a list");
-        assert_eq!(layers.len(), 2);
-        assert_eq!(layers[1].metadata_value(SYSTEM_ID_METADATA), Some("2"));
-        assert!(layers.iter().all(Layer::is_atlascope));
+        let team: Layer =
+            serde_json::from_str(&render(&report, LayerVersion::V4_5).expect("a layer")).expect("one layer");
+        assert_eq!(team.name, "atlascope: T (all systems)");
+        assert!(team.is_atlascope());
+        let entry = team.techniques.iter().find(|t| t.technique_id == "AML.T0051.000").expect("an entry");
+        let states: Vec<CoverageState> = report
+            .systems
+            .iter()
+            .filter_map(|s| s.techniques.iter().find(|r| r.technique_id == "AML.T0051.000").map(|r| r.state))
+            .collect();
+        let scores: Vec<f64> = states.iter().filter_map(|s| state_score(*s)).collect();
+        let expected = (!scores.is_empty()).then(|| (scores.iter().sum::<f64>() / scores.len() as f64).round());
+        assert_eq!(entry.score, expected, "the average over the systems where it is scored");
+        assert!(entry.comment.as_deref().is_some_and(|c| c.contains(" of 2 (")), "{:?}", entry.comment);
+
+        let zip = render_zip(&report, LayerVersion::V4_3).expect("a zip");
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip archive");
+        let mut names: Vec<String> = archive.file_names().map(|n| n.expect("a name").into_owned()).collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        for name in names {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut archive.by_name(&name).expect("a file"), &mut text).expect("UTF-8");
+            let layer: Layer = serde_json::from_str(&text).expect("each file holds one layer");
+            assert_eq!(layer.versions.and_then(|v| v.layer).as_deref(), Some("4.3"));
+        }
     }
 }

@@ -15,6 +15,7 @@ use super::{Actor, ServiceError, ServiceResult};
 use crate::app::AppState;
 use crate::domain::today;
 use crate::reports::import::{self, ImportFormat, ImportPreview};
+use crate::reports::navigator::LayerVersion;
 use crate::reports::{self, GapReport, LeftOut, ReportFormat, ReportOptions, SystemSource, TeamRef};
 
 /// Most recommendation steps a report plans.
@@ -96,12 +97,19 @@ pub struct ReportRequest {
     /// Whether a JSON report lists every technique of every system. CSV and
     /// Navigator always need them; HTML and Markdown never show them.
     pub json_techniques: bool,
+    /// The format Navigator layers are written in.
+    pub layer_version: LayerVersion,
 }
 
 impl ReportRequest {
     /// The defaults: five recommendation steps, technique rows in JSON.
     pub fn new(format: ReportFormat) -> Self {
-        ReportRequest { format, recommendations: crate::domain::gaps::DEFAULT_RECOMMENDATIONS, json_techniques: true }
+        ReportRequest {
+            format,
+            recommendations: crate::domain::gaps::DEFAULT_RECOMMENDATIONS,
+            json_techniques: true,
+            layer_version: LayerVersion::default(),
+        }
     }
 
     /// The options of the report, for today.
@@ -150,9 +158,9 @@ impl ReportFile {
 
 /// Builds and writes a report.
 pub async fn render(data: ReportData, request: ReportRequest) -> ServiceResult<ReportFile> {
-    let format = request.format;
+    let (format, layer_version) = (request.format, request.layer_version);
     with_report(data, request.options(), move |report| {
-        let bytes = reports::render(report, format)?;
+        let bytes = reports::render_with(report, format, layer_version)?;
         Ok::<_, reports::ReportError>(ReportFile { format, bytes, file_name: reports::file_name(report, format) })
     })
     .await?

@@ -26,6 +26,7 @@ use crate::domain::coverage::CoverageState;
 use crate::domain::gaps::{CandidateKind, DEFAULT_RECOMMENDATIONS};
 use crate::reports::html::{StudyView, study_view};
 use crate::reports::import::{self, ImportFormat, ImportPreview};
+use crate::reports::navigator::LayerVersion;
 use crate::reports::{GapReport, LeftOut, ReportFormat, number, percent};
 use crate::service::reports::{self as report_service, MAX_RECOMMENDATIONS, ReportFile, ReportRequest};
 use crate::service::{ServiceError, snapshot};
@@ -48,18 +49,22 @@ pub struct Download {
     pub href: String,
 }
 
-/// Links to a report in every format, under `base` (`/systems/1/report`).
-fn downloads(base: &str) -> Vec<Download> {
-    [
+/// Links to a report in every format, under `base` (`/systems/1/report`);
+/// a team's also offers its layers as a zip, one per system.
+fn downloads(base: &str, team: bool) -> Vec<Download> {
+    let layer = if team { "ATLAS Navigator layer (all systems)" } else { "ATLAS Navigator layer" };
+    let mut links = vec![
         ("HTML (self-contained)", "html"),
         ("Markdown", "md"),
         ("CSV", "csv"),
         ("JSON", "json"),
-        ("ATLAS Navigator layer", "navigator"),
-    ]
-    .into_iter()
-    .map(|(label, format)| Download { label, href: format!("{base}?format={format}") })
-    .collect()
+        (layer, "navigator"),
+        ("Navigator layer 4.3 (for the ATLAS Navigator)", "navigator&layer_version=4.3"),
+    ];
+    if team {
+        links.push(("Navigator layers, one per system (zip)", "navigator-zip"));
+    }
+    links.into_iter().map(|(label, format)| Download { label, href: format!("{base}?format={format}") }).collect()
 }
 
 // ---------------------------------------------------------------- downloads
@@ -67,6 +72,7 @@ fn downloads(base: &str) -> Vec<Download> {
 #[derive(Debug, Default, Deserialize)]
 struct DownloadQuery {
     format: Option<String>,
+    layer_version: Option<String>,
 }
 
 impl DownloadQuery {
@@ -75,7 +81,11 @@ impl DownloadQuery {
             None => ReportFormat::Html,
             Some(raw) => ReportFormat::parse(raw).map_err(|m| WebError::BadRequest(format!("format: {m}")))?,
         };
-        Ok(ReportRequest::new(format))
+        let layer_version = match self.layer_version.as_deref().filter(|v| !v.is_empty()) {
+            None => LayerVersion::default(),
+            Some(raw) => LayerVersion::parse(raw).map_err(|m| WebError::BadRequest(format!("layer_version: {m}")))?,
+        };
+        Ok(ReportRequest { layer_version, ..ReportRequest::new(format) })
     }
 }
 
@@ -243,7 +253,7 @@ impl GapsPage {
             assessed: percent(system.coverage.assessed_percent),
             open_gaps: system.open_gaps,
             weighted_gap: number(system.weighted_gap),
-            downloads: downloads(&format!("/systems/{}/report", system.system_id)),
+            downloads: downloads(&format!("/systems/{}/report", system.system_id), false),
             can_import: context.can_import,
             gaps,
             formula: report.formula.clone(),
@@ -528,7 +538,7 @@ impl OverviewPage {
             open_gaps: report.open_gaps,
             weighted_gap: number(report.weighted_gap),
             systems: report.systems.len(),
-            downloads: downloads(&format!("/teams/{team_id}/report")),
+            downloads: downloads(&format!("/teams/{team_id}/report"), true),
             fixed_headers: vec![
                 header("System", SortKey::Name),
                 header("Coverage", SortKey::Coverage),

@@ -167,10 +167,14 @@ async fn a_team_report_combines_its_systems_with_a_heat_map() {
 
     let with_rows = app.get("/api/v1/teams/1/gaps?techniques=true").await.json();
     assert_eq!(with_rows["systems"][1]["techniques"].as_array().expect("rows").len(), 170);
-    let layers = app.get("/api/v1/teams/1/gaps?format=navigator").await;
-    assert_eq!(layers.status, StatusCode::OK);
-    assert!(layers.header("content-disposition").contains("atlascope-gaps-red-team-"));
-    assert_eq!(layers.json().as_array().expect("a list of layers").len(), 2);
+    let layer = app.get("/api/v1/teams/1/gaps?format=navigator").await;
+    assert_eq!(layer.status, StatusCode::OK);
+    assert!(layer.header("content-disposition").contains("atlascope-gaps-red-team-"));
+    assert_eq!(layer.json()["name"], "atlascope: Red Team (all systems)", "one aggregate layer");
+    let zip = app.get("/api/v1/teams/1/gaps?format=navigator-zip&layer_version=4.3").await;
+    assert_eq!(zip.status, StatusCode::OK);
+    assert_eq!(zip.header("content-type"), "application/zip");
+    assert!(zip.header("content-disposition").ends_with(".layers.zip\""), "{}", zip.header("content-disposition"));
     let csv = app.get("/api/v1/teams/1/gaps?format=csv").await;
     assert_eq!(csv.body.lines().count(), 1 + 2 * 170, "a header and a row per system × technique");
 
