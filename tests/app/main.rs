@@ -13,4 +13,5 @@ mod http_pages;
 mod reports;
 mod robustness;
 mod security;
+mod tools;
 mod workshop;

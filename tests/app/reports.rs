@@ -677,3 +677,82 @@ async fn the_command_line_writes_reports_and_gates_on_coverage() {
         atlascope(&app, &["check", "--system", "1", "--min-coverage", "10", "--server", &app.base], None);
     assert!(!ok && err.contains("401") && err.contains("--token"), "{err}");
 }
+
+/// What a layer says of each technique, as mitreattack-python reports it.
+fn annotations(layer: &Value) -> Vec<Value> {
+    layer["techniques"]
+        .as_array()
+        .expect("techniques")
+        .iter()
+        .map(|t| {
+            json!({
+                "techniqueID": t["techniqueID"],
+                "tactic": t.get("tactic").cloned().unwrap_or(Value::Null),
+                "score": t.get("score").cloned().unwrap_or(Value::Null),
+                "color": t.get("color").cloned().unwrap_or(Value::Null),
+                "comment": t.get("comment").cloned().unwrap_or(Value::Null),
+                "enabled": t.get("enabled").cloned().unwrap_or(Value::Bool(true)),
+                "showSubtechniques": t.get("showSubtechniques").cloned().unwrap_or(Value::Bool(false)),
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_exported_layer_opens_in_mitreattack_python_as_written() {
+    let Some(tools) = crate::tools::python_tools() else { return };
+    let app = TestApp::spawn().await;
+    let system = assessed_system(&app).await;
+    second_system(&app).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files: Vec<(String, Value)> = Vec::new();
+    let mut keep = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("written");
+        files.push((path.display().to_string(), serde_json::from_slice(bytes).expect("a layer")));
+    };
+    for (name, path) in [
+        ("system-4.5.json", format!("/api/v1/systems/{system}/gaps?format=navigator")),
+        ("system-4.3.json", format!("/api/v1/systems/{system}/gaps?format=navigator&layer_version=4.3")),
+        ("team.json", "/api/v1/teams/1/gaps?format=navigator".to_string()),
+    ] {
+        let reply = app.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        keep(name, &reply.bytes);
+    }
+    let zip = app.get("/api/v1/teams/1/gaps?format=navigator-zip").await;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.bytes.clone())).expect("a zip");
+    assert_eq!(archive.len(), 3, "the aggregate and one layer per system");
+    for index in 0..archive.len() {
+        let mut member = archive.by_index(index).expect("a member");
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut member, &mut bytes).expect("read");
+        keep(&format!("zip-{index}.json"), &bytes);
+    }
+
+    let tools = tools.to_path_buf();
+    let paths: Vec<String> = files.iter().map(|(path, _)| path.clone()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(tools.join("python"))
+            .arg(crate::tools::script("navlayers_check.py"))
+            .args(&paths)
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .expect("the check runs");
+    assert!(output.status.success(), "mitreattack-python refused a layer: {}", String::from_utf8_lossy(&output.stderr));
+    let read: Value = serde_json::from_slice(&output.stdout).expect("the check prints JSON");
+    for (path, written) in &files {
+        let loaded = &read[path];
+        assert_eq!(loaded["name"], written["name"], "{path}");
+        assert_eq!(loaded["gradient"]["minValue"], 0, "{path}");
+        assert_eq!(loaded["gradient"]["maxValue"], 100, "{path}");
+        let expected = annotations(written);
+        let got = loaded["techniques"].as_array().expect("techniques read");
+        assert_eq!(got.len(), expected.len(), "{path}: every entry is read");
+        for (got, expected) in got.iter().zip(&expected) {
+            assert_eq!(got, expected, "{path}: techniques, scores, colours and comments as written");
+        }
+    }
+}
