@@ -651,6 +651,14 @@ async fn list_history(
         });
     }
     let item = query.item.as_deref().map(str::trim).filter(|i| !i.is_empty());
+    if let Some(item) = item
+        && (item.chars().count() > 100 || item.chars().any(char::is_control))
+    {
+        return Err(ApiError::InvalidField {
+            field: "item",
+            message: "a technique, mitigation or control ID of at most 100 characters".into(),
+        });
+    }
     let entries = decisions::history(&state, id, item, limit).await?;
     Ok(Json(entries.into_iter().map(HistoryDto::from).collect()))
 }

@@ -9,24 +9,43 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, R
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use super::ApiError;
 
-/// A JSON request body. Malformed JSON or a wrong content type is a `400`;
-/// a missing, unknown or mistyped field is a `422` whose message names it.
+/// A JSON object as the request body. Malformed JSON is a `400`, another
+/// content type a `415`; a body that is no object, or a missing, unknown or
+/// mistyped field, is a `422` whose message names the field.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await.map_err(json_rejection)?;
+        if !value.is_object() {
+            return Err(ApiError::InvalidBody("the request body must be a JSON object".into()));
         }
+        serde_path_to_error::deserialize(value).map(ApiJson).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner().to_string();
+            ApiError::InvalidBody(if path == "." { inner } else { format!("{path}: {inner}") })
+        })
+    }
+}
+
+/// Reads a JSON number that is a whole number (`255` or `255.0`, both
+/// integers to JSON Schema) into an `i64`.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(value) = number.as_i64() {
+        return Ok(value);
+    }
+    match number.as_f64() {
+        Some(value) if value.fract() == 0.0 && value >= i64::MIN as f64 && value < i64::MAX as f64 => Ok(value as i64),
+        _ => Err(serde::de::Error::custom(format!("{number} is not a whole number within 64 bits"))),
     }
 }
 
@@ -41,7 +60,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             e.body_text().trim_start_matches("Failed to parse the request body as JSON: ")
         )),
         JsonRejection::MissingJsonContentType(_) => {
-            ApiError::BadRequest("send the request body as JSON, with `Content-Type: application/json`".into())
+            ApiError::UnsupportedFormat("send the request body as JSON, with `Content-Type: application/json`".into())
         }
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::TooLarge("the request body is over the size limit".into())

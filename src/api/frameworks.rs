@@ -249,7 +249,7 @@ fn case_study_dto(c: &CaseStudy) -> CaseStudyDto {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ImportResult {
+pub struct ReleaseImportResult {
     pub version: String,
     pub format: SourceFormat,
     pub counts: Counts,
@@ -279,7 +279,7 @@ struct ImportParams {
 #[utoipa::path(post, path = "/frameworks", tag = "frameworks", params(ImportParams),
     request_body(content = String, description = "The official file's bytes", content_type = "application/octet-stream"),
     responses(
-        (status = CREATED, body = ImportResult),
+        (status = CREATED, body = ReleaseImportResult),
         (status = UNSUPPORTED_MEDIA_TYPE, description = "Not an ATLAS file", body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, description = "Malformed, truncated or inconsistent file", body = ErrorBody),
         (status = CONFLICT, description = "The release is already loaded", body = ErrorBody),
@@ -289,7 +289,7 @@ async fn import_framework(
     State(state): State<AppState>,
     Query(params): Query<ImportParams>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, HeaderMap, Json<ImportResult>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<ReleaseImportResult>)> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(format!("the file is over the import limit of {MAX_IMPORT_BYTES} bytes"))
@@ -320,7 +320,7 @@ async fn import_framework(
     Ok((
         StatusCode::CREATED,
         headers,
-        Json(ImportResult {
+        Json(ReleaseImportResult {
             version: framework.version().to_string(),
             format: framework.release.format,
             counts: framework.counts(),
@@ -409,7 +409,10 @@ async fn list_techniques(
         query.maturity.as_deref(),
         query.platform.as_deref(),
     )
-    .map_err(|e| ApiError::InvalidField { field: e.field, message: e.message })?;
+    .map_err(|e| match e.unknown {
+        true => ApiError::NotFound(format!("{}: {}", e.field, e.message)),
+        false => ApiError::InvalidField { field: e.field, message: e.message },
+    })?;
     let techniques = framework
         .techniques()
         .iter()

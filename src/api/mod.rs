@@ -3,6 +3,7 @@
 
 mod actor;
 mod assessment;
+pub mod contract;
 mod extract;
 mod frameworks;
 mod reports;
@@ -19,11 +20,12 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
-use crate::domain::FieldError;
+use crate::domain::{FieldError, FieldErrorKind};
 use crate::service::ServiceError;
 
 #[derive(OpenApi)]
 #[openapi(
+    components(schemas(crate::reports::navigator::Layer)),
     info(
         title = "atlascope API",
         description = "MITRE ATLAS knowledge base and coverage mapping. Errors are JSON: `{\"error\": {\"code\", \"message\"}}`."
@@ -57,7 +59,9 @@ pub fn router() -> Router<AppState> {
         .map(|(path, item)| (format!("/api/v1{path}"), item))
         .collect();
     describe_responses(&mut openapi);
-    let document = serde_json::to_string_pretty(&openapi).expect("the OpenAPI document serialises");
+    let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serialises");
+    contract::apply(&mut document);
+    let document = serde_json::to_string_pretty(&document).expect("the OpenAPI document serialises");
     Router::new()
         .nest("/v1", v1)
         .route(
@@ -147,6 +151,9 @@ pub enum ApiError {
     UnsupportedFormat(String),
     #[error("{0}")]
     Conflict(String),
+    /// What was asked cannot be done to the item as it is (409).
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
@@ -183,6 +190,7 @@ impl ApiError {
             ApiError::InvalidFile(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_file"),
             ApiError::UnsupportedFormat(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unknown_format"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Refused(_) => (StatusCode::CONFLICT, "refused"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -239,11 +247,17 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::NotFound(message) | ServiceError::Gone(message) => ApiError::NotFound(message),
-            ServiceError::Invalid(FieldError { field, message }) => ApiError::Unprocessable { field, message },
+            ServiceError::Invalid(FieldError { field, message, kind: FieldErrorKind::Invalid }) => {
+                ApiError::Unprocessable { field, message }
+            }
+            ServiceError::Invalid(FieldError { field, message, kind: FieldErrorKind::Unknown }) => {
+                ApiError::NotFound(format!("{field}: {message}"))
+            }
             ServiceError::Conflict { message, current_version } => {
                 ApiError::PreconditionFailed { message, current_version }
             }
             ServiceError::Duplicate(message) => ApiError::Conflict(message),
+            ServiceError::Refused(message) => ApiError::Refused(message),
             ServiceError::InvalidFile(message) => ApiError::InvalidFile(message),
             ServiceError::Database(e) => ApiError::Internal(e.into()),
             ServiceError::Internal(e) => ApiError::Internal(e),

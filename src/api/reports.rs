@@ -100,6 +100,7 @@ async fn render(data: ReportData, request: ReportRequest) -> ApiResult<Response>
             (String = "text/markdown"),
             (String = "text/csv"),
             (String = "text/html"),
+            (String = "application/zip"),
         ), headers(("Content-Disposition" = String, description = "`attachment; filename=\"atlascope-gaps-<system>-<date>.<ext>\"` for files"))),
         (status = BAD_REQUEST, description = "An unknown format or a bad parameter", body = ErrorBody),
         (status = NOT_FOUND, description = "No such system, or its release is not loaded", body = ErrorBody),
@@ -116,7 +117,8 @@ async fn system_gaps(
 /// The portfolio report of every system of a team: combined coverage, a
 /// systems × tactics heat map, every gap ranked across systems, and
 /// recommendations across them. A system whose release is not loaded is
-/// listed in `left_out`. A Navigator export is a list of layers, one per system.
+/// listed in `left_out`. `navigator` is one aggregate layer of all systems;
+/// `navigator-zip` a zip of that layer and one layer per system.
 #[utoipa::path(get, path = "/teams/{id}/gaps", tag = "reports", params(("id" = i64, Path), GapsQuery),
     responses(
         (status = OK, description = "The report; a file in every format but JSON", content(
@@ -124,6 +126,7 @@ async fn system_gaps(
             (String = "text/markdown"),
             (String = "text/csv"),
             (String = "text/html"),
+            (String = "application/zip"),
         ), headers(("Content-Disposition" = String, description = "`attachment; filename=\"atlascope-gaps-<team>-<date>.<ext>\"` for files"))),
         (status = BAD_REQUEST, description = "An unknown format or a bad parameter", body = ErrorBody),
         (status = NOT_FOUND, description = "No such team", body = ErrorBody),
@@ -186,7 +189,7 @@ struct ImportQuery {
 
 /// What an import changed, or would change (`dry_run`).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ImportResult {
+pub struct AssessmentImportResult {
     /// True when nothing was applied (a dry run).
     pub dry_run: bool,
     /// The changes, unknown techniques, errors and warnings the file gives.
@@ -211,7 +214,7 @@ pub struct ImportResult {
 #[utoipa::path(post, path = "/systems/{id}/import", tag = "reports", params(("id" = i64, Path), ImportQuery),
     request_body(content = String, description = "The layer (JSON) or CSV file", content_type = "application/octet-stream"),
     responses(
-        (status = OK, body = ImportResult),
+        (status = OK, body = AssessmentImportResult),
         (status = BAD_REQUEST, description = "An empty body or an unknown format", body = ErrorBody),
         (status = NOT_FOUND, description = "No such system, or its release is not loaded", body = ErrorBody),
         (status = PAYLOAD_TOO_LARGE, description = "Over the import limit of 8 MiB", body = ErrorBody),
@@ -224,7 +227,7 @@ async fn import_file(
     ApiQuery(query): ApiQuery<ImportQuery>,
     ApiActor(actor): ApiActor,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<ImportResult>> {
+) -> ApiResult<Json<AssessmentImportResult>> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(format!("the file is over the import limit of {} bytes", import::MAX_FILE_BYTES))
@@ -243,10 +246,10 @@ async fn import_file(
         .map_err(|message| ApiError::InvalidField { field: "format", message })?;
     if query.dry_run.unwrap_or(true) {
         let preview = reports::preview_import(&state, id, format, body.to_vec()).await?;
-        return Ok(Json(ImportResult { dry_run: true, preview, changed: Vec::new(), history_id: None }));
+        return Ok(Json(AssessmentImportResult { dry_run: true, preview, changed: Vec::new(), history_id: None }));
     }
     let applied = reports::apply_import(&state, id, format, body.to_vec(), &actor).await?;
-    Ok(Json(ImportResult {
+    Ok(Json(AssessmentImportResult {
         dry_run: false,
         preview: applied.preview,
         changed: applied.changed,

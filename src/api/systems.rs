@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NewSystemBody {
     /// The team the system belongs to.
+    #[serde(deserialize_with = "super::extract::whole_number")]
     pub team_id: i64,
     /// Unique within the team (case-insensitive), at most 200 characters.
     pub name: String,
@@ -106,6 +107,9 @@ async fn list_systems(
     principal: Principal,
     ApiQuery(query): ApiQuery<SystemQuery>,
 ) -> ApiResult<Json<Vec<System>>> {
+    if let Some(team_id) = query.team_id.filter(|id| *id < 1) {
+        return Err(ApiError::InvalidField { field: "team_id", message: format!("{team_id} is not a team ID") });
+    }
     let visible = visible_teams(&state, &principal).await?;
     let mut all = systems::list(&state, query.team_id).await?;
     if let Some(visible) = visible {
@@ -120,7 +124,8 @@ async fn list_systems(
         (status = CREATED, body = System, headers(("ETag" = String), ("Location" = String))),
         (status = BAD_REQUEST, body = ErrorBody),
         (status = CONFLICT, description = "The team already has a system of that name", body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, description = "A field is missing or invalid, including an unknown `team_id`", body = ErrorBody),
+        (status = NOT_FOUND, description = "The team or the release the body names does not exist", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing or invalid", body = ErrorBody),
     ))]
 async fn create_system(
     State(state): State<AppState>,

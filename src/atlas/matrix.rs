@@ -25,6 +25,8 @@ fn present(value: Option<&str>) -> Option<&str> {
 pub struct FilterError {
     pub field: &'static str,
     pub message: String,
+    /// The value is well-formed but names what the release does not have (a tactic).
+    pub unknown: bool,
 }
 
 impl TechniqueFilter {
@@ -38,7 +40,11 @@ impl TechniqueFilter {
     ) -> Result<Self, FilterError> {
         let text = present(text).map(|t| t.to_lowercase());
         if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
-            return Err(FilterError { field: "q", message: "the search text is limited to 200 characters".into() });
+            return Err(FilterError {
+                field: "q",
+                message: "the search text is limited to 200 characters".into(),
+                unknown: false,
+            });
         }
         let tactic = match present(tactic) {
             None => None,
@@ -47,6 +53,7 @@ impl TechniqueFilter {
                 return Err(FilterError {
                     field: "tactic",
                     message: format!("{id} is not a tactic of release {}", framework.version()),
+                    unknown: true,
                 });
             }
         };
@@ -55,6 +62,7 @@ impl TechniqueFilter {
             Some(raw) => Some(Maturity::parse(raw).ok_or_else(|| FilterError {
                 field: "maturity",
                 message: format!("`{raw}` is not one of feasible, demonstrated, realized"),
+                unknown: false,
             })?),
         };
         let platform = match present(platform) {
@@ -64,6 +72,7 @@ impl TechniqueFilter {
                     || FilterError {
                         field: "platform",
                         message: format!("`{raw}` is not one of {}", PLATFORMS.join(", ")),
+                        unknown: false,
                     },
                 )?)
             }

@@ -302,6 +302,24 @@ pub fn tactic_shortname(name: &str) -> String {
     name.trim().to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join("-")
 }
 
+/// The shape of a technique ID: `AML.T0051` or `AML.T0051.001`
+/// (the OpenAPI document states it as a pattern).
+pub fn is_technique_id(id: &str) -> bool {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    match id.strip_prefix("AML.T") {
+        Some(rest) => match rest.split_once('.') {
+            Some((number, sub)) => digits(number, 4) && digits(sub, 3),
+            None => digits(rest, 4),
+        },
+        None => false,
+    }
+}
+
+/// The shape of a mitigation ID: `AML.M0020`.
+pub fn is_mitigation_id(id: &str) -> bool {
+    id.strip_prefix("AML.M").is_some_and(|n| n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The parent ID implied by a sub-technique ID (`AML.T0051.001` → `AML.T0051`).
 pub fn parent_from_id(id: &str) -> Option<&str> {
     let (head, tail) = id.rsplit_once('.')?;

@@ -98,16 +98,22 @@ pub async fn guard(
     let method = request.method().clone();
     let path = matched.as_ref().map(|m| m.as_str().to_string()).unwrap_or_default();
     let Some(rule) = rule(&method, &path) else {
-        let served = [Method::GET, Method::POST, Method::PUT, Method::DELETE]
+        let allowed: Vec<&str> = [Method::GET, Method::POST, Method::PUT, Method::DELETE]
             .iter()
-            .any(|m| super::policy::rule(m, &path).is_some());
-        if served {
+            .filter(|m| super::policy::rule(m, &path).is_some())
+            .flat_map(|m| if *m == Method::GET { vec!["GET", "HEAD"] } else { vec![m.as_str()] })
+            .collect();
+        if !allowed.is_empty() {
             // Another method of this route has a rule: this one is not served.
-            return if api {
+            let mut response = if api {
                 ApiError::MethodNotAllowed(format!("{} does not accept {method}", uri.path())).into_response()
             } else {
                 StatusCode::METHOD_NOT_ALLOWED.into_response()
             };
+            if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            return response;
         }
         tracing::error!(%method, path, "route has no access rule; refused");
         return refuse(api, &uri, Refusal::Forbidden("this route has no access rule".into()));

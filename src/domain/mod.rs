@@ -108,11 +108,26 @@ pub mod limits {
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    pub kind: FieldErrorKind,
+}
+
+/// Why a value was refused: it breaks a rule, or it is well-formed but names
+/// something that does not exist (a technique not in the release, a release
+/// not loaded). The API answers the first with 422 and the second with 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldErrorKind {
+    Invalid,
+    Unknown,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError { field: field.into(), message: message.into(), kind: FieldErrorKind::Invalid }
+    }
+
+    /// A well-formed value naming something that does not exist.
+    pub fn unknown(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into(), kind: FieldErrorKind::Unknown }
     }
 }
 
@@ -132,11 +147,26 @@ pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<Stri
     Ok(value.to_string())
 }
 
-/// Parses a `YYYY-MM-DD` calendar date.
+/// The years a date may fall in: anything else is a typing slip ("0002-03-15").
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// Parses a `YYYY-MM-DD` calendar date from 2000 to 2100.
 pub fn date(field: &str, value: &str) -> Result<time::Date, FieldError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value.trim(), &format)
-        .map_err(|_| FieldError::new(field, format!("`{}` is not a date of the form YYYY-MM-DD", value.trim())))
+    let date = time::Date::parse(value.trim(), &format)
+        .map_err(|_| FieldError::new(field, format!("`{}` is not a date of the form YYYY-MM-DD", value.trim())))?;
+    if !YEARS.contains(&date.year()) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{} is not a plausible date: the year must be from {} to {}",
+                value.trim(),
+                YEARS.start(),
+                YEARS.end()
+            ),
+        ));
+    }
+    Ok(date)
 }
 
 /// Formats a date as `YYYY-MM-DD`.

@@ -96,7 +96,8 @@ pub const SYSTEM_METADATA: &str = "system";
 
 /// A Navigator layer: what atlascope writes, and (leniently, unknown fields
 /// ignored) what it reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = NavigatorLayer)]
 #[serde(rename_all = "camelCase")]
 pub struct Layer {
     pub name: String,
@@ -115,7 +116,8 @@ pub struct Layer {
     pub metadata: Vec<Metadata>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = NavigatorVersions)]
 pub struct Versions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
@@ -126,7 +128,8 @@ pub struct Versions {
 }
 
 /// One technique annotation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = NavigatorTechnique)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerTechnique {
     #[serde(rename = "techniqueID")]
@@ -148,7 +151,8 @@ pub struct LayerTechnique {
     pub show_subtechniques: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = NavigatorGradient)]
 #[serde(rename_all = "camelCase")]
 pub struct Gradient {
     pub colors: Vec<String>,
@@ -175,14 +179,16 @@ fn optional_number<S: Serializer>(value: &Option<f64>, serializer: S) -> Result<
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = NavigatorLegendItem)]
 pub struct LegendItem {
     pub label: String,
     pub color: String,
 }
 
 /// A metadata entry; a divider (`{"divider": true}`) reads as one without name or value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = NavigatorMetadata)]
 pub struct Metadata {
     #[serde(default)]
     pub name: String,

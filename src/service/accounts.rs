@@ -354,7 +354,7 @@ pub async fn create_token(
     if let Some(team) = team_id
         && db::teams::get(&state.db, team).await?.is_none()
     {
-        return Err(FieldError::new("team_id", format!("team {team} does not exist")).into());
+        return Err(FieldError::unknown("team_id", format!("team {team} does not exist")).into());
     }
     let secret = new_token("acs_");
     let prefix: String = secret.chars().take(10).collect();

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, to_json};
 use crate::app::AppState;
+use crate::atlas::model::is_technique_id;
 use crate::db::{self, controls::ControlRow, history::NewEntry};
 use crate::domain::{FieldError, limits, text};
 use crate::live::Change;
@@ -47,18 +48,25 @@ pub struct ControlInput {
 fn validate(state: &AppState, input: &ControlInput) -> ServiceResult<(String, String, Vec<String>)> {
     let name = text("name", &input.name, limits::NAME, true)?;
     let description = text("description", &input.description, limits::DESCRIPTION, false)?;
-    let mut techniques: Vec<String> =
-        input.techniques.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
-    techniques.sort();
-    techniques.dedup();
-    if techniques.len() > limits::BULK_ITEMS {
+    if input.techniques.len() > limits::BULK_ITEMS {
         return Err(FieldError::new("techniques", format!("at most {} techniques", limits::BULK_ITEMS)).into());
     }
+    let mut techniques: Vec<String> = input.techniques.iter().map(|t| t.trim().to_string()).collect();
+    let malformed: Vec<&str> = techniques.iter().filter(|t| !is_technique_id(t)).map(String::as_str).take(10).collect();
+    if !malformed.is_empty() {
+        return Err(FieldError::new(
+            "techniques",
+            format!("not technique IDs (AML.T0000 or AML.T0000.000): `{}`", malformed.join("`, `")),
+        )
+        .into());
+    }
+    techniques.sort();
+    techniques.dedup();
     let releases = state.catalog.list();
     let unknown: Vec<&str> =
         techniques.iter().filter(|t| !releases.iter().any(|f| f.technique(t).is_some())).map(String::as_str).collect();
     if !unknown.is_empty() {
-        return Err(FieldError::new(
+        return Err(FieldError::unknown(
             "techniques",
             format!("not an ATLAS technique in any loaded release: {}", unknown.join(", ")),
         )
@@ -110,7 +118,7 @@ pub async fn create(state: &AppState, team_id: i64, input: ControlInput, actor: 
     let at = now();
     let mut tx = begin_write(state).await?;
     if db::teams::get(&mut *tx, team_id).await?.is_none() {
-        return Err(FieldError::new("team_id", format!("team {team_id} does not exist")).into());
+        return Err(FieldError::unknown("team_id", format!("team {team_id} does not exist")).into());
     }
     let id = db::controls::insert(&mut tx, team_id, &name, &description, &techniques, &at)
         .await

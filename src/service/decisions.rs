@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use super::{Actor, ServiceError, ServiceResult, SystemContext, begin_write, now, system_context, to_json};
 use crate::app::AppState;
+use crate::atlas::model::is_technique_id;
 use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusKind, StatusRow};
 use crate::db::{self, history::NewEntry};
-use crate::domain::{Applicability, FieldError, ImplementationStatus, Rating, date, format_date, limits, text, today};
+use crate::domain::{Applicability, FieldError, ImplementationStatus, Rating, date, format_date, limits, text};
 use crate::live::Change;
 
 /// A write that went through, with the history entry that records it.
@@ -52,7 +53,7 @@ pub struct AcceptanceInput {
 
 fn check_technique(ctx: &SystemContext, technique_id: &str) -> ServiceResult<()> {
     if ctx.framework.technique(technique_id).is_none() {
-        return Err(FieldError::new(
+        return Err(FieldError::unknown(
             "technique_id",
             format!("{technique_id} is not a technique of ATLAS release {}", ctx.framework.version()),
         )
@@ -225,7 +226,7 @@ pub async fn set_mitigation_status(
 ) -> ServiceResult<Written<StatusRow>> {
     let ctx = system_context(state, system_id).await?;
     let Some(mitigation) = ctx.framework.mitigation(mitigation_id) else {
-        return Err(FieldError::new(
+        return Err(FieldError::unknown(
             "mitigation_id",
             format!("{mitigation_id} is not a mitigation of ATLAS release {}", ctx.framework.version()),
         )
@@ -246,10 +247,12 @@ pub async fn set_control_status(
     actor: &Actor,
 ) -> ServiceResult<Written<StatusRow>> {
     let ctx = system_context(state, system_id).await?;
-    let control =
-        db::controls::get(&state.db, control_id).await?.filter(|c| c.team_id == ctx.system.team_id).ok_or_else(
-            || FieldError::new("control_id", format!("control {control_id} is not a control of this system's team")),
-        )?;
+    let control = db::controls::get(&state.db, control_id)
+        .await?
+        .filter(|c| c.team_id == ctx.system.team_id)
+        .ok_or_else(|| {
+            FieldError::unknown("control_id", format!("control {control_id} is not a control of this system's team"))
+        })?;
     let label = format!("control {}", control.name);
     let affected = control.technique_ids();
     let item = control_id.to_string();
@@ -315,10 +318,9 @@ pub async fn set_acceptance(
         Some(name) => text("accepted_by", name, limits::OWNER, true)?,
         None => actor.name().to_string(),
     };
+    // A date already past is accepted: the acceptance is recorded as expired
+    // (a gap again), which is how one records a decision that has lapsed.
     let expires = date("expires_on", &input.expires_on)?;
-    if expires < today() {
-        return Err(FieldError::new("expires_on", format!("{} is in the past", format_date(expires))).into());
-    }
     let at = now();
     let mut tx = begin_write(state).await?;
     let current = db::decisions::acceptance(&mut *tx, system_id, technique_id).await?;
@@ -388,10 +390,18 @@ fn check_techniques(ctx: &SystemContext, techniques: &[String]) -> ServiceResult
     if techniques.len() > limits::BULK_ITEMS {
         return Err(FieldError::new("techniques", format!("at most {} per request", limits::BULK_ITEMS)).into());
     }
+    let malformed: Vec<&str> = techniques.iter().filter(|t| !is_technique_id(t)).map(String::as_str).take(10).collect();
+    if !malformed.is_empty() {
+        return Err(FieldError::new(
+            "techniques",
+            format!("not technique IDs (AML.T0000 or AML.T0000.000): {}", malformed.join(", ")),
+        )
+        .into());
+    }
     let unknown: Vec<&str> =
         techniques.iter().filter(|t| ctx.framework.technique(t).is_none()).map(String::as_str).collect();
     if !unknown.is_empty() {
-        return Err(FieldError::new(
+        return Err(FieldError::unknown(
             "techniques",
             format!("not in ATLAS release {}: {}", ctx.framework.version(), unknown.join(", ")),
         )
@@ -670,9 +680,9 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                 changed.push(entry.item.clone());
             }
             other => {
-                return Err(
-                    FieldError::new("history_id", format!("a change to a {other} cannot be undone here")).into()
-                );
+                return Err(ServiceError::Refused(format!(
+                    "change {history_id} is a change to a {other}, which cannot be undone here"
+                )));
             }
         }
         let summary = format!("undid change #{}: {}", entry.id, entry.summary);

@@ -45,6 +45,10 @@ pub enum ServiceError {
     /// A name already taken.
     #[error("{0}")]
     Duplicate(String),
+    /// What was asked cannot be done to the item as it is (a kind of change
+    /// that cannot be undone).
+    #[error("{0}")]
+    Refused(String),
     /// A file that cannot be read or applied (an import), naming the line,
     /// row, entry or field at fault.
     #[error("{0}")]

@@ -90,6 +90,9 @@ struct Valid {
 }
 
 fn validate(state: &AppState, input: &SystemInput) -> ServiceResult<Valid> {
+    if input.platforms.len() > PLATFORMS.len() {
+        return Err(FieldError::new("platforms", format!("at most {} platforms", PLATFORMS.len())).into());
+    }
     let mut platforms = Vec::new();
     for (n, raw) in input.platforms.iter().enumerate() {
         let platform = PLATFORMS.iter().find(|p| p.eq_ignore_ascii_case(raw.trim())).ok_or_else(|| {
@@ -100,13 +103,12 @@ fn validate(state: &AppState, input: &SystemInput) -> ServiceResult<Valid> {
         }
     }
     platforms.sort_by_key(|p| PLATFORMS.iter().position(|q| q == p));
-    let framework_version =
-        match input.framework_version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-            None => state.catalog.default_version(),
-            Some(version) => state.catalog.get(version).map(|f| f.version().to_string()).ok_or_else(|| {
-                FieldError::new("framework_version", format!("ATLAS release {version} is not loaded"))
-            })?,
-        };
+    let framework_version = match input.framework_version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => state.catalog.default_version(),
+        Some(version) => state.catalog.get(version).map(|f| f.version().to_string()).ok_or_else(|| {
+            FieldError::unknown("framework_version", format!("ATLAS release {version} is not loaded"))
+        })?,
+    };
     Ok(Valid {
         name: text("name", &input.name, limits::NAME, true)?,
         description: text("description", &input.description, limits::DESCRIPTION, false)?,
@@ -170,7 +172,7 @@ pub async fn create(state: &AppState, team_id: i64, input: SystemInput, actor: &
     let at = now();
     let mut tx = begin_write(state).await?;
     if db::teams::get(&mut *tx, team_id).await?.is_none() {
-        return Err(FieldError::new("team_id", format!("team {team_id} does not exist")).into());
+        return Err(FieldError::unknown("team_id", format!("team {team_id} does not exist")).into());
     }
     let row = db::systems::insert(&mut *tx, team_id, &valid.fields(), &at)
         .await

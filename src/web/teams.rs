@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
 fn form_error(error: ServiceError) -> Result<(StatusCode, String), WebError> {
     match error {
         ServiceError::Invalid(e) => Ok((StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
-        ServiceError::Duplicate(m) => Ok((StatusCode::CONFLICT, m)),
+        ServiceError::Duplicate(m) | ServiceError::Refused(m) => Ok((StatusCode::CONFLICT, m)),
         ServiceError::Conflict { message, .. } => Ok((StatusCode::CONFLICT, message)),
         ServiceError::InvalidFile(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, m)),
         ServiceError::NotFound(m) => Err(WebError::NotFound(m)),
@@ -57,9 +57,10 @@ impl From<ServiceError> for WebError {
             ServiceError::NotFound(m) => WebError::NotFound(m),
             ServiceError::Gone(m) => WebError::Gone(m),
             ServiceError::Invalid(e) => WebError::BadRequest(e.to_string()),
-            ServiceError::Duplicate(m) | ServiceError::Conflict { message: m, .. } | ServiceError::InvalidFile(m) => {
-                WebError::BadRequest(m)
-            }
+            ServiceError::Duplicate(m)
+            | ServiceError::Refused(m)
+            | ServiceError::Conflict { message: m, .. }
+            | ServiceError::InvalidFile(m) => WebError::BadRequest(m),
             ServiceError::Database(e) => WebError::Internal(e.into()),
             ServiceError::Internal(e) => WebError::Internal(e),
         }

@@ -676,7 +676,9 @@ fn bulk_response(
         Err(ServiceError::Invalid(e)) => {
             (format!("Nothing changed: {e}"), None, true, StatusCode::UNPROCESSABLE_ENTITY)
         }
-        Err(ServiceError::Conflict { message, .. }) => (message, None, true, StatusCode::CONFLICT),
+        Err(ServiceError::Conflict { message, .. } | ServiceError::Refused(message)) => {
+            (message, None, true, StatusCode::CONFLICT)
+        }
         Err(other) => return Err(other.into()),
     };
     if is_htmx(headers) {

@@ -411,12 +411,16 @@ async fn a_bulk_change_is_one_history_batch_that_one_undo_reverts() {
             &json!({ "techniques": ["AML.T0003", "AML.T9999", "nope"], "applicability": "applies" }),
         )
         .await;
-    assert_error(
-        &reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
-        "techniques: not in ATLAS release 2026.05: AML.T9999, nope",
-    );
+    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "techniques: not technique IDs");
+    assert!(reply.json()["error"]["message"].as_str().is_some_and(|m| m.ends_with(": nope")), "{}", reply.body);
+    // Well-formed IDs that the release does not have name missing things: 404.
+    let reply = app
+        .post_json(
+            &format!("{base}/assessments/bulk"),
+            &json!({ "techniques": ["AML.T0003", "AML.T9999"], "applicability": "applies" }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "techniques: not in ATLAS release 2026.05: AML.T9999");
     assert_eq!(app.get(&format!("{base}/assessments/AML.T0003")).await.json()["applicability"], "unknown");
     let reply = app
         .post_json(&format!("{base}/assessments/bulk"), &json!({ "techniques": [], "applicability": "applies" }))
@@ -619,7 +623,7 @@ async fn history_names_the_account_and_undo_restores_the_value() {
     // System edits are in the history but are not undone here.
     let created = history[3]["id"].as_i64().unwrap();
     let reply = app.request(Method::POST, &format!("{base}/history/{created}/undo"), &[], Vec::new()).await;
-    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "history_id:");
+    assert_error(&reply, StatusCode::CONFLICT, "refused", "which cannot be undone here");
     let reply = app.request(Method::POST, &format!("{base}/history/999999/undo"), &[], Vec::new()).await;
     assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "999999");
 
@@ -715,12 +719,7 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
         "platforms[0]: `Quantum AI` is not one of Predictive AI, Generative AI, Agentic AI, Enterprise",
     );
     let reply = app.post_json("/api/v1/systems", &json!({ "team_id": team, "name": "S", "exposure": "public", "criticality": "low", "framework_version": "9.9" })).await;
-    assert_error(
-        &reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
-        "framework_version: ATLAS release 9.9 is not loaded",
-    );
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "framework_version: ATLAS release 9.9 is not loaded");
     let reply = app.put_json(&format!("{base}/mitigations/AML.M0020"), &json!({ "status": "done" })).await;
     assert_error(
         &reply,
@@ -738,7 +737,7 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
             &json!({ "team_id": 999, "name": "S", "exposure": "public", "criticality": "low" }),
         )
         .await;
-    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "team_id: team 999 does not exist");
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "team_id: team 999 does not exist");
 
     // 422: values the use cases refuse.
     let reply = app.post_json("/api/v1/teams", &json!({ "name": "   " })).await;
@@ -752,15 +751,16 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
     );
     let reply = app.put_json(&format!("{base}/assessments/AML.T0051"), &json!({ "rationale": "r".repeat(4001) })).await;
     assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "rationale: is 4001 characters");
+    // A well-formed ID the release does not have names a missing thing: 404.
     let reply = app.put_json(&format!("{base}/assessments/AML.T9999"), &json!({ "applicability": "applies" })).await;
     assert_error(
         &reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
+        StatusCode::NOT_FOUND,
+        "not_found",
         "technique_id: AML.T9999 is not a technique of ATLAS release 2026.05",
     );
     let reply = app.put_json(&format!("{base}/mitigations/AML.M9999"), &json!({ "status": "planned" })).await;
-    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "mitigation_id: AML.M9999");
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "mitigation_id: AML.M9999");
     let reply = app.put_json(&format!("{base}/mitigations/AML.M0020"), &json!({ "target_date": "2026-02-30" })).await;
     assert_error(
         &reply,
@@ -780,10 +780,15 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
     let reply = app
         .put_json(
             &format!("{base}/acceptances/AML.T0051"),
-            &json!({ "justification": "j", "expires_on": "2020-01-01" }),
+            &json!({ "justification": "j", "expires_on": "0002-03-15" }),
         )
         .await;
-    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "expires_on: 2020-01-01 is in the past");
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        "expires_on: 0002-03-15 is not a plausible date",
+    );
     let reply = app
         .put_json(
             &format!("{base}/acceptances/AML.T0051"),
@@ -797,14 +802,14 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
             &json!({ "justification": "j", "expires_on": "2099-01-01" }),
         )
         .await;
-    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "technique_id: AML.T9999");
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "technique_id: AML.T9999");
     let reply = app
         .post_json(&format!("/api/v1/teams/{team}/controls"), &json!({ "name": "Bad", "techniques": ["AML.T9999"] }))
         .await;
     assert_error(
         &reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
+        StatusCode::NOT_FOUND,
+        "not_found",
         "techniques: not an ATLAS technique in any loaded release: AML.T9999",
     );
     let reply = app.post_json(&format!("/api/v1/teams/{team}/controls"), &json!({ "name": "Bad" })).await;
@@ -816,7 +821,7 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
         .json()["id"]
         .clone();
     let reply = app.put_json(&format!("{base}/controls/{foreign}"), &json!({ "status": "implemented" })).await;
-    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "control_id:");
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found", "control_id:");
     assert_error(
         &app.get(&format!("{base}/controls/{foreign}")).await,
         StatusCode::NOT_FOUND,
@@ -824,17 +829,18 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
         "control_id:",
     );
 
-    // 400: not JSON, not declared as JSON, or a path ID that is no number.
+    // 400: not JSON, or a path ID that is no number.
     let reply = app
         .request(Method::POST, "/api/v1/teams", &[("content-type", "application/json")], b"{\"name\": ".to_vec())
         .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", "not valid JSON");
+    // 415: a body not declared as JSON.
     let reply = app
         .request(Method::POST, "/api/v1/teams", &[("content-type", "text/plain")], b"{\"name\": \"T\"}".to_vec())
         .await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", "Content-Type: application/json");
+    assert_error(&reply, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unknown_format", "Content-Type: application/json");
     let reply = app.request(Method::POST, "/api/v1/teams", &[], b"{\"name\": \"T\"}".to_vec()).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", "Content-Type");
+    assert_error(&reply, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unknown_format", "Content-Type");
     assert_error(
         &app.get("/api/v1/teams/abc").await,
         StatusCode::BAD_REQUEST,

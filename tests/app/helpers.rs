@@ -77,11 +77,34 @@ impl TestApp {
         TestApp::start(data_dir, atlascope::server::Limits::default()).await
     }
 
+    /// Starts a server whose rate limits never answer 429, for a fuzzer that
+    /// sends thousands of requests, many with bad tokens, from one address.
+    pub async fn spawn_without_rate_limits() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app = TestApp::start_with(dir.path().to_path_buf(), atlascope::server::Limits::default(), |state| {
+            let unlimited = || Arc::new(atlascope::auth::limiter::RateLimiter::new(1e9, u32::MAX));
+            state.api_limiter = unlimited();
+            state.login_limiter = unlimited();
+        })
+        .await;
+        app._dir = Some(dir);
+        app
+    }
+
     async fn start(data_dir: PathBuf, limits: atlascope::server::Limits) -> TestApp {
+        TestApp::start_with(data_dir, limits, |_| {}).await
+    }
+
+    async fn start_with(
+        data_dir: PathBuf,
+        limits: atlascope::server::Limits,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestApp {
         let pool = db::open(&data_dir).await.expect("database opens");
         let catalog = Arc::new(releases::load_catalog(&pool, None).await.expect("catalog loads"));
         let has_admin = db::accounts::count_admins(&pool).await.expect("count") > 0;
-        let state = AppState::new(pool, catalog, SetupState::new(has_admin));
+        let mut state = AppState::new(pool, catalog, SetupState::new(has_admin));
+        configure(&mut state);
         let admin = match db::accounts::user_by_name(&state.db, ADMIN).await.expect("lookup") {
             Some(user) => user.id,
             None => {

@@ -6,6 +6,7 @@ mod api_assessment;
 mod browser;
 mod cli;
 mod conformance;
+mod contract;
 mod helpers;
 mod hostile_inputs;
 mod http_api;

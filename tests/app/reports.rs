@@ -189,11 +189,19 @@ async fn a_team_report_combines_its_systems_with_a_heat_map() {
     for path in ["/api/v1/systems/{id}/gaps", "/api/v1/teams/{id}/gaps", "/api/v1/systems/{id}/recommendations"] {
         assert!(doc["paths"][path]["get"]["tags"][0] == "reports", "{path} is documented");
     }
-    assert!(doc["paths"]["/api/v1/systems/{id}/import"]["post"].is_object());
-    assert!(
-        doc["components"]["schemas"]["ImportResult"].is_object()
-            && doc["components"]["schemas"]["GapReport"].is_object()
+    // A file import answers with its own result, not the release import's.
+    let import_ok = &doc["paths"]["/api/v1/systems/{id}/import"]["post"]["responses"]["200"];
+    assert_eq!(
+        import_ok["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/AssessmentImportResult"
     );
+    let release_ok = &doc["paths"]["/api/v1/frameworks"]["post"]["responses"]["201"];
+    assert_eq!(release_ok["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ReleaseImportResult");
+    assert_eq!(
+        doc["components"]["schemas"]["AssessmentImportResult"]["allOf"][0]["$ref"],
+        "#/components/schemas/ImportPreview"
+    );
+    assert!(doc["components"]["schemas"]["GapReport"].is_object());
 
     // A system whose release is not loaded is left out, and named.
     sqlx::query("update systems set framework_version = '9.9' where name = 'Fraud Model'")
