@@ -5,12 +5,12 @@
 //!
 //! Run: `cargo bench --bench live_fanout`
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlascope::app::{self, AppState};
+use atlascope::core::{Core, CoreConfig};
+use atlascope::service;
 use atlascope::service::{Actor, systems::SystemInput, teams::TeamInput};
-use atlascope::{db, releases, service};
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
@@ -22,9 +22,9 @@ const ROUNDS: usize = 30;
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pool = db::open(dir.path()).await.expect("database");
-    let catalog = Arc::new(releases::load_catalog(&pool, None).await.expect("catalog"));
-    let state = AppState::new(pool, catalog, atlascope::auth::setup::SetupState::new(true));
+    let config = CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let core = Core::open(&config).await.expect("the core opens");
+    let state = AppState::new(core, atlascope::auth::setup::SetupState::new(true));
     let admin =
         service::accounts::create_user(&state, "bench", "", "a long bench password", true).await.expect("admin");
     let cookie = format!(

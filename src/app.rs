@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -15,57 +14,47 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::atlas::Catalog;
-use crate::auth::cache::PrincipalCache;
 use crate::auth::limiter::RateLimiter;
 use crate::auth::setup::SetupState;
-use crate::live::LiveHub;
-use crate::service::snapshot::SnapshotCache;
+use crate::core::Core;
 use crate::web::page_cache::PageCache;
 use crate::{api, server, web};
 
-/// Everything a request handler may need; cheap to clone.
+/// The state of the web server: the [`Core`] every entry point shares, and
+/// what only pages and the API need. Cheap to clone. It dereferences to the
+/// core, so handlers hand it to use cases that ask for a `&Core`.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: SqlitePool,
-    pub catalog: Arc<Catalog>,
+    pub core: Core,
+    /// The rendered unfiltered matrix pages.
     pub pages: Arc<PageCache>,
-    pub live: LiveHub,
-    /// Writers take turns here before opening a write transaction.
-    pub writes: Arc<tokio::sync::Mutex<()>>,
-    pub snapshots: Arc<SnapshotCache>,
     pub setup: Arc<SetupState>,
-    pub principals: Arc<PrincipalCache>,
-    /// Sign-in attempts per client address.
+    /// Sign-in attempts (and invalid bearer tokens) per client address.
     pub login_limiter: Arc<RateLimiter>,
     /// API requests per caller.
     pub api_limiter: Arc<RateLimiter>,
-    /// Turns for CPU-heavy work on blocking threads (reading imported files),
-    /// one per core, so a few large files cannot take the whole machine.
-    pub heavy_work: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 impl AppState {
-    /// Builds the state and starts the task that renders live updates.
-    /// Must be called inside a Tokio runtime.
-    pub fn new(db: SqlitePool, catalog: Arc<Catalog>, setup: SetupState) -> Self {
-        let (live, changes) = LiveHub::new();
+    /// Builds the web state over a core and starts the task that renders
+    /// live updates. Must be called inside a Tokio runtime.
+    pub fn new(core: Core, setup: SetupState) -> Self {
         let state = AppState {
-            db,
-            catalog,
+            core,
             pages: Arc::new(PageCache::default()),
-            live,
-            writes: Arc::new(tokio::sync::Mutex::new(())),
-            snapshots: Arc::new(SnapshotCache::default()),
             setup: Arc::new(setup),
-            principals: Arc::new(PrincipalCache::default()),
             login_limiter: Arc::new(RateLimiter::new(LOGIN_ATTEMPTS_PER_MINUTE / 60.0, LOGIN_BURST)),
             api_limiter: Arc::new(RateLimiter::new(API_REQUESTS_PER_SECOND, API_BURST)),
-            heavy_work: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            )),
         };
-        tokio::spawn(crate::web::workshop::render_live_updates(state.clone(), changes));
+        tokio::spawn(crate::web::workshop::render_live_updates(state.clone()));
         state
     }
 }

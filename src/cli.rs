@@ -16,6 +16,7 @@ use crate::atlas::framework::Origin;
 use crate::atlas::{Framework, diff, read_release};
 use crate::auth::setup::SetupState;
 use crate::client::ApiClient;
+use crate::core::{Core, CoreConfig};
 use crate::reports::ReportFormat;
 use crate::service::reports::{self as report_service, ReportRequest};
 use crate::{db, releases};
@@ -235,16 +236,14 @@ async fn init(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The application state over the local database, for commands that use the services.
-async fn local_state(data_dir: &Path) -> anyhow::Result<AppState> {
-    let db = db::open_existing(data_dir).await?;
-    let catalog = Arc::new(releases::load_catalog(&db, None).await?);
-    let has_admin = db::accounts::count_admins(&db).await? > 0;
-    Ok(AppState::new(db, catalog, SetupState::new(has_admin)))
+/// The core over the local database, for commands that use the services;
+/// the data directory must hold a database already.
+async fn local_core(data_dir: &Path) -> anyhow::Result<Core> {
+    Core::open(&CoreConfig { data_dir: data_dir.to_path_buf(), default_release: None, create: false }).await
 }
 
 async fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
-    let state = local_state(data_dir).await?;
+    let state = local_core(data_dir).await?;
     match command {
         UserCommand::Add { username, display_name, admin } => {
             let mut password = String::new();
@@ -268,7 +267,7 @@ async fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
-    let state = local_state(data_dir).await?;
+    let state = local_core(data_dir).await?;
     match command {
         TokenCommand::Create { username, name, write, team, days } => {
             let user = db::accounts::user_by_name(&state.db, &username)
@@ -360,11 +359,15 @@ async fn serve(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let _lock = db::ServerLock::acquire(data_dir)?;
-    let db = db::open(data_dir).await?;
-    let catalog = Arc::new(releases::load_catalog(&db, default_release).await?);
+    let config = CoreConfig {
+        data_dir: data_dir.to_path_buf(),
+        default_release: default_release.map(str::to_string),
+        create: true,
+    };
+    let core = Core::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
-    let has_admin = db::accounts::count_admins(&db).await? > 0;
+    let has_admin = db::accounts::count_admins(&core.db).await? > 0;
     let setup = SetupState::new(has_admin).with_names(public_names);
     if !has_admin {
         let code = setup.issue_code();
@@ -377,11 +380,11 @@ async fn serve(
     tracing::info!(
         %address,
         data_dir = %data_dir.display(),
-        default_release = %catalog.default_version(),
+        default_release = %core.catalog.default_version(),
         startup_ms = started.elapsed().as_millis() as u64,
         "atlascope is serving on http://{address}/"
     );
-    app::serve(listener, AppState::new(db, catalog, setup), app::shutdown_signal()).await?;
+    app::serve(listener, AppState::new(core, setup), app::shutdown_signal()).await?;
     Ok(())
 }
 
@@ -484,7 +487,7 @@ async fn report_gaps(
             (client.get(&query).await?, format!("system {id}"))
         }
         None => {
-            let state = local_state(data_dir).await?;
+            let state = local_core(data_dir).await?;
             let found = crate::service::systems::find(&state, system).await?;
             let data = report_service::for_system(&state, found.id).await?;
             let request = ReportRequest { layer_version, ..ReportRequest::new(format) };
@@ -552,7 +555,7 @@ async fn check(
             client.get(&format!("/systems/{id}/gaps?format=json&techniques=false&recommendations=0")).await?
         }
         None => {
-            let state = local_state(data_dir).await?;
+            let state = local_core(data_dir).await?;
             let found = crate::service::systems::find(&state, system).await?;
             let data = report_service::for_system(&state, found.id).await?;
             let request =

@@ -1,6 +1,7 @@
 //! atlascope: MITRE ATLAS coverage mapping for ML systems.
 //!
 //! - [`atlas`]: the ATLAS knowledge base (framework data, read-only);
+//! - [`core`]: what every entry point opens (database, releases, caches, live hub);
 //! - [`db`]: the SQLite database layer;
 //! - [`releases`]: importing and loading releases (shared by CLI, pages, API);
 //! - [`web`]: HTML pages; [`api`]: the JSON REST API;
@@ -15,6 +16,7 @@ pub mod atlas;
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod core;
 pub mod db;
 pub mod domain;
 pub mod live;

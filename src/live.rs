@@ -1,10 +1,12 @@
 //! Live updates for workshops. Writes report which items of which system
-//! changed; one renderer task turns each change into HTML fragments once
-//! and broadcasts them to every open event stream of that system.
+//! changed; the web's renderer task turns each change into HTML fragments
+//! once and broadcasts them to every open event stream of that system. The
+//! hub is part of the core, so every entry point reports its changes; where
+//! no renderer listens (the command line), a report goes nowhere.
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 
 /// Something changed on a system: these techniques (empty: the whole system).
 #[derive(Debug, Clone)]
@@ -21,32 +23,49 @@ pub struct LiveEvent {
     pub data: String,
 }
 
-/// The rendered events of one change, for the streams of one system.
+/// The rendered events of one change, for the streams of one system
+/// (`None`: of every system, when changes were missed).
 #[derive(Debug)]
 pub struct Broadcast {
-    pub system_id: i64,
+    pub system_id: Option<i64>,
     pub events: Vec<LiveEvent>,
 }
 
+/// Reported changes waiting for the renderer; past this many it skips ahead
+/// and tells every stream to reload.
+const CHANGE_BACKLOG: usize = 4096;
+
 #[derive(Clone)]
 pub struct LiveHub {
-    changes: mpsc::UnboundedSender<Change>,
+    changes: broadcast::Sender<Change>,
     broadcasts: broadcast::Sender<Arc<Broadcast>>,
     /// Set when the server shuts down: every open stream ends.
     closing: watch::Sender<bool>,
 }
 
+impl Default for LiveHub {
+    fn default() -> Self {
+        LiveHub::new()
+    }
+}
+
 impl LiveHub {
-    /// The hub and the receiving end of changes, for the renderer task.
-    pub fn new() -> (LiveHub, mpsc::UnboundedReceiver<Change>) {
-        let (changes, receiver) = mpsc::unbounded_channel();
-        let (broadcasts, _) = broadcast::channel(1024);
-        (LiveHub { changes, broadcasts, closing: watch::Sender::new(false) }, receiver)
+    pub fn new() -> LiveHub {
+        LiveHub {
+            changes: broadcast::Sender::new(CHANGE_BACKLOG),
+            broadcasts: broadcast::Sender::new(1024),
+            closing: watch::Sender::new(false),
+        }
     }
 
     /// Reports a committed change; never blocks the writer.
     pub fn changed(&self, change: Change) {
         let _ = self.changes.send(change);
+    }
+
+    /// The reported changes, for the renderer.
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Broadcast>> {

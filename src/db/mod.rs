@@ -18,6 +18,9 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqlitePool};
 
+/// The database the application works on.
+pub type Database = SqlitePool;
+
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "atlascope.sqlite";
 

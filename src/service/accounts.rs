@@ -4,9 +4,9 @@
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{ServiceError, ServiceResult, duplicate};
-use crate::app::AppState;
 use crate::auth::secrets::{dummy_hash, hash_password, hash_token, new_token, verify_password};
 use crate::auth::{Principal, Role, TokenScope, Via};
+use crate::core::Core;
 use crate::db::{self, accounts::SessionRow};
 use crate::domain::{FieldError, limits, text};
 
@@ -50,7 +50,7 @@ fn check_username(username: &str) -> ServiceResult<String> {
 
 /// Creates an account. The first account of a fresh installation must be an administrator.
 pub async fn create_user(
-    state: &AppState,
+    core: &Core,
     username: &str,
     display_name: &str,
     password: &str,
@@ -65,12 +65,9 @@ pub async fn create_user(
     let hash = hash_password(password.to_string())
         .await
         .map_err(|e| ServiceError::Database(sqlx::Error::Protocol(e.to_string())))?;
-    let id = db::accounts::insert_user(&state.db, &username, &display_name, &hash, is_admin, &timestamp(now()))
+    let id = db::accounts::insert_user(&core.db, &username, &display_name, &hash, is_admin, &timestamp(now()))
         .await
         .map_err(|e| duplicate(e, || format!("username: {username} is taken")))?;
-    if is_admin {
-        state.setup.mark_done();
-    }
     Ok(id)
 }
 
@@ -101,15 +98,10 @@ pub fn sign_in_wait_secs(failures: i64) -> i64 {
 /// checked, in one compare-and-set, so concurrent attempts cannot all slip
 /// past the wait; a right password then clears the count. Unknown names are
 /// counted and answered exactly like known ones. Returns the user id.
-pub async fn verify_sign_in(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    address: &str,
-) -> Result<i64, SignInError> {
+pub async fn verify_sign_in(core: &Core, username: &str, password: &str, address: &str) -> Result<i64, SignInError> {
     let name: String = username.trim().chars().take(64).collect::<String>().to_lowercase();
-    claim_sign_in_attempt(state, &name, address).await?;
-    let user = db::accounts::user_by_name(&state.db, &name).await?;
+    claim_sign_in_attempt(core, &name, address).await?;
+    let user = db::accounts::user_by_name(&core.db, &name).await?;
     let Some(user) = user else {
         // Spend the same time as for a real account.
         verify_password(password.to_string(), dummy_hash().await.to_string()).await;
@@ -118,22 +110,22 @@ pub async fn verify_sign_in(
     if !verify_password(password.to_string(), user.password_hash.clone()).await {
         return Err(SignInError::Wrong);
     }
-    db::accounts::clear_sign_in_failures(&state.db, &name, address).await?;
+    db::accounts::clear_sign_in_failures(&core.db, &name, address).await?;
     let a_day_ago = now().unix_timestamp() - 86_400;
-    db::accounts::forget_old_sign_in_failures(&state.db, a_day_ago).await?;
+    db::accounts::forget_old_sign_in_failures(&core.db, a_day_ago).await?;
     Ok(user.id)
 }
 
-async fn claim_sign_in_attempt(state: &AppState, name: &str, address: &str) -> Result<(), SignInError> {
+async fn claim_sign_in_attempt(core: &Core, name: &str, address: &str) -> Result<(), SignInError> {
     for _ in 0..8 {
         let at = now().unix_timestamp();
-        let seen = db::accounts::sign_in_failures(&state.db, name, address).await?;
+        let seen = db::accounts::sign_in_failures(&core.db, name, address).await?;
         let (failures, blocked_until) = seen.map_or((0, 0), |s| (s.failures, s.blocked_until));
         if blocked_until > at {
             return Err(SignInError::Throttled { retry_after_secs: (blocked_until - at) as u64 });
         }
         let next_block = at + sign_in_wait_secs(failures + 1);
-        if db::accounts::count_sign_in_failure(&state.db, name, address, failures, next_block).await? {
+        if db::accounts::count_sign_in_failure(&core.db, name, address, failures, next_block).await? {
             return Ok(());
         }
         // Another attempt of the same pair counted first; look again.
@@ -143,13 +135,13 @@ async fn claim_sign_in_attempt(state: &AppState, name: &str, address: &str) -> R
 
 /// Forgets the failed sign-ins counted against a user name, from every
 /// address (`atlascope user unlock`). Returns how many pairs were cleared.
-pub async fn unblock_sign_in(state: &AppState, username: &str) -> ServiceResult<u64> {
-    Ok(db::accounts::unblock_user_name(&state.db, &username.trim().to_lowercase()).await?)
+pub async fn unblock_sign_in(core: &Core, username: &str) -> ServiceResult<u64> {
+    Ok(db::accounts::unblock_user_name(&core.db, &username.trim().to_lowercase()).await?)
 }
 
 /// Starts a session; returns the secret for the cookie.
 pub async fn start_session(
-    state: &AppState,
+    core: &Core,
     user_id: Option<i64>,
     participant_id: Option<i64>,
     user_agent: &str,
@@ -157,7 +149,7 @@ pub async fn start_session(
     let secret = new_token("");
     let at = now();
     db::accounts::insert_session(
-        &state.db,
+        &core.db,
         &SessionRow {
             id_hash: hash_token(&secret),
             user_id,
@@ -172,22 +164,22 @@ pub async fn start_session(
     Ok(secret)
 }
 
-pub async fn end_session(state: &AppState, secret_hash: &str) -> ServiceResult<()> {
-    db::accounts::delete_session(&state.db, secret_hash).await?;
-    state.principals.forget_session(secret_hash);
+pub async fn end_session(core: &Core, secret_hash: &str) -> ServiceResult<()> {
+    db::accounts::delete_session(&core.db, secret_hash).await?;
+    core.principals.forget_session(secret_hash);
     Ok(())
 }
 
 /// Resolves a session cookie to its principal, extending the session's idle
 /// time; expired sessions are removed.
-pub async fn principal_for_session(state: &AppState, secret: &str) -> ServiceResult<Principal> {
+pub async fn principal_for_session(core: &Core, secret: &str) -> ServiceResult<Principal> {
     let id_hash = hash_token(secret);
-    if let Some(principal) = state.principals.get(&id_hash) {
+    if let Some(principal) = core.principals.get(&id_hash) {
         return Ok(principal);
     }
-    let principal = session_principal(state, &id_hash, true).await?;
+    let principal = session_principal(core, &id_hash, true).await?;
     if !principal.is_anonymous() {
-        state.principals.remember(&id_hash, principal.clone());
+        core.principals.remember(&id_hash, principal.clone());
     }
     Ok(principal)
 }
@@ -195,16 +187,16 @@ pub async fn principal_for_session(state: &AppState, secret: &str) -> ServiceRes
 /// The principal of a stored session, from the database; anonymous once the
 /// session ended, expired or its account or invite is gone. `touch` extends
 /// the session's idle time (a request), else it is only read (a check).
-async fn session_principal(state: &AppState, id_hash: &str, touch: bool) -> ServiceResult<Principal> {
-    let Some(session) = db::accounts::session(&state.db, id_hash).await? else { return Ok(Principal::Anonymous) };
+async fn session_principal(core: &Core, id_hash: &str, touch: bool) -> ServiceResult<Principal> {
+    let Some(session) = db::accounts::session(&core.db, id_hash).await? else { return Ok(Principal::Anonymous) };
     let at = now();
     let hard_end = OffsetDateTime::parse(&session.created_at, &Rfc3339).map(|c| c + SESSION_MAX).unwrap_or(at);
     if session.expires_at.as_str() < timestamp(at).as_str() || hard_end < at {
-        db::accounts::delete_session(&state.db, id_hash).await?;
+        db::accounts::delete_session(&core.db, id_hash).await?;
         return Ok(Principal::Anonymous);
     }
     let principal = if let Some(user_id) = session.user_id {
-        match db::accounts::user(&state.db, user_id).await? {
+        match db::accounts::user(&core.db, user_id).await? {
             Some(user) => Principal::User {
                 id: user.id,
                 username: user.username,
@@ -215,17 +207,17 @@ async fn session_principal(state: &AppState, id_hash: &str, touch: bool) -> Serv
             None => Principal::Anonymous,
         }
     } else if let Some(participant_id) = session.participant_id {
-        participant_principal(state, participant_id, id_hash).await?
+        participant_principal(core, participant_id, id_hash).await?
     } else {
         Principal::Anonymous
     };
     if principal.is_anonymous() {
-        db::accounts::delete_session(&state.db, id_hash).await?;
+        db::accounts::delete_session(&core.db, id_hash).await?;
         return Ok(principal);
     }
     if touch {
         let idle_end = timestamp((at + SESSION_IDLE).min(hard_end));
-        db::accounts::touch_session(&state.db, id_hash, &timestamp(at), &idle_end).await?;
+        db::accounts::touch_session(&core.db, id_hash, &timestamp(at), &idle_end).await?;
     }
     Ok(principal)
 }
@@ -234,23 +226,23 @@ async fn session_principal(state: &AppState, id_hash: &str, touch: bool) -> Serv
 /// cache): anonymous once its session ended or expired, its token was
 /// revoked or expired, or its account or invite is gone. Open live streams
 /// check with this whenever access may have changed.
-pub async fn recheck(state: &AppState, principal: &Principal) -> ServiceResult<Principal> {
+pub async fn recheck(core: &Core, principal: &Principal) -> ServiceResult<Principal> {
     match principal {
         Principal::Anonymous => Ok(Principal::Anonymous),
         Principal::User { via: Via::Session { id_hash }, .. }
-        | Principal::Participant { session_hash: id_hash, .. } => session_principal(state, id_hash, false).await,
+        | Principal::Participant { session_hash: id_hash, .. } => session_principal(core, id_hash, false).await,
         Principal::User { via: Via::Token { id, .. }, .. } => {
-            let Some(row) = db::accounts::token(&state.db, *id).await? else { return Ok(Principal::Anonymous) };
-            Ok(token_principal(state, row).await?.unwrap_or(Principal::Anonymous))
+            let Some(row) = db::accounts::token(&core.db, *id).await? else { return Ok(Principal::Anonymous) };
+            Ok(token_principal(core, row).await?.unwrap_or(Principal::Anonymous))
         }
     }
 }
 
-async fn participant_principal(state: &AppState, participant_id: i64, id_hash: &str) -> ServiceResult<Principal> {
-    let Some(participant) = db::accounts::participant(&state.db, participant_id).await? else {
+async fn participant_principal(core: &Core, participant_id: i64, id_hash: &str) -> ServiceResult<Principal> {
+    let Some(participant) = db::accounts::participant(&core.db, participant_id).await? else {
         return Ok(Principal::Anonymous);
     };
-    let Some(invite) = db::accounts::invite(&state.db, participant.invite_id).await? else {
+    let Some(invite) = db::accounts::invite(&core.db, participant.invite_id).await? else {
         return Ok(Principal::Anonymous);
     };
     let live = participant.removed_at.is_none() && invite.ended_at.is_none() && invite.expires_at > timestamp(now());
@@ -268,25 +260,25 @@ async fn participant_principal(state: &AppState, participant_id: i64, id_hash: &
 }
 
 /// Resolves a bearer token. `None` when it is unknown, revoked or expired.
-pub async fn principal_for_token(state: &AppState, token: &str) -> ServiceResult<Option<Principal>> {
-    let Some(row) = db::accounts::token_by_hash(&state.db, &hash_token(token)).await? else { return Ok(None) };
-    let principal = token_principal(state, row.clone()).await?;
+pub async fn principal_for_token(core: &Core, token: &str) -> ServiceResult<Option<Principal>> {
+    let Some(row) = db::accounts::token_by_hash(&core.db, &hash_token(token)).await? else { return Ok(None) };
+    let principal = token_principal(core, row.clone()).await?;
     // Record use at most once a minute.
     let stale = row
         .last_used_at
         .as_deref()
         .is_none_or(|used| OffsetDateTime::parse(used, &Rfc3339).is_ok_and(|used| now() - used > Duration::minutes(1)));
     if principal.is_some() && stale {
-        db::accounts::mark_token_used(&state.db, row.id, &timestamp(now())).await?;
+        db::accounts::mark_token_used(&core.db, row.id, &timestamp(now())).await?;
     }
     Ok(principal)
 }
 
-async fn token_principal(state: &AppState, row: db::accounts::TokenRow) -> ServiceResult<Option<Principal>> {
+async fn token_principal(core: &Core, row: db::accounts::TokenRow) -> ServiceResult<Option<Principal>> {
     if row.revoked_at.is_some() || row.expires_at.as_str() < timestamp(now()).as_str() {
         return Ok(None);
     }
-    let Some(user) = db::accounts::user(&state.db, row.user_id).await? else { return Ok(None) };
+    let Some(user) = db::accounts::user(&core.db, row.user_id).await? else { return Ok(None) };
     let scope = if row.scope == "read" { TokenScope::Read } else { TokenScope::Write };
     Ok(Some(Principal::User {
         id: user.id,
@@ -301,14 +293,14 @@ async fn token_principal(state: &AppState, row: db::accounts::TokenRow) -> Servi
 /// `revoke_tokens` every API token of the account too. Returns how many
 /// tokens were revoked.
 pub async fn change_password(
-    state: &AppState,
+    core: &Core,
     user_id: i64,
     current: &str,
     new: &str,
     keep_session: Option<&str>,
     revoke_tokens: bool,
 ) -> ServiceResult<u64> {
-    let user = db::accounts::user(&state.db, user_id)
+    let user = db::accounts::user(&core.db, user_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("the account no longer exists".into()))?;
     if !verify_password(current.to_string(), user.password_hash).await {
@@ -318,18 +310,18 @@ pub async fn change_password(
     let hash = hash_password(new.to_string())
         .await
         .map_err(|e| ServiceError::Database(sqlx::Error::Protocol(e.to_string())))?;
-    db::accounts::set_password(&state.db, user_id, &hash, &timestamp(now())).await?;
+    db::accounts::set_password(&core.db, user_id, &hash, &timestamp(now())).await?;
     // Every other session ends with the old password.
-    db::accounts::delete_sessions_of(&state.db, user_id, keep_session).await?;
+    db::accounts::delete_sessions_of(&core.db, user_id, keep_session).await?;
     let revoked =
-        if revoke_tokens { db::accounts::revoke_tokens_of(&state.db, user_id, &timestamp(now())).await? } else { 0 };
-    state.principals.forget_user(user_id);
+        if revoke_tokens { db::accounts::revoke_tokens_of(&core.db, user_id, &timestamp(now())).await? } else { 0 };
+    core.principals.forget_user(user_id);
     Ok(revoked)
 }
 
-pub async fn revoke_other_sessions(state: &AppState, user_id: i64, keep: &str) -> ServiceResult<u64> {
-    let count = db::accounts::delete_sessions_of(&state.db, user_id, Some(keep)).await?;
-    state.principals.forget_user(user_id);
+pub async fn revoke_other_sessions(core: &Core, user_id: i64, keep: &str) -> ServiceResult<u64> {
+    let count = db::accounts::delete_sessions_of(&core.db, user_id, Some(keep)).await?;
+    core.principals.forget_user(user_id);
     Ok(count)
 }
 
@@ -340,7 +332,7 @@ pub struct NewToken {
 }
 
 pub async fn create_token(
-    state: &AppState,
+    core: &Core,
     user_id: i64,
     name: &str,
     scope: TokenScope,
@@ -352,7 +344,7 @@ pub async fn create_token(
         return Err(FieldError::new("valid_days", "must be between 1 and 366").into());
     }
     if let Some(team) = team_id
-        && db::teams::get(&state.db, team).await?.is_none()
+        && db::teams::get(&core.db, team).await?.is_none()
     {
         return Err(FieldError::unknown("team_id", format!("team {team} does not exist")).into());
     }
@@ -364,7 +356,7 @@ pub async fn create_token(
         TokenScope::Write => "write",
     };
     let id = db::accounts::insert_token(
-        &state.db,
+        &core.db,
         user_id,
         &name,
         &hash_token(&secret),
@@ -379,61 +371,61 @@ pub async fn create_token(
 }
 
 /// Adds or changes a member's role, by user name.
-pub async fn set_member(state: &AppState, team_id: i64, username: &str, role: Role) -> ServiceResult<()> {
-    let user = db::accounts::user_by_name(&state.db, username.trim())
+pub async fn set_member(core: &Core, team_id: i64, username: &str, role: Role) -> ServiceResult<()> {
+    let user = db::accounts::user_by_name(&core.db, username.trim())
         .await?
         .ok_or_else(|| FieldError::new("username", format!("no account is called {}", username.trim())))?;
-    db::accounts::set_role(&state.db, team_id, user.id, role.as_str()).await?;
-    state.principals.forget_user(user.id);
+    db::accounts::set_role(&core.db, team_id, user.id, role.as_str()).await?;
+    core.principals.forget_user(user.id);
     Ok(())
 }
 
 /// Removes an account from a team.
-pub async fn remove_member(state: &AppState, team_id: i64, user_id: i64) -> ServiceResult<()> {
-    if !db::accounts::remove_member(&state.db, team_id, user_id).await? {
+pub async fn remove_member(core: &Core, team_id: i64, user_id: i64) -> ServiceResult<()> {
+    if !db::accounts::remove_member(&core.db, team_id, user_id).await? {
         return Err(ServiceError::NotFound(format!("user {user_id} is not a member of team {team_id}")));
     }
-    state.principals.forget_user(user_id);
+    core.principals.forget_user(user_id);
     Ok(())
 }
 
 /// Deletes an account (an administrator's action; never one's own).
-pub async fn delete_user(state: &AppState, acting_user: Option<i64>, user_id: i64) -> ServiceResult<()> {
+pub async fn delete_user(core: &Core, acting_user: Option<i64>, user_id: i64) -> ServiceResult<()> {
     if acting_user == Some(user_id) {
         return Err(FieldError::new("user", "you cannot delete your own account").into());
     }
-    if !db::accounts::delete_user(&state.db, user_id).await? {
+    if !db::accounts::delete_user(&core.db, user_id).await? {
         return Err(ServiceError::NotFound(format!("no user {user_id}")));
     }
-    state.principals.forget_user(user_id);
+    core.principals.forget_user(user_id);
     Ok(())
 }
 
 /// Grants or withdraws site administration (never one's own).
-pub async fn set_admin(state: &AppState, acting_user: Option<i64>, user_id: i64, is_admin: bool) -> ServiceResult<()> {
+pub async fn set_admin(core: &Core, acting_user: Option<i64>, user_id: i64, is_admin: bool) -> ServiceResult<()> {
     if acting_user == Some(user_id) {
         return Err(FieldError::new("user", "you cannot change your own administrator rights").into());
     }
-    if db::accounts::user(&state.db, user_id).await?.is_none() {
+    if db::accounts::user(&core.db, user_id).await?.is_none() {
         return Err(ServiceError::NotFound(format!("no user {user_id}")));
     }
-    db::accounts::set_admin(&state.db, user_id, is_admin).await?;
-    state.principals.forget_user(user_id);
+    db::accounts::set_admin(&core.db, user_id, is_admin).await?;
+    core.principals.forget_user(user_id);
     Ok(())
 }
 
 /// Revokes one of an account's API tokens.
-pub async fn revoke_token(state: &AppState, user_id: i64, token_id: i64) -> ServiceResult<()> {
-    if !db::accounts::revoke_token(&state.db, token_id, user_id, &timestamp(now())).await? {
+pub async fn revoke_token(core: &Core, user_id: i64, token_id: i64) -> ServiceResult<()> {
+    if !db::accounts::revoke_token(&core.db, token_id, user_id, &timestamp(now())).await? {
         return Err(ServiceError::NotFound(format!("token {token_id} is not one of yours, or already revoked")));
     }
-    state.principals.access_changed();
+    core.principals.access_changed();
     Ok(())
 }
 
 /// A new workshop invite; the code is returned once and stored only hashed.
 pub async fn create_invite(
-    state: &AppState,
+    core: &Core,
     team_id: i64,
     role: Role,
     label: &str,
@@ -450,7 +442,7 @@ pub async fn create_invite(
     let code = new_token("");
     let at = now();
     db::accounts::insert_invite(
-        &state.db,
+        &core.db,
         team_id,
         &hash_token(&code),
         role.as_str(),
@@ -464,16 +456,16 @@ pub async fn create_invite(
 }
 
 /// Joins a workshop through an invite code; returns the session secret.
-pub async fn join(state: &AppState, code: &str, display_name: &str, user_agent: &str) -> ServiceResult<String> {
-    let invite = usable_invite(state, code).await?;
+pub async fn join(core: &Core, code: &str, display_name: &str, user_agent: &str) -> ServiceResult<String> {
+    let invite = usable_invite(core, code).await?;
     let name = text("display_name", display_name, limits::OWNER, true)?;
-    let participant = db::accounts::insert_participant(&state.db, invite.id, &name, &timestamp(now())).await?;
-    start_session(state, None, Some(participant), user_agent).await
+    let participant = db::accounts::insert_participant(&core.db, invite.id, &name, &timestamp(now())).await?;
+    start_session(core, None, Some(participant), user_agent).await
 }
 
 /// The invite behind a code, if it can still be used.
-pub async fn usable_invite(state: &AppState, code: &str) -> ServiceResult<db::accounts::InviteRow> {
-    let invite = db::accounts::invite_by_hash(&state.db, &hash_token(code.trim()))
+pub async fn usable_invite(core: &Core, code: &str) -> ServiceResult<db::accounts::InviteRow> {
+    let invite = db::accounts::invite_by_hash(&core.db, &hash_token(code.trim()))
         .await?
         .ok_or_else(|| ServiceError::NotFound("this invite link is not valid".into()))?;
     if invite.ended_at.is_some() {
@@ -485,23 +477,23 @@ pub async fn usable_invite(state: &AppState, code: &str) -> ServiceResult<db::ac
     Ok(invite)
 }
 
-pub async fn end_invite(state: &AppState, team_id: i64, invite_id: i64) -> ServiceResult<()> {
-    let invite = db::accounts::invite(&state.db, invite_id)
+pub async fn end_invite(core: &Core, team_id: i64, invite_id: i64) -> ServiceResult<()> {
+    let invite = db::accounts::invite(&core.db, invite_id)
         .await?
         .filter(|i| i.team_id == team_id)
         .ok_or_else(|| ServiceError::NotFound(format!("invite {invite_id} is not one of this team's")))?;
-    db::accounts::end_invite(&state.db, invite.id, &timestamp(now())).await?;
-    state.principals.clear();
+    db::accounts::end_invite(&core.db, invite.id, &timestamp(now())).await?;
+    core.principals.clear();
     Ok(())
 }
 
-pub async fn remove_participant(state: &AppState, team_id: i64, participant_id: i64) -> ServiceResult<()> {
-    let participants = db::accounts::participants_of(&state.db, team_id).await?;
+pub async fn remove_participant(core: &Core, team_id: i64, participant_id: i64) -> ServiceResult<()> {
+    let participants = db::accounts::participants_of(&core.db, team_id).await?;
     if !participants.iter().any(|p| p.id == participant_id) {
         return Err(ServiceError::NotFound(format!("participant {participant_id} is not in this team's workshops")));
     }
-    db::accounts::remove_participant(&state.db, participant_id, &timestamp(now())).await?;
-    state.principals.clear();
+    db::accounts::remove_participant(&core.db, participant_id, &timestamp(now())).await?;
+    core.principals.clear();
     Ok(())
 }
 

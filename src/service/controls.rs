@@ -5,8 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, to_json};
-use crate::app::AppState;
 use crate::atlas::model::is_technique_id;
+use crate::core::Core;
 use crate::db::{self, controls::ControlRow, history::NewEntry};
 use crate::domain::{FieldError, limits, text};
 use crate::live::Change;
@@ -45,7 +45,7 @@ pub struct ControlInput {
     pub techniques: Vec<String>,
 }
 
-fn validate(state: &AppState, input: &ControlInput) -> ServiceResult<(String, String, Vec<String>)> {
+fn validate(core: &Core, input: &ControlInput) -> ServiceResult<(String, String, Vec<String>)> {
     let name = text("name", &input.name, limits::NAME, true)?;
     let description = text("description", &input.description, limits::DESCRIPTION, false)?;
     if input.techniques.len() > limits::BULK_ITEMS {
@@ -62,7 +62,7 @@ fn validate(state: &AppState, input: &ControlInput) -> ServiceResult<(String, St
     }
     techniques.sort();
     techniques.dedup();
-    let releases = state.catalog.list();
+    let releases = core.catalog.list();
     let unknown: Vec<&str> =
         techniques.iter().filter(|t| !releases.iter().any(|f| f.technique(t).is_some())).map(String::as_str).collect();
     if !unknown.is_empty() {
@@ -75,21 +75,21 @@ fn validate(state: &AppState, input: &ControlInput) -> ServiceResult<(String, St
     Ok((name, description, techniques))
 }
 
-pub async fn list(state: &AppState, team_id: i64) -> ServiceResult<Vec<Control>> {
-    Ok(db::controls::list(&state.db, team_id).await?.into_iter().map(Control::from).collect())
+pub async fn list(core: &Core, team_id: i64) -> ServiceResult<Vec<Control>> {
+    Ok(db::controls::list(&core.db, team_id).await?.into_iter().map(Control::from).collect())
 }
 
-pub async fn get(state: &AppState, id: i64) -> ServiceResult<Control> {
-    db::controls::get(&state.db, id)
+pub async fn get(core: &Core, id: i64) -> ServiceResult<Control> {
+    db::controls::get(&core.db, id)
         .await?
         .map(Control::from)
         .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))
 }
 
-async fn announce_team(state: &AppState, team_id: i64, techniques: Vec<String>, actor: &Actor) -> ServiceResult<()> {
-    for system in db::systems::list(&state.db, Some(team_id)).await? {
-        state.snapshots.invalidate(system.id);
-        state.live.changed(Change {
+async fn announce_team(core: &Core, team_id: i64, techniques: Vec<String>, actor: &Actor) -> ServiceResult<()> {
+    for system in db::systems::list(&core.db, Some(team_id)).await? {
+        core.snapshots.invalidate(system.id);
+        core.live.changed(Change {
             system_id: system.id,
             techniques: techniques.clone(),
             actor: actor.name().to_string(),
@@ -113,10 +113,10 @@ fn entry<'a>(team_id: i64, actor: &'a Actor, at: &'a str, item: &'a str, summary
     }
 }
 
-pub async fn create(state: &AppState, team_id: i64, input: ControlInput, actor: &Actor) -> ServiceResult<Control> {
-    let (name, description, techniques) = validate(state, &input)?;
+pub async fn create(core: &Core, team_id: i64, input: ControlInput, actor: &Actor) -> ServiceResult<Control> {
+    let (name, description, techniques) = validate(core, &input)?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     if db::teams::get(&mut *tx, team_id).await?.is_none() {
         return Err(FieldError::unknown("team_id", format!("team {team_id} does not exist")).into());
     }
@@ -132,20 +132,20 @@ pub async fn create(state: &AppState, team_id: i64, input: ControlInput, actor: 
     db::history::append(&mut *tx, NewEntry { after: to_json(&control), ..entry(team_id, actor, &at, &item, &summary) })
         .await?;
     tx.commit().await?;
-    announce_team(state, team_id, control.techniques.clone(), actor).await?;
+    announce_team(core, team_id, control.techniques.clone(), actor).await?;
     Ok(control)
 }
 
 pub async fn update(
-    state: &AppState,
+    core: &Core,
     id: i64,
     expected_version: Option<i64>,
     input: ControlInput,
     actor: &Actor,
 ) -> ServiceResult<Control> {
-    let (name, description, techniques) = validate(state, &input)?;
+    let (name, description, techniques) = validate(core, &input)?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let current: Control = db::controls::get(&mut *tx, id)
         .await?
         .map(Control::from)
@@ -180,24 +180,24 @@ pub async fn update(
     affected.extend(control.techniques.iter().cloned());
     affected.sort();
     affected.dedup();
-    announce_team(state, control.team_id, affected, actor).await?;
+    announce_team(core, control.team_id, affected, actor).await?;
     Ok(control)
 }
 
 /// Deletes a control with its statuses on every system.
-pub async fn delete(state: &AppState, id: i64, actor: &Actor) -> ServiceResult<Control> {
-    delete_if_current(state, id, None, actor).await
+pub async fn delete(core: &Core, id: i64, actor: &Actor) -> ServiceResult<Control> {
+    delete_if_current(core, id, None, actor).await
 }
 
 /// [`delete`], refused with a conflict when `expected_version` is given and stale.
 pub async fn delete_if_current(
-    state: &AppState,
+    core: &Core,
     id: i64,
     expected_version: Option<i64>,
     actor: &Actor,
 ) -> ServiceResult<Control> {
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let current: Control = db::controls::get(&mut *tx, id)
         .await?
         .map(Control::from)
@@ -214,6 +214,6 @@ pub async fn delete_if_current(
     )
     .await?;
     tx.commit().await?;
-    announce_team(state, current.team_id, current.techniques.clone(), actor).await?;
+    announce_team(core, current.team_id, current.techniques.clone(), actor).await?;
     Ok(current)
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{Actor, ServiceError, ServiceResult, SystemContext, begin_write, now, system_context, to_json};
-use crate::app::AppState;
 use crate::atlas::model::is_technique_id;
+use crate::core::Core;
 use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusKind, StatusRow};
 use crate::db::{self, history::NewEntry};
 use crate::domain::{Applicability, FieldError, ImplementationStatus, Rating, date, format_date, limits, text};
@@ -133,23 +133,23 @@ async fn record(
     Ok(id)
 }
 
-fn announce(state: &AppState, system_id: i64, techniques: Vec<String>, actor: &Actor) {
-    state.live.changed(Change { system_id, techniques, actor: actor.name().to_string() });
+fn announce(core: &Core, system_id: i64, techniques: Vec<String>, actor: &Actor) {
+    core.live.changed(Change { system_id, techniques, actor: actor.name().to_string() });
 }
 
 pub async fn set_assessment(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     technique_id: &str,
     change: AssessmentChange,
     expected_version: Option<i64>,
     actor: &Actor,
 ) -> ServiceResult<Written<AssessmentRow>> {
-    let ctx = system_context(state, system_id).await?;
+    let ctx = system_context(core, system_id).await?;
     check_technique(&ctx, technique_id)?;
     let rationale = change.rationale.as_deref().map(|r| text("rationale", r, limits::RATIONALE, false)).transpose()?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let current = db::decisions::assessment(&mut *tx, system_id, technique_id)
         .await?
         .unwrap_or_else(|| AssessmentRow::unassessed(technique_id));
@@ -169,11 +169,11 @@ pub async fn set_assessment(
     let history_id =
         record(&mut tx, &ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), None).await?;
     let turn = tx.commit().await?;
-    state.snapshots.patch(system_id, |s| {
+    core.snapshots.patch(system_id, |s| {
         s.assessments.insert(row.technique_id.clone(), row.clone());
     });
     drop(turn);
-    announce(state, system_id, vec![technique_id.to_string()], actor);
+    announce(core, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id), created })
 }
 
@@ -217,14 +217,14 @@ fn apply_status_change(current: &StatusRow, change: StatusChange) -> ServiceResu
 }
 
 pub async fn set_mitigation_status(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     mitigation_id: &str,
     change: StatusChange,
     expected_version: Option<i64>,
     actor: &Actor,
 ) -> ServiceResult<Written<StatusRow>> {
-    let ctx = system_context(state, system_id).await?;
+    let ctx = system_context(core, system_id).await?;
     let Some(mitigation) = ctx.framework.mitigation(mitigation_id) else {
         return Err(FieldError::unknown(
             "mitigation_id",
@@ -234,20 +234,20 @@ pub async fn set_mitigation_status(
     };
     let affected: Vec<String> = mitigation.techniques.iter().map(|l| l.technique.clone()).collect();
     let label = format!("{} {}", mitigation.id, mitigation.name);
-    write_status(state, &ctx, StatusKind::Mitigation, mitigation_id, &label, change, expected_version, actor, affected)
+    write_status(core, &ctx, StatusKind::Mitigation, mitigation_id, &label, change, expected_version, actor, affected)
         .await
 }
 
 pub async fn set_control_status(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     control_id: i64,
     change: StatusChange,
     expected_version: Option<i64>,
     actor: &Actor,
 ) -> ServiceResult<Written<StatusRow>> {
-    let ctx = system_context(state, system_id).await?;
-    let control = db::controls::get(&state.db, control_id)
+    let ctx = system_context(core, system_id).await?;
+    let control = db::controls::get(&core.db, control_id)
         .await?
         .filter(|c| c.team_id == ctx.system.team_id)
         .ok_or_else(|| {
@@ -256,12 +256,12 @@ pub async fn set_control_status(
     let label = format!("control {}", control.name);
     let affected = control.technique_ids();
     let item = control_id.to_string();
-    write_status(state, &ctx, StatusKind::Control, &item, &label, change, expected_version, actor, affected).await
+    write_status(core, &ctx, StatusKind::Control, &item, &label, change, expected_version, actor, affected).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn write_status(
-    state: &AppState,
+    core: &Core,
     ctx: &SystemContext,
     kind: StatusKind,
     item: &str,
@@ -272,7 +272,7 @@ async fn write_status(
     affected: Vec<String>,
 ) -> ServiceResult<Written<StatusRow>> {
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let current = db::decisions::status(&mut *tx, kind, ctx.system.id, item)
         .await?
         .unwrap_or_else(|| StatusRow::not_started(item));
@@ -291,7 +291,7 @@ async fn write_status(
     };
     let history_id = record(&mut tx, ctx, actor, &at, entity, item, label, before, to_json(&row), None).await?;
     let turn = tx.commit().await?;
-    state.snapshots.patch(ctx.system.id, |s| {
+    core.snapshots.patch(ctx.system.id, |s| {
         let statuses = match kind {
             StatusKind::Mitigation => &mut s.mitigation_statuses,
             StatusKind::Control => &mut s.control_statuses,
@@ -299,19 +299,19 @@ async fn write_status(
         statuses.insert(row.item.clone(), row.clone());
     });
     drop(turn);
-    announce(state, ctx.system.id, affected, actor);
+    announce(core, ctx.system.id, affected, actor);
     Ok(Written { row, history_id: Some(history_id), created: current.version == 0 })
 }
 
 pub async fn set_acceptance(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     technique_id: &str,
     input: AcceptanceInput,
     expected_version: Option<i64>,
     actor: &Actor,
 ) -> ServiceResult<Written<AcceptanceRow>> {
-    let ctx = system_context(state, system_id).await?;
+    let ctx = system_context(core, system_id).await?;
     check_technique(&ctx, technique_id)?;
     let justification = text("justification", &input.justification, limits::JUSTIFICATION, true)?;
     let accepted_by = match input.accepted_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -322,7 +322,7 @@ pub async fn set_acceptance(
     // (a gap again), which is how one records a decision that has lapsed.
     let expires = date("expires_on", &input.expires_on)?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let current = db::decisions::acceptance(&mut *tx, system_id, technique_id).await?;
     let version = db::decisions::acceptance_version(&mut *tx, system_id, technique_id).await?;
     check_version(&format!("the risk acceptance of {technique_id}"), version, expected_version)?;
@@ -346,25 +346,25 @@ pub async fn set_acceptance(
     let history_id =
         record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, before, to_json(&row), None).await?;
     let turn = tx.commit().await?;
-    state.snapshots.patch(system_id, |s| {
+    core.snapshots.patch(system_id, |s| {
         s.acceptances.insert(row.technique_id.clone(), row.clone());
     });
     drop(turn);
-    announce(state, system_id, vec![technique_id.to_string()], actor);
+    announce(core, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id), created: current.is_none() })
 }
 
 pub async fn remove_acceptance(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     technique_id: &str,
     expected_version: Option<i64>,
     actor: &Actor,
 ) -> ServiceResult<Option<i64>> {
-    let ctx = system_context(state, system_id).await?;
+    let ctx = system_context(core, system_id).await?;
     check_technique(&ctx, technique_id)?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let Some(current) = db::decisions::acceptance(&mut *tx, system_id, technique_id).await? else {
         return Err(ServiceError::NotFound(format!("{technique_id} has no risk acceptance on this system")));
     };
@@ -374,11 +374,11 @@ pub async fn remove_acceptance(
     let history_id =
         record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, to_json(&current), None, None).await?;
     let turn = tx.commit().await?;
-    state.snapshots.patch(system_id, |s| {
+    core.snapshots.patch(system_id, |s| {
         s.acceptances.remove(technique_id);
     });
     drop(turn);
-    announce(state, system_id, vec![technique_id.to_string()], actor);
+    announce(core, system_id, vec![technique_id.to_string()], actor);
     Ok(Some(history_id))
 }
 
@@ -412,14 +412,14 @@ fn check_techniques(ctx: &SystemContext, techniques: &[String]) -> ServiceResult
 
 /// One bulk change of assessments, all or nothing, recorded as one batch.
 async fn write_batch(
-    state: &AppState,
+    core: &Core,
     ctx: &SystemContext,
     techniques: &[String],
     actor: &Actor,
     mut edit: impl FnMut(&mut AssessmentRow),
 ) -> ServiceResult<BatchResult> {
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let batch = next_history_id(&mut tx).await?;
     let mut changed = Vec::new();
     let mut rows = Vec::new();
@@ -444,7 +444,7 @@ async fn write_batch(
         rows.push(row);
     }
     let turn = tx.commit().await?;
-    state.snapshots.patch(ctx.system.id, |s| {
+    core.snapshots.patch(ctx.system.id, |s| {
         for row in rows {
             s.assessments.insert(row.technique_id.clone(), row);
         }
@@ -453,7 +453,7 @@ async fn write_batch(
     if changed.is_empty() {
         return Ok(BatchResult { changed, batch: None });
     }
-    announce(state, ctx.system.id, changed.clone(), actor);
+    announce(core, ctx.system.id, changed.clone(), actor);
     Ok(BatchResult { changed, batch: Some(batch) })
 }
 
@@ -476,12 +476,12 @@ async fn next_history_id(tx: &mut sqlx::SqliteConnection) -> Result<i64, sqlx::E
 /// written in one transaction and recorded as one batch in the history, so
 /// one undo reverts it. A technique named twice is refused.
 pub async fn set_assessments(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     changes: &[(String, AssessmentChange)],
     actor: &Actor,
 ) -> ServiceResult<BatchResult> {
-    let ctx = system_context(state, system_id).await?;
+    let ctx = system_context(core, system_id).await?;
     if changes.is_empty() {
         return Ok(BatchResult { changed: Vec::new(), batch: None });
     }
@@ -499,7 +499,7 @@ pub async fn set_assessments(
             return Err(FieldError::new("techniques", format!("{technique} is given more than once")).into());
         }
     }
-    write_batch(state, &ctx, &techniques, actor, |row| {
+    write_batch(core, &ctx, &techniques, actor, |row| {
         if let Some(change) = checked.get(row.technique_id.as_str()) {
             apply_assessment_change(row, change);
         }
@@ -509,15 +509,15 @@ pub async fn set_assessments(
 
 /// Sets one applicability on many techniques.
 pub async fn bulk_applicability(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     techniques: &[String],
     applicability: Applicability,
     actor: &Actor,
 ) -> ServiceResult<BatchResult> {
-    let ctx = system_context(state, system_id).await?;
+    let ctx = system_context(core, system_id).await?;
     check_techniques(&ctx, techniques)?;
-    write_batch(state, &ctx, techniques, actor, |row| {
+    write_batch(core, &ctx, techniques, actor, |row| {
         row.applicability = applicability.as_str().to_string();
         row.suggested = row.suggested && applicability == Applicability::Unknown;
     })
@@ -526,15 +526,15 @@ pub async fn bulk_applicability(
 
 /// Marks as likely-applicable (suggested) every not-yet-assessed technique
 /// whose ATLAS platforms share one with the system's platforms.
-pub async fn suggest_scope(state: &AppState, system_id: i64, actor: &Actor) -> ServiceResult<BatchResult> {
-    let ctx = system_context(state, system_id).await?;
+pub async fn suggest_scope(core: &Core, system_id: i64, actor: &Actor) -> ServiceResult<BatchResult> {
+    let ctx = system_context(core, system_id).await?;
     let system = super::systems::System::from(ctx.system.clone());
     if system.platforms.is_empty() {
         return Err(
             FieldError::new("platforms", "the system names no ATLAS platform to match techniques against").into()
         );
     }
-    let assessed: std::collections::HashSet<String> = db::decisions::assessments(&state.db, system_id)
+    let assessed: std::collections::HashSet<String> = db::decisions::assessments(&core.db, system_id)
         .await?
         .into_iter()
         .filter(|a| a.applicability != Applicability::Unknown.as_str() || a.suggested)
@@ -551,7 +551,7 @@ pub async fn suggest_scope(state: &AppState, system_id: i64, actor: &Actor) -> S
     if matching.is_empty() {
         return Ok(BatchResult { changed: Vec::new(), batch: None });
     }
-    write_batch(state, &ctx, &matching, actor, |row| {
+    write_batch(core, &ctx, &matching, actor, |row| {
         if row.applicability == Applicability::Unknown.as_str() {
             row.suggested = true;
         }
@@ -560,9 +560,9 @@ pub async fn suggest_scope(state: &AppState, system_id: i64, actor: &Actor) -> S
 }
 
 /// Turns every suggestion into "applies".
-pub async fn confirm_suggestions(state: &AppState, system_id: i64, actor: &Actor) -> ServiceResult<BatchResult> {
-    let ctx = system_context(state, system_id).await?;
-    let suggested: Vec<String> = db::decisions::assessments(&state.db, system_id)
+pub async fn confirm_suggestions(core: &Core, system_id: i64, actor: &Actor) -> ServiceResult<BatchResult> {
+    let ctx = system_context(core, system_id).await?;
+    let suggested: Vec<String> = db::decisions::assessments(&core.db, system_id)
         .await?
         .into_iter()
         .filter(|a| a.suggested && a.applicability == Applicability::Unknown.as_str())
@@ -571,7 +571,7 @@ pub async fn confirm_suggestions(state: &AppState, system_id: i64, actor: &Actor
     if suggested.is_empty() {
         return Ok(BatchResult { changed: Vec::new(), batch: None });
     }
-    write_batch(state, &ctx, &suggested, actor, |row| {
+    write_batch(core, &ctx, &suggested, actor, |row| {
         row.applicability = Applicability::Applies.as_str().to_string();
         row.suggested = false;
     })
@@ -582,32 +582,32 @@ pub async fn confirm_suggestions(state: &AppState, system_id: i64, actor: &Actor
 /// (technique, mitigation or control ID). Readable even when the system's
 /// release is not loaded.
 pub async fn history(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     item: Option<&str>,
     limit: i64,
 ) -> ServiceResult<Vec<db::history::HistoryEntry>> {
-    if db::systems::get(&state.db, system_id).await?.is_none() {
+    if db::systems::get(&core.db, system_id).await?.is_none() {
         return Err(ServiceError::NotFound(format!("system {system_id} does not exist")));
     }
-    Ok(db::history::for_system(&state.db, system_id, item, limit).await?)
+    Ok(db::history::for_system(&core.db, system_id, item, limit).await?)
 }
 
 /// Reverts a change (one history entry, or the whole bulk action it belongs
 /// to), provided nobody changed the same items since. The revert is itself
 /// recorded in the history.
-pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Actor) -> ServiceResult<BatchResult> {
-    let ctx = system_context(state, system_id).await?;
-    let entry = db::history::get(&state.db, history_id)
+pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -> ServiceResult<BatchResult> {
+    let ctx = system_context(core, system_id).await?;
+    let entry = db::history::get(&core.db, history_id)
         .await?
         .filter(|e| e.system_id == Some(system_id))
         .ok_or_else(|| ServiceError::NotFound(format!("change {history_id} is not in this system's history")))?;
     let entries = match entry.batch {
-        Some(batch) => db::history::batch(&state.db, batch).await?,
+        Some(batch) => db::history::batch(&core.db, batch).await?,
         None => vec![entry],
     };
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let mut changed = Vec::new();
     let first_id = next_history_id(&mut tx).await?;
     let undo_batch = (entries.len() > 1).then_some(first_id);
@@ -652,7 +652,7 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
                 target.updated_by = actor.name().to_string();
                 target.updated_at = at.clone();
                 restored_after = to_json(&db::decisions::put_status(&mut tx, kind, system_id, &target).await?);
-                changed.extend(affected_by_status(state, &ctx, kind, &entry.item).await?);
+                changed.extend(affected_by_status(core, &ctx, kind, &entry.item).await?);
             }
             "acceptance" => {
                 // A withdrawal left the acceptance one version past the one it withdrew.
@@ -704,13 +704,13 @@ pub async fn undo(state: &AppState, system_id: i64, history_id: i64, actor: &Act
         .await?;
     }
     tx.commit().await?;
-    state.snapshots.invalidate(system_id);
-    announce(state, system_id, changed.clone(), actor);
+    core.snapshots.invalidate(system_id);
+    announce(core, system_id, changed.clone(), actor);
     Ok(BatchResult { changed, batch: Some(first_id) })
 }
 
 async fn affected_by_status(
-    state: &AppState,
+    core: &Core,
     ctx: &SystemContext,
     kind: StatusKind,
     item: &str,
@@ -722,7 +722,7 @@ async fn affected_by_status(
             .map(|m| m.techniques.iter().map(|l| l.technique.clone()).collect())
             .unwrap_or_default(),
         StatusKind::Control => match item.parse::<i64>() {
-            Ok(id) => db::controls::get(&state.db, id).await?.map(|c| c.technique_ids()).unwrap_or_default(),
+            Ok(id) => db::controls::get(&core.db, id).await?.map(|c| c.technique_ids()).unwrap_or_default(),
             Err(_) => Vec::new(),
         },
     })

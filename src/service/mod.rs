@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use sqlx::{Sqlite, Transaction};
 
-use crate::app::AppState;
 use crate::atlas::Framework;
+use crate::core::Core;
 use crate::db;
 use crate::domain::FieldError;
 
@@ -116,9 +116,9 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-pub(crate) async fn begin_write(state: &AppState) -> Result<WriteTx, sqlx::Error> {
-    let turn = state.writes.clone().lock_owned().await;
-    let tx = state.db.begin_with("BEGIN IMMEDIATE").await?;
+pub(crate) async fn begin_write(core: &Core) -> Result<WriteTx, sqlx::Error> {
+    let turn = core.writes.clone().lock_owned().await;
+    let tx = core.db.begin_with("BEGIN IMMEDIATE").await?;
     Ok(WriteTx { tx, _turn: turn })
 }
 
@@ -133,16 +133,16 @@ pub struct SystemContext {
 }
 
 /// Loads a system and its release, or a not-found error naming it.
-pub async fn system_context(state: &AppState, system_id: i64) -> ServiceResult<SystemContext> {
-    let (_, cached) = state.snapshots.get(system_id, state.catalog.generation());
+pub async fn system_context(core: &Core, system_id: i64) -> ServiceResult<SystemContext> {
+    let (_, cached) = core.snapshots.get(system_id, core.catalog.generation());
     if let Some(snapshot) = cached {
         let system = db::systems::SystemRow::from(&snapshot.system);
         return Ok(SystemContext { system, framework: snapshot.framework.clone() });
     }
-    let system = db::systems::get(&state.db, system_id)
+    let system = db::systems::get(&core.db, system_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {system_id} does not exist")))?;
-    let framework = state.catalog.get(&system.framework_version).ok_or_else(|| {
+    let framework = core.catalog.get(&system.framework_version).ok_or_else(|| {
         ServiceError::NotFound(format!(
             "ATLAS release {} of system {} is not loaded; import it to work on this system",
             system.framework_version, system.name

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::decisions;
 use super::snapshot::{self, Snapshot};
 use super::{Actor, ServiceError, ServiceResult};
-use crate::app::AppState;
+use crate::core::Core;
 use crate::domain::today;
 use crate::reports::import::{self, ImportFormat, ImportPreview};
 use crate::reports::navigator::LayerVersion;
@@ -55,20 +55,20 @@ impl ReportData {
 }
 
 /// The data of one system's report.
-pub async fn for_system(state: &AppState, system_id: i64) -> ServiceResult<ReportData> {
-    let snapshot = snapshot::load(state, system_id).await?;
+pub async fn for_system(core: &Core, system_id: i64) -> ServiceResult<ReportData> {
+    let snapshot = snapshot::load(core, system_id).await?;
     Ok(ReportData { scope: Scope::System, snapshots: vec![snapshot], left_out: Vec::new() })
 }
 
 /// The data of a team's report: every system of the team, by name. A system
 /// whose release is not loaded is left out and named in the report.
-pub async fn for_team(state: &AppState, team_id: i64) -> ServiceResult<ReportData> {
-    let team = super::teams::get(state, team_id).await?;
-    let systems = super::systems::list(state, Some(team_id)).await?;
+pub async fn for_team(core: &Core, team_id: i64) -> ServiceResult<ReportData> {
+    let team = super::teams::get(core, team_id).await?;
+    let systems = super::systems::list(core, Some(team_id)).await?;
     let mut snapshots = Vec::with_capacity(systems.len());
     let mut left_out = Vec::new();
     for system in systems {
-        if !state.catalog.contains(&system.framework_version) {
+        if !core.catalog.contains(&system.framework_version) {
             left_out.push(LeftOut {
                 system_id: system.id,
                 name: system.name,
@@ -76,7 +76,7 @@ pub async fn for_team(state: &AppState, team_id: i64) -> ServiceResult<ReportDat
             });
             continue;
         }
-        match snapshot::load(state, system.id).await {
+        match snapshot::load(core, system.id).await {
             Ok(snapshot) => snapshots.push(snapshot),
             // Deleted meanwhile, or its release unloaded meanwhile.
             Err(ServiceError::NotFound(reason)) => {
@@ -184,7 +184,7 @@ pub struct AppliedImport {
 /// format, a file starting with `{` or `[` is read as a Navigator layer,
 /// anything else as CSV.
 pub async fn preview_import(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     format: Option<ImportFormat>,
     file: Vec<u8>,
@@ -196,10 +196,10 @@ pub async fn preview_import(
             import::MAX_FILE_BYTES
         )));
     }
-    let snapshot = snapshot::load(state, system_id).await?;
-    let loaded: Vec<String> = state.catalog.list().iter().map(|f| f.version().to_string()).collect();
+    let snapshot = snapshot::load(core, system_id).await?;
+    let loaded: Vec<String> = core.catalog.list().iter().map(|f| f.version().to_string()).collect();
     // Reading a large file takes a while: off the async runtime, a few at a time.
-    let _turn = state.heavy_work.acquire().await.map_err(|e| ServiceError::Internal(e.into()))?;
+    let _turn = core.heavy_work.acquire().await.map_err(|e| ServiceError::Internal(e.into()))?;
     let preview = tokio::task::spawn_blocking(move || {
         let source = SystemSource::from_snapshot(&snapshot);
         match format.unwrap_or_else(|| ImportFormat::detect(&file)) {
@@ -222,13 +222,13 @@ const PROBLEMS_NAMED: usize = 10;
 /// entry in error is refused whole, naming them; unknown techniques are
 /// listed in the preview and left out.
 pub async fn apply_import(
-    state: &AppState,
+    core: &Core,
     system_id: i64,
     format: Option<ImportFormat>,
     file: Vec<u8>,
     actor: &Actor,
 ) -> ServiceResult<AppliedImport> {
-    let preview = preview_import(state, system_id, format, file).await?;
+    let preview = preview_import(core, system_id, format, file).await?;
     if !preview.is_applicable() {
         let mut named: Vec<String> =
             preview.errors.iter().take(PROBLEMS_NAMED).map(|e| format!("{}: {}", e.at, e.message)).collect();
@@ -241,7 +241,7 @@ pub async fn apply_import(
             named.join("; ")
         )));
     }
-    let written = decisions::set_assessments(state, system_id, &preview.assessment_changes(), actor).await?;
+    let written = decisions::set_assessments(core, system_id, &preview.assessment_changes(), actor).await?;
     Ok(AppliedImport { preview, changed: written.changed, history_id: written.batch })
 }
 

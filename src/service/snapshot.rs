@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 use super::controls::Control;
 use super::systems::System;
 use super::{ServiceResult, system_context};
-use crate::app::AppState;
 use crate::atlas::Framework;
+use crate::core::Core;
 use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusKind, StatusRow};
 use crate::db::{self};
 use crate::domain::coverage::{self, ControlInput, Decisions, StateCounts, SystemCoverage};
@@ -99,9 +99,9 @@ impl SnapshotCache {
 }
 
 /// The system's snapshot, from the cache or the database.
-pub async fn load(state: &AppState, system_id: i64) -> ServiceResult<Arc<Snapshot>> {
-    let catalog_generation = state.catalog.generation();
-    let (generation, cached) = state.snapshots.get(system_id, catalog_generation);
+pub async fn load(core: &Core, system_id: i64) -> ServiceResult<Arc<Snapshot>> {
+    let catalog_generation = core.catalog.generation();
+    let (generation, cached) = core.snapshots.get(system_id, catalog_generation);
     if let Some(snapshot) = cached {
         if snapshot.computed_on == today() {
             return Ok(snapshot);
@@ -110,15 +110,15 @@ pub async fn load(state: &AppState, system_id: i64) -> ServiceResult<Arc<Snapsho
         fresh.recompute(today());
         return Ok(Arc::new(fresh));
     }
-    let snapshot = Arc::new(load_from_database(state, system_id).await?);
-    state.snapshots.store(system_id, generation, catalog_generation, snapshot.clone());
+    let snapshot = Arc::new(load_from_database(core, system_id).await?);
+    core.snapshots.store(system_id, generation, catalog_generation, snapshot.clone());
     Ok(snapshot)
 }
 
-async fn load_from_database(state: &AppState, system_id: i64) -> ServiceResult<Snapshot> {
-    let ctx = system_context(state, system_id).await?;
+async fn load_from_database(core: &Core, system_id: i64) -> ServiceResult<Snapshot> {
+    let ctx = system_context(core, system_id).await?;
     // One read transaction: a consistent view even while others write.
-    let mut tx = state.db.begin().await?;
+    let mut tx = core.db.begin().await?;
     let assessments: HashMap<String, AssessmentRow> = db::decisions::assessments(&mut *tx, system_id)
         .await?
         .into_iter()

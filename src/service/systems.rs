@@ -4,8 +4,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, system_context, to_json};
-use crate::app::AppState;
 use crate::atlas::model::PLATFORMS;
+use crate::core::Core;
 use crate::db::{self, history::NewEntry, systems::SystemFields, systems::SystemRow};
 use crate::domain::{Exposure, FieldError, Rating, limits, text};
 
@@ -89,7 +89,7 @@ struct Valid {
     framework_version: String,
 }
 
-fn validate(state: &AppState, input: &SystemInput) -> ServiceResult<Valid> {
+fn validate(core: &Core, input: &SystemInput) -> ServiceResult<Valid> {
     if input.platforms.len() > PLATFORMS.len() {
         return Err(FieldError::new("platforms", format!("at most {} platforms", PLATFORMS.len())).into());
     }
@@ -104,8 +104,8 @@ fn validate(state: &AppState, input: &SystemInput) -> ServiceResult<Valid> {
     }
     platforms.sort_by_key(|p| PLATFORMS.iter().position(|q| q == p));
     let framework_version = match input.framework_version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        None => state.catalog.default_version(),
-        Some(version) => state.catalog.get(version).map(|f| f.version().to_string()).ok_or_else(|| {
+        None => core.catalog.default_version(),
+        Some(version) => core.catalog.get(version).map(|f| f.version().to_string()).ok_or_else(|| {
             FieldError::unknown("framework_version", format!("ATLAS release {version} is not loaded"))
         })?,
     };
@@ -134,19 +134,19 @@ impl Valid {
     }
 }
 
-pub async fn get(state: &AppState, id: i64) -> ServiceResult<System> {
-    Ok(system_context(state, id).await?.system.into())
+pub async fn get(core: &Core, id: i64) -> ServiceResult<System> {
+    Ok(system_context(core, id).await?.system.into())
 }
 
-pub async fn list(state: &AppState, team_id: Option<i64>) -> ServiceResult<Vec<System>> {
-    Ok(db::systems::list(&state.db, team_id).await?.into_iter().map(System::from).collect())
+pub async fn list(core: &Core, team_id: Option<i64>) -> ServiceResult<Vec<System>> {
+    Ok(db::systems::list(&core.db, team_id).await?.into_iter().map(System::from).collect())
 }
 
 /// A system named by its ID or its name (any case): the command line's
 /// `--system`. A name several teams use is refused, listing their IDs.
-pub async fn find(state: &AppState, name_or_id: &str) -> ServiceResult<System> {
+pub async fn find(core: &Core, name_or_id: &str) -> ServiceResult<System> {
     let wanted = name_or_id.trim();
-    let systems = list(state, None).await?;
+    let systems = list(core, None).await?;
     if let Ok(id) = wanted.parse::<i64>()
         && let Some(system) = systems.iter().find(|s| s.id == id)
     {
@@ -167,10 +167,10 @@ pub async fn find(state: &AppState, name_or_id: &str) -> ServiceResult<System> {
     }
 }
 
-pub async fn create(state: &AppState, team_id: i64, input: SystemInput, actor: &Actor) -> ServiceResult<System> {
-    let valid = validate(state, &input)?;
+pub async fn create(core: &Core, team_id: i64, input: SystemInput, actor: &Actor) -> ServiceResult<System> {
+    let valid = validate(core, &input)?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     if db::teams::get(&mut *tx, team_id).await?.is_none() {
         return Err(FieldError::unknown("team_id", format!("team {team_id} does not exist")).into());
     }
@@ -199,14 +199,14 @@ pub async fn create(state: &AppState, team_id: i64, input: SystemInput, actor: &
 }
 
 pub async fn update(
-    state: &AppState,
+    core: &Core,
     id: i64,
     expected_version: Option<i64>,
     mut input: SystemInput,
     actor: &Actor,
 ) -> ServiceResult<System> {
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let current: System = db::systems::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
@@ -216,7 +216,7 @@ pub async fn update(
     if input.framework_version.as_deref().is_none_or(|v| v.trim().is_empty()) {
         input.framework_version = Some(current.framework_version.clone());
     }
-    let valid = validate(state, &input)?;
+    let valid = validate(core, &input)?;
     let expected = expected_version.unwrap_or(current.version);
     if expected != current.version {
         return Err(ServiceError::conflict(&format!("system {}", current.name), current.version, expected));
@@ -243,19 +243,19 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    state.snapshots.invalidate(id);
-    state.live.changed(crate::live::Change { system_id: id, techniques: Vec::new(), actor: actor.name().to_string() });
+    core.snapshots.invalidate(id);
+    core.live.changed(crate::live::Change { system_id: id, techniques: Vec::new(), actor: actor.name().to_string() });
     Ok(system)
 }
 
 /// Deletes a system with all its decisions and history, in one transaction.
-pub async fn delete(state: &AppState, id: i64) -> ServiceResult<System> {
-    delete_if_current(state, id, None).await
+pub async fn delete(core: &Core, id: i64) -> ServiceResult<System> {
+    delete_if_current(core, id, None).await
 }
 
 /// [`delete`], refused with a conflict when `expected_version` is given and stale.
-pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Option<i64>) -> ServiceResult<System> {
-    let mut tx = begin_write(state).await?;
+pub async fn delete_if_current(core: &Core, id: i64, expected_version: Option<i64>) -> ServiceResult<System> {
+    let mut tx = begin_write(core).await?;
     let system: System = db::systems::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
@@ -265,8 +265,8 @@ pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Opti
     }
     db::systems::delete(&mut *tx, id).await?;
     tx.commit().await?;
-    state.snapshots.invalidate(id);
+    core.snapshots.invalidate(id);
     // The system's open live streams end.
-    state.principals.access_changed();
+    core.principals.access_changed();
     Ok(system)
 }

@@ -1,7 +1,7 @@
 //! Creating, renaming and deleting teams.
 
 use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, to_json};
-use crate::app::AppState;
+use crate::core::Core;
 use crate::db::{self, history::NewEntry, teams::Team};
 use crate::domain::{limits, text};
 
@@ -17,18 +17,18 @@ fn validate(input: &TeamInput) -> ServiceResult<(String, String)> {
     ))
 }
 
-pub async fn list(state: &AppState) -> ServiceResult<Vec<Team>> {
-    Ok(db::teams::list(&state.db).await?)
+pub async fn list(core: &Core) -> ServiceResult<Vec<Team>> {
+    Ok(db::teams::list(&core.db).await?)
 }
 
-pub async fn get(state: &AppState, id: i64) -> ServiceResult<Team> {
-    db::teams::get(&state.db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))
+pub async fn get(core: &Core, id: i64) -> ServiceResult<Team> {
+    db::teams::get(&core.db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))
 }
 
-pub async fn create(state: &AppState, input: TeamInput, actor: &Actor) -> ServiceResult<Team> {
+pub async fn create(core: &Core, input: TeamInput, actor: &Actor) -> ServiceResult<Team> {
     let (name, description) = validate(&input)?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let team = db::teams::insert(&mut *tx, &name, &description, &at)
         .await
         .map_err(|e| duplicate(e, || format!("name: a team called {name} already exists")))?;
@@ -53,7 +53,7 @@ pub async fn create(state: &AppState, input: TeamInput, actor: &Actor) -> Servic
 }
 
 pub async fn update(
-    state: &AppState,
+    core: &Core,
     id: i64,
     expected_version: Option<i64>,
     input: TeamInput,
@@ -61,7 +61,7 @@ pub async fn update(
 ) -> ServiceResult<Team> {
     let (name, description) = validate(&input)?;
     let at = now();
-    let mut tx = begin_write(state).await?;
+    let mut tx = begin_write(core).await?;
     let current = db::teams::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
@@ -94,13 +94,13 @@ pub async fn update(
 }
 
 /// Deletes a team with its systems, controls, decisions and history, in one transaction.
-pub async fn delete(state: &AppState, id: i64) -> ServiceResult<Team> {
-    delete_if_current(state, id, None).await
+pub async fn delete(core: &Core, id: i64) -> ServiceResult<Team> {
+    delete_if_current(core, id, None).await
 }
 
 /// [`delete`], refused with a conflict when `expected_version` is given and stale.
-pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Option<i64>) -> ServiceResult<Team> {
-    let mut tx = begin_write(state).await?;
+pub async fn delete_if_current(core: &Core, id: i64, expected_version: Option<i64>) -> ServiceResult<Team> {
+    let mut tx = begin_write(core).await?;
     let team = db::teams::get(&mut *tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("team {id} does not exist")))?;
@@ -111,9 +111,9 @@ pub async fn delete_if_current(state: &AppState, id: i64, expected_version: Opti
     db::teams::delete(&mut *tx, id).await?;
     tx.commit().await?;
     for system in systems {
-        state.snapshots.invalidate(system.id);
+        core.snapshots.invalidate(system.id);
     }
     // Roles remembered on the team go, and its open live streams end.
-    state.principals.clear();
+    core.principals.clear();
     Ok(team)
 }

@@ -258,6 +258,7 @@ async fn setup(
     }
     match accounts::create_user(&state, &form.username, &form.display_name, &form.password, true).await {
         Ok(user_id) => {
+            state.setup.mark_done();
             let secret = accounts::start_session(&state, Some(user_id), None, &user_agent(&headers)).await?;
             Ok(signed_in("/teams", &secret, &headers))
         }

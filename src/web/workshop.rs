@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum_extra::extract::Form;
 use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use super::actor::WebActor;
 use super::{Chrome, WebError, render};
@@ -903,7 +903,7 @@ impl StreamState {
         let check = tokio::select! {
             message = self.receiver.recv() => {
                 match message {
-                    Ok(broadcast) if broadcast.system_id == self.follower.system_id => {
+                    Ok(broadcast) if broadcast.system_id.is_none_or(|id| id == self.follower.system_id) => {
                         let events = broadcast.events.iter().map(|e| Event::default().event(&e.name).data(&e.data));
                         self.queue.extend(events);
                     }
@@ -934,9 +934,20 @@ const ACCESS_ENDED_NOTICE: &str = r#"<p class="notice error" role="alert">Your a
 const RESYNC_NOTICE: &str = r#"<p class="notice" role="status">Some live updates were missed. <a href="">Reload the page</a> to see the current state.</p>"#;
 
 /// The renderer task: turns reported changes into fragments, once per
-/// change, and broadcasts them. Changes queued together are merged.
-pub async fn render_live_updates(state: AppState, mut changes: mpsc::UnboundedReceiver<Change>) {
-    while let Some(first) = changes.recv().await {
+/// change, and broadcasts them. Changes queued together are merged; when it
+/// fell behind and changes were lost, every stream is told to reload.
+pub async fn render_live_updates(state: AppState) {
+    let mut changes = state.live.changes();
+    loop {
+        let first = match changes.recv().await {
+            Ok(change) => change,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let events = vec![LiveEvent { name: "resync".into(), data: RESYNC_NOTICE.into() }];
+                state.live.publish(Broadcast { system_id: None, events });
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
         let mut by_system: BTreeMap<i64, (BTreeSet<String>, bool, String)> = BTreeMap::new();
         let mut add = |change: Change| {
             let entry = by_system.entry(change.system_id).or_default();
@@ -953,7 +964,7 @@ pub async fn render_live_updates(state: AppState, mut changes: mpsc::UnboundedRe
         }
         for (system_id, (techniques, whole_system, actor)) in by_system {
             match live_events(&state, system_id, &techniques, whole_system, &actor).await {
-                Ok(events) => state.live.publish(Broadcast { system_id, events }),
+                Ok(events) => state.live.publish(Broadcast { system_id: Some(system_id), events }),
                 Err(e) => tracing::debug!(system_id, error = %e, "no live update for this change"),
             }
         }

@@ -459,10 +459,11 @@ async fn an_invite_lets_a_named_guest_work_until_it_expires_or_ends() {
 #[tokio::test]
 async fn a_fresh_installation_serves_only_the_setup_page_until_an_administrator_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = atlascope::db::open(dir.path()).await.unwrap();
-    let catalog = std::sync::Arc::new(atlascope::releases::load_catalog(&pool, None).await.unwrap());
+    let config =
+        atlascope::core::CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let core = atlascope::core::Core::open(&config).await.unwrap();
     let setup = atlascope::auth::setup::SetupState::new(false);
-    let state = atlascope::app::AppState::new(pool, catalog, setup);
+    let state = atlascope::app::AppState::new(core, setup);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(atlascope::app::serve(listener, state.clone(), std::future::pending()));

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use atlascope::app::{self, AppState};
 use atlascope::auth::setup::SetupState;
+use atlascope::core::{Core, CoreConfig};
+use atlascope::db;
 use atlascope::service::accounts;
-use atlascope::{db, releases};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -100,10 +101,10 @@ impl TestApp {
         limits: atlascope::server::Limits,
         configure: impl FnOnce(&mut AppState),
     ) -> TestApp {
-        let pool = db::open(&data_dir).await.expect("database opens");
-        let catalog = Arc::new(releases::load_catalog(&pool, None).await.expect("catalog loads"));
-        let has_admin = db::accounts::count_admins(&pool).await.expect("count") > 0;
-        let mut state = AppState::new(pool, catalog, SetupState::new(has_admin));
+        let config = CoreConfig { data_dir: data_dir.clone(), default_release: None, create: true };
+        let core = Core::open(&config).await.expect("the core opens");
+        let has_admin = db::accounts::count_admins(&core.db).await.expect("count") > 0;
+        let mut state = AppState::new(core, SetupState::new(has_admin));
         configure(&mut state);
         let admin = match db::accounts::user_by_name(&state.db, ADMIN).await.expect("lookup") {
             Some(user) => user.id,

@@ -1,0 +1,76 @@
+//! The core every entry point opens: the database, the loaded ATLAS
+//! releases, the turn writers take, the cached system snapshots, the
+//! live-update hub and the cache of resolved principals. The server, every
+//! command of the command line, the tests and the benchmarks open it with
+//! [`Core::open`]; the web state ([`crate::app::AppState`]) adds only what
+//! pages and the API need on top.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::atlas::Catalog;
+use crate::auth::cache::PrincipalCache;
+use crate::db::Database;
+use crate::live::LiveHub;
+use crate::service::snapshot::SnapshotCache;
+use crate::{db, releases};
+
+/// What opening the core needs.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    /// The release shown when none is named; the bundled one when `None`.
+    pub default_release: Option<String>,
+    /// Create the database when the data directory has none (`serve`, `init`);
+    /// otherwise a missing database is an error naming the directory.
+    pub create: bool,
+}
+
+/// Everything use cases need, shared by every entry point; cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    pub db: Database,
+    pub catalog: Arc<Catalog>,
+    /// Writers of this process take turns here before opening a write
+    /// transaction (SQLite admits one writer at a time, and waiting in line
+    /// here is cheaper than in SQLite's busy handler).
+    pub writes: Arc<tokio::sync::Mutex<()>>,
+    pub snapshots: Arc<SnapshotCache>,
+    pub live: LiveHub,
+    pub principals: Arc<PrincipalCache>,
+    /// Turns for CPU-heavy work on blocking threads (reading imported files),
+    /// one per core, so a few large files cannot take the whole machine.
+    pub heavy_work: Arc<tokio::sync::Semaphore>,
+}
+
+impl Core {
+    /// Opens the database (applying migrations) and loads the releases.
+    pub async fn open(config: &CoreConfig) -> anyhow::Result<Core> {
+        let db =
+            if config.create { db::open(&config.data_dir).await? } else { db::open_existing(&config.data_dir).await? };
+        let catalog = releases::load_catalog(&db, config.default_release.as_deref()).await?;
+        Ok(Core::new(db, Arc::new(catalog)))
+    }
+
+    /// A core over an open database and a loaded catalog.
+    pub fn new(db: Database, catalog: Arc<Catalog>) -> Core {
+        Core {
+            db,
+            catalog,
+            writes: Arc::new(tokio::sync::Mutex::new(())),
+            snapshots: Arc::new(SnapshotCache::default()),
+            live: LiveHub::new(),
+            principals: Arc::new(PrincipalCache::default()),
+            heavy_work: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )),
+        }
+    }
+}
+
+/// Today's date (UTC): the day risk acceptances are checked against. The
+/// pure domain takes the day as an argument; this is where it is read.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
