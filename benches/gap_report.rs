@@ -21,13 +21,10 @@ use std::time::{Duration, Instant};
 use time::Date;
 
 use atlascope::atlas::{Framework, bundled};
-use atlascope::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
 use atlascope::domain::coverage::{Decisions, SystemCoverage, evaluate};
-use atlascope::domain::{Exposure, Rating, date};
+use atlascope::domain::records::{Acceptance, Assessment, Changed, Control, StatusRecord, System};
+use atlascope::domain::{Applicability, Exposure, ImplementationStatus, Rating, date};
 use atlascope::reports::{self, ReportFormat, ReportOptions, SystemSource, TeamRef};
-use atlascope::service::controls::Control;
-use atlascope::service::snapshot;
-use atlascope::service::systems::System;
 
 const SIZES: [usize; 3] = [10, 100, 1_000];
 const TEAM_CONTROLS: usize = 40;
@@ -36,10 +33,10 @@ const TARGET: Duration = Duration::from_millis(200);
 /// One generated system's records, owned (what a snapshot holds).
 struct GeneratedSystem {
     system: System,
-    assessments: HashMap<String, AssessmentRow>,
-    mitigation_statuses: HashMap<String, StatusRow>,
-    control_statuses: HashMap<String, StatusRow>,
-    acceptances: HashMap<String, AcceptanceRow>,
+    assessments: HashMap<String, Assessment>,
+    mitigation_statuses: HashMap<String, StatusRecord>,
+    control_statuses: HashMap<String, StatusRecord>,
+    acceptances: HashMap<String, Acceptance>,
     /// What a cached snapshot keeps beside the rows: the decisions as the
     /// coverage rules take them, and the coverage computed for the day.
     decisions: Decisions,
@@ -74,8 +71,8 @@ fn team_controls(framework: &Framework, random: &mut Random) -> Vec<Control> {
                 .map(|_| techniques[random.below(techniques.len())].id.clone())
                 .collect(),
             version: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
         })
         .collect()
 }
@@ -89,40 +86,47 @@ fn generate_system(
 ) -> GeneratedSystem {
     const RATIONALES: [&str; 4] =
         ["", "Public endpoint", "Reviewed in the March workshop", "Vendor model, no training"];
-    const STATUSES: [&str; 5] = ["not_started", "planned", "in_progress", "implemented", "not_applicable"];
-    const RISKS: [&str; 4] = ["low", "medium", "high", "critical"];
-    let row =
-        |item: &str, status: &str| StatusRow { status: status.into(), version: 1, ..StatusRow::not_started(item) };
+    const STATUSES: [ImplementationStatus; 5] = [
+        ImplementationStatus::NotStarted,
+        ImplementationStatus::Planned,
+        ImplementationStatus::InProgress,
+        ImplementationStatus::Implemented,
+        ImplementationStatus::NotApplicable,
+    ];
+    let row = |item: &str, status: ImplementationStatus| StatusRecord {
+        status,
+        version: 1,
+        ..StatusRecord::not_started(item)
+    };
     let mut assessments = HashMap::new();
     let mut acceptances = HashMap::new();
     for technique in framework.techniques() {
         let applicability = match random.below(10) {
-            0..=5 => "applies",
-            6 | 7 => "not_applicable",
+            0..=5 => Applicability::Applies,
+            6 | 7 => Applicability::NotApplicable,
             _ => continue, // not assessed
         };
-        let risk = (random.below(3) > 0).then(|| RISKS[random.below(RISKS.len())].to_string());
+        let risk = (random.below(3) > 0).then(|| Rating::ALL[random.below(Rating::ALL.len())]);
         assessments.insert(
             technique.id.clone(),
-            AssessmentRow {
-                applicability: applicability.into(),
+            Assessment {
+                applicability,
                 risk,
                 rationale: RATIONALES[random.below(RATIONALES.len())].into(),
                 version: 1,
-                ..AssessmentRow::unassessed(&technique.id)
+                ..Assessment::unassessed(&technique.id)
             },
         );
-        if applicability == "applies" && random.below(12) == 0 {
+        if applicability == Applicability::Applies && random.below(12) == 0 {
             acceptances.insert(
                 technique.id.clone(),
-                AcceptanceRow {
+                Acceptance {
                     technique_id: technique.id.clone(),
                     justification: "Accepted until the next release".into(),
                     accepted_by: "CISO".into(),
-                    expires_on: "2027-06-30".into(),
+                    expires_on: date("bench", "2027-06-30").expect("a date"),
                     version: 1,
-                    updated_by: String::new(),
-                    updated_at: String::new(),
+                    changed: Changed::default(),
                 },
             );
         }
@@ -145,7 +149,13 @@ fn generate_system(
     }
     let exposure = Exposure::ALL[n % Exposure::ALL.len()];
     let criticality = Rating::ALL[(n / 3) % Rating::ALL.len()];
-    let decisions = snapshot::decisions(&assessments, &mitigation_statuses, controls, &control_statuses, &acceptances);
+    let decisions = Decisions::from_records(
+        assessments.values(),
+        mitigation_statuses.values(),
+        controls,
+        &control_statuses,
+        acceptances.values(),
+    );
     let coverage = evaluate(framework, &decisions, today);
     GeneratedSystem {
         decisions,
@@ -161,8 +171,8 @@ fn generate_system(
             criticality,
             framework_version: framework.version().to_string(),
             version: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
         },
         assessments,
         mitigation_statuses,

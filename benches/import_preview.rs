@@ -11,10 +11,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use atlascope::atlas::bundled;
+use atlascope::domain::records::System;
 use atlascope::domain::{Exposure, Rating};
 use atlascope::reports::SystemSource;
 use atlascope::reports::import::{preview_csv, preview_navigator};
-use atlascope::service::systems::System;
 
 const SIZES: [usize; 4] = [5_000, 10_000, 20_000, 40_000];
 const RUNS: usize = 5;
@@ -53,8 +53,8 @@ fn main() {
         criticality: Rating::High,
         framework_version: framework.version().to_string(),
         version: 1,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        updated_at: time::OffsetDateTime::UNIX_EPOCH,
     };
     let (assessments, statuses, acceptances) = (HashMap::new(), HashMap::new(), HashMap::new());
     let source = SystemSource {

@@ -285,18 +285,13 @@ async fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `VACUUM INTO` reads one consistent snapshot, even while the server writes.
+/// A consistent copy of the database, even while the server writes.
 async fn backup(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         anyhow::bail!("{} exists already; choose a new file", file.display());
     }
     let db = db::open_existing(data_dir).await?;
-    let target = file.to_str().context("the backup path must be valid UTF-8")?;
-    sqlx::query("vacuum into ?")
-        .bind(target)
-        .execute(&db)
-        .await
-        .with_context(|| format!("cannot write {}", file.display()))?;
+    db::backup::write(&db, file).await?;
     println!("Backed up {} to {}", data_dir.join(db::DATABASE_FILE).display(), file.display());
     Ok(())
 }
@@ -307,26 +302,8 @@ async fn backup(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
 async fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
     let _no_server = db::ServerLock::acquire(data_dir).context("cannot restore while the server runs")?;
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file).read_only(true);
-    let pool =
-        sqlx::SqlitePool::connect_with(options).await.with_context(|| format!("cannot open {}", file.display()))?;
-    let migrations: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations")
-        .fetch_one(&pool)
-        .await
-        .with_context(|| format!("{} is not an atlascope database", file.display()))?;
-    let integrity: String = sqlx::query_scalar("pragma integrity_check").fetch_one(&pool).await?;
-    pool.close().await;
-    if integrity != "ok" {
-        anyhow::bail!("{} fails SQLite's integrity check: {integrity}", file.display());
-    }
-    std::fs::create_dir_all(data_dir)?;
-    let database = data_dir.join(db::DATABASE_FILE);
-    let staged = data_dir.join(format!("{}.restoring", db::DATABASE_FILE));
-    std::fs::copy(file, &staged).with_context(|| format!("cannot copy {}", file.display()))?;
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(data_dir.join(format!("{}{suffix}", db::DATABASE_FILE)));
-    }
-    std::fs::rename(&staged, &database)?;
+    let migrations = db::backup::check(file).await?;
+    let database = db::backup::install(data_dir, file)?;
     println!("Restored {} ({migrations} migrations applied) into {}", file.display(), database.display());
     Ok(())
 }
@@ -409,7 +386,7 @@ async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result
                 let origin = match &framework.origin {
                     Origin::Bundled => "bundled".to_string(),
                     Origin::Imported { imported_at, file } => {
-                        format!("imported from {file} at {imported_at}")
+                        format!("imported from {file} at {}", crate::domain::records::format_timestamp(*imported_at))
                     }
                 };
                 let marker = if framework.version() == default { " (default)" } else { "" };

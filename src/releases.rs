@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 
 use crate::atlas::bundled::{self, BUNDLED_VERSION};
 use crate::atlas::framework::Origin;
-use crate::atlas::{Catalog, Framework, ImportError, Release, read_release};
-use crate::db;
+use crate::atlas::{Catalog, Framework, ImportError, read_release};
+use crate::db::{self, Database};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportFailure {
@@ -27,12 +26,11 @@ pub enum ImportFailure {
 
 /// Builds the catalog: the bundled release, then every stored import (an
 /// import of the bundled version replaces it), then the chosen default.
-pub async fn load_catalog(pool: &SqlitePool, default_version: Option<&str>) -> anyhow::Result<Catalog> {
+pub async fn load_catalog(db: &Database, default_version: Option<&str>) -> anyhow::Result<Catalog> {
     let catalog = Catalog::new(bundled::framework());
     let summaries = bundled::summaries();
-    for stored in db::releases::list(pool).await? {
-        let mut release: Release = serde_json::from_str(&stored.model_json)
-            .map_err(|e| anyhow::anyhow!("stored release {} cannot be read back: {e}", stored.version))?;
+    for stored in db::releases::list(db).await? {
+        let mut release = stored.release;
         bundled::apply_summaries(&mut release, &summaries);
         catalog.insert(Framework::new(
             release,
@@ -54,7 +52,7 @@ pub async fn load_catalog(pool: &SqlitePool, default_version: Option<&str>) -> a
 /// Importing the official file of the bundled release is allowed once: it
 /// must hold the same facts, and it adds MITRE's full text.
 pub async fn import(
-    pool: &SqlitePool,
+    db: &Database,
     catalog: &Catalog,
     bytes: &[u8],
     file: &str,
@@ -85,8 +83,9 @@ pub async fn import(
         }
     }
     let sha256 = hex(&Sha256::digest(bytes));
-    let imported_at = now_rfc3339();
-    match db::releases::insert(pool, &release, file, &sha256, &imported_at).await {
+    let now = time::OffsetDateTime::now_utc();
+    let imported_at = now.replace_nanosecond(0).unwrap_or(now);
+    match db::releases::insert(db, &release, file, &sha256, imported_at).await {
         Ok(()) => {}
         // Another import of the same version won the race.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -100,14 +99,6 @@ pub async fn import(
     }
     bundled::apply_summaries(&mut release, &bundled::summaries());
     Ok(catalog.insert(Framework::new(release, Origin::Imported { imported_at, file: file.to_string() })))
-}
-
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
 fn hex(bytes: &[u8]) -> String {

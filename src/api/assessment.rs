@@ -14,11 +14,11 @@ use super::actor::ApiActor;
 use super::extract::{ApiJson, ApiPath, ApiQuery, IfMatch, Versioned, WriteHeaders};
 use super::{ApiError, ApiResult, ErrorBody};
 use crate::app::AppState;
-use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
-use crate::db::history::HistoryEntry;
+use crate::core::today;
 use crate::domain::coverage::CoverageState;
-use crate::domain::{Applicability, ImplementationStatus, Rating, date, today};
-use crate::service::controls::Control;
+use crate::domain::history::HistoryEntry;
+use crate::domain::records::{Acceptance, Assessment, Changed, Control, StatusRecord, format_date, format_timestamp};
+use crate::domain::{Applicability, ImplementationStatus, Rating};
 use crate::service::decisions::{self, AcceptanceInput, AssessmentChange, BatchResult, StatusChange};
 use crate::service::snapshot::{self, CoverageReport, Snapshot};
 
@@ -47,8 +47,10 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
     Option::<T>::deserialize(d).map(Some)
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+/// Who changed a record and when, absent while nobody has.
+fn changed_by(changed: Option<&Changed>) -> (Option<String>, Option<String>) {
+    let by = changed.filter(|c| !c.updated_by.is_empty()).map(|c| c.updated_by.clone());
+    (by, changed.and_then(|c| c.updated_at).map(format_timestamp))
 }
 
 // ---------------------------------------------------------------- DTOs
@@ -73,20 +75,21 @@ pub struct AssessmentDto {
     pub updated_at: Option<String>,
 }
 
-fn assessment_dto(snapshot: &Snapshot, technique_id: &str, row: Option<&AssessmentRow>) -> AssessmentDto {
+fn assessment_dto(snapshot: &Snapshot, technique_id: &str, row: Option<&Assessment>) -> AssessmentDto {
     let technique = snapshot.framework.technique(technique_id);
+    let (updated_by, updated_at) = changed_by(row.map(|r| &r.changed));
     AssessmentDto {
         technique_id: technique_id.to_string(),
         name: technique.map(|t| t.name.clone()).unwrap_or_default(),
         parent: technique.and_then(|t| t.parent.clone()),
-        applicability: row.and_then(|r| Applicability::parse(&r.applicability).ok()).unwrap_or(Applicability::Unknown),
+        applicability: row.map_or(Applicability::Unknown, |r| r.applicability),
         suggested: row.is_some_and(|r| r.suggested),
         rationale: row.map(|r| r.rationale.clone()).unwrap_or_default(),
-        risk: row.and_then(|r| r.risk.as_deref()).and_then(|r| Rating::parse(r).ok()),
+        risk: row.and_then(|r| r.risk),
         state: snapshot.coverage.state_of(&snapshot.framework, technique_id).unwrap_or(CoverageState::NotAssessed),
         version: row.map_or(0, |r| r.version),
-        updated_by: row.and_then(|r| non_empty(&r.updated_by)),
-        updated_at: row.and_then(|r| non_empty(&r.updated_at)),
+        updated_by,
+        updated_at,
     }
 }
 
@@ -105,18 +108,17 @@ pub struct StatusFields {
     pub updated_at: Option<String>,
 }
 
-fn status_fields(row: Option<&StatusRow>) -> StatusFields {
+fn status_fields(row: Option<&StatusRecord>) -> StatusFields {
+    let (updated_by, updated_at) = changed_by(row.map(|r| &r.changed));
     StatusFields {
-        status: row
-            .and_then(|r| ImplementationStatus::parse(&r.status).ok())
-            .unwrap_or(ImplementationStatus::NotStarted),
+        status: row.map_or(ImplementationStatus::NotStarted, |r| r.status),
         owner: row.map(|r| r.owner.clone()).unwrap_or_default(),
-        target_date: row.and_then(|r| r.target_date.clone()),
+        target_date: row.and_then(|r| r.target_date).map(format_date),
         evidence: row.map(|r| r.evidence.clone()).unwrap_or_default(),
         notes: row.map(|r| r.notes.clone()).unwrap_or_default(),
         version: row.map_or(0, |r| r.version),
-        updated_by: row.and_then(|r| non_empty(&r.updated_by)),
-        updated_at: row.and_then(|r| non_empty(&r.updated_at)),
+        updated_by,
+        updated_at,
     }
 }
 
@@ -131,7 +133,7 @@ pub struct MitigationStatusDto {
     pub status: StatusFields,
 }
 
-fn mitigation_dto(snapshot: &Snapshot, mitigation_id: &str, row: Option<&StatusRow>) -> MitigationStatusDto {
+fn mitigation_dto(snapshot: &Snapshot, mitigation_id: &str, row: Option<&StatusRecord>) -> MitigationStatusDto {
     let mitigation = snapshot.framework.mitigation(mitigation_id);
     MitigationStatusDto {
         mitigation_id: mitigation_id.to_string(),
@@ -152,7 +154,7 @@ pub struct ControlStatusDto {
     pub status: StatusFields,
 }
 
-fn control_dto(control: &Control, row: Option<&StatusRow>) -> ControlStatusDto {
+fn control_dto(control: &Control, row: Option<&StatusRecord>) -> ControlStatusDto {
     ControlStatusDto {
         control_id: control.id,
         name: control.name.clone(),
@@ -177,17 +179,17 @@ pub struct AcceptanceDto {
     pub updated_at: String,
 }
 
-fn acceptance_dto(snapshot: &Snapshot, row: AcceptanceRow) -> AcceptanceDto {
+fn acceptance_dto(snapshot: &Snapshot, row: Acceptance) -> AcceptanceDto {
     AcceptanceDto {
         name: snapshot.framework.technique(&row.technique_id).map(|t| t.name.clone()).unwrap_or_default(),
-        active: date("expires_on", &row.expires_on).is_ok_and(|d| d >= today()),
+        active: row.is_active(today()),
+        expires_on: format_date(row.expires_on),
+        updated_at: row.changed.updated_at.map(format_timestamp).unwrap_or_default(),
         technique_id: row.technique_id,
         justification: row.justification,
         accepted_by: row.accepted_by,
-        expires_on: row.expires_on,
         version: row.version,
-        updated_by: row.updated_by,
-        updated_at: row.updated_at,
+        updated_by: row.changed.updated_by,
     }
 }
 
@@ -219,18 +221,17 @@ pub struct HistoryDto {
 
 impl From<HistoryEntry> for HistoryDto {
     fn from(entry: HistoryEntry) -> Self {
-        let parse = |s: Option<String>| s.map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)));
         HistoryDto {
             id: entry.id,
             team_id: entry.team_id,
             system_id: entry.system_id,
             actor: entry.actor,
-            at: entry.at,
-            entity: entry.entity,
+            at: format_timestamp(entry.at),
+            entity: entry.entity.as_str().to_string(),
             item: entry.item,
             summary: entry.summary,
-            before: parse(entry.before),
-            after: parse(entry.after),
+            before: entry.before.as_ref().map(|r| r.to_value()),
+            after: entry.after.as_ref().map(|r| r.to_value()),
             batch: entry.batch,
         }
     }
@@ -547,7 +548,7 @@ async fn list_acceptances(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<AcceptanceDto>>> {
     let snapshot = snapshot::load(&state, id).await?;
-    let mut rows: Vec<AcceptanceRow> = snapshot.acceptances.values().cloned().collect();
+    let mut rows: Vec<Acceptance> = snapshot.acceptances.values().cloned().collect();
     rows.sort_by(|a, b| a.technique_id.cmp(&b.technique_id));
     Ok(Json(rows.into_iter().map(|row| acceptance_dto(&snapshot, row)).collect()))
 }

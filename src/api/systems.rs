@@ -15,8 +15,9 @@ use super::{ApiResult, ErrorBody};
 use crate::app::AppState;
 use crate::auth::guard::{require_role, visible_teams};
 use crate::auth::{Principal, Role};
+use crate::domain::records::System;
 use crate::domain::{Exposure, Rating};
-use crate::service::systems::{self, System, SystemInput};
+use crate::service::systems::{self, SystemInput};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_systems, create_system)).routes(routes!(

@@ -15,8 +15,8 @@ use super::{ApiResult, ErrorBody};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::guard::visible_teams;
-use crate::db::teams::Team;
-use crate::service::controls::{self, Control, ControlInput};
+use crate::domain::records::{Control, Team};
+use crate::service::controls::{self, ControlInput};
 use crate::service::teams::{self, TeamInput};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -16,7 +16,12 @@ pub enum Origin {
     /// The facts shipped in `atlas-data/`, with the project's own summaries.
     Bundled,
     /// An official file imported by a user; stored in the database.
-    Imported { imported_at: String, file: String },
+    Imported {
+        #[serde(with = "time::serde::rfc3339")]
+        #[schema(value_type = String, format = DateTime)]
+        imported_at: time::OffsetDateTime,
+        file: String,
+    },
 }
 
 /// Object counts of a release, as reported by the CLI and the API.

@@ -254,7 +254,7 @@ pub async fn team_role(state: &AppState, principal: &Principal, team_id: i64) ->
         Principal::User { id, is_admin: false, .. } => match state.principals.role(*id, team_id) {
             Some(role) => role,
             None => {
-                let role = crate::db::accounts::role(&state.db, team_id, *id).await?.and_then(|r| Role::parse(&r).ok());
+                let role = crate::db::accounts::role(&state.db, team_id, *id).await?;
                 state.principals.remember_role(*id, team_id, role);
                 role
             }

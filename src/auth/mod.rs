@@ -11,8 +11,6 @@ pub mod setup;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::service::Actor;
 
@@ -26,56 +24,7 @@ pub fn served_over_https(headers: &axum::http::HeaderMap) -> bool {
             .is_some_and(|v| v.to_ascii_lowercase().contains("proto=https"))
 }
 
-/// A person's role on one team. Ordered: each role includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads the team's systems, assessments and reports.
-    Viewer,
-    /// Also assesses: applicability, statuses, acceptances.
-    Editor,
-    /// Also manages systems, controls, members and invites.
-    Owner,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Owner];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Owner => "owner",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Viewer => "Viewer",
-            Role::Editor => "Editor",
-            Role::Owner => "Owner",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Role, String> {
-        match raw.trim() {
-            "viewer" => Ok(Role::Viewer),
-            "editor" => Ok(Role::Editor),
-            "owner" => Ok(Role::Owner),
-            other => {
-                Err(format!("`{}` is not one of viewer, editor, owner", other.chars().take(40).collect::<String>()))
-            }
-        }
-    }
-}
-
-/// What an API token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenScope {
-    Read,
-    Write,
-}
+pub use crate::domain::accounts::{Role, TokenScope};
 
 /// How a signed-in account reached us.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,107 +1,170 @@
 //! Controls a team defines itself and maps to ATLAS techniques.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use std::collections::HashMap;
 
-#[derive(Debug, Clone, FromRow)]
-pub struct ControlRow {
-    pub id: i64,
-    pub team_id: i64,
-    pub name: String,
-    pub description: String,
-    pub version: i64,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Mapped technique IDs, comma-separated (aggregated by the query).
-    pub techniques: String,
+use sqlx::FromRow;
+
+use super::{Exec, Tx, decode_time, on_backend, time_text};
+use crate::domain::records::{Control, Timestamp};
+
+#[derive(FromRow)]
+struct ControlRow {
+    id: i64,
+    team_id: i64,
+    name: String,
+    description: String,
+    version: i64,
+    created_at: String,
+    updated_at: String,
 }
 
 impl ControlRow {
-    pub fn technique_ids(&self) -> Vec<String> {
-        self.techniques.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect()
+    fn into_control(self, techniques: Vec<String>) -> Result<Control, sqlx::Error> {
+        let key = format!("id {}", self.id);
+        Ok(Control {
+            created_at: decode_time(&self.created_at, "controls", &key, "created_at")?,
+            updated_at: decode_time(&self.updated_at, "controls", &key, "updated_at")?,
+            id: self.id,
+            team_id: self.team_id,
+            name: self.name,
+            description: self.description,
+            techniques,
+            version: self.version,
+        })
     }
 }
 
-const SELECT: &str = "select c.id, c.team_id, c.name, c.description, c.version, c.created_at, c.updated_at,
-       coalesce((select group_concat(technique_id, ',') from
-                   (select technique_id from control_techniques where control_id = c.id order by technique_id)), '')
-         as techniques
-     from controls c";
+const COLUMNS: &str = "id, team_id, name, description, version, created_at, updated_at";
 
-pub async fn list(db: impl SqliteExecutor<'_>, team_id: i64) -> Result<Vec<ControlRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} where c.team_id = ? order by c.name")).bind(team_id).fetch_all(db).await
+/// Joins controls with their mapped techniques (in ID order).
+fn assemble(rows: Vec<ControlRow>, links: Vec<(i64, String)>) -> Result<Vec<Control>, sqlx::Error> {
+    let mut techniques: HashMap<i64, Vec<String>> = HashMap::new();
+    for (control, technique) in links {
+        techniques.entry(control).or_default().push(technique);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mapped = techniques.remove(&row.id).unwrap_or_default();
+            row.into_control(mapped)
+        })
+        .collect()
 }
 
-pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<ControlRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} where c.id = ?")).bind(id).fetch_optional(db).await
+/// The controls of a team, by name.
+pub async fn list(db: impl Into<Exec<'_>>, team_id: i64) -> Result<Vec<Control>, sqlx::Error> {
+    let mut exec = db.into();
+    let sql = format!("select {COLUMNS} from controls where team_id = $1 order by name");
+    let rows: Vec<ControlRow> =
+        on_backend!(exec.reborrow(), e => sqlx::query_as(&sql).bind(team_id).fetch_all(e).await)?;
+    let links: Vec<(i64, String)> = on_backend!(exec.reborrow(), e => sqlx::query_as(
+        "select t.control_id, t.technique_id from control_techniques t join controls c on c.id = t.control_id
+         where c.team_id = $1 order by t.technique_id",
+    )
+    .bind(team_id)
+    .fetch_all(e)
+    .await)?;
+    assemble(rows, links)
+}
+
+pub async fn get(db: impl Into<Exec<'_>>, id: i64) -> Result<Option<Control>, sqlx::Error> {
+    let mut exec = db.into();
+    let sql = format!("select {COLUMNS} from controls where id = $1");
+    let row: Option<ControlRow> =
+        on_backend!(exec.reborrow(), e => sqlx::query_as(&sql).bind(id).fetch_optional(e).await)?;
+    let Some(row) = row else { return Ok(None) };
+    let links: Vec<(i64, String)> = on_backend!(exec.reborrow(), e => sqlx::query_as(
+        "select control_id, technique_id from control_techniques where control_id = $1 order by technique_id",
+    )
+    .bind(id)
+    .fetch_all(e)
+    .await)?;
+    Ok(assemble(vec![row], links)?.pop())
 }
 
 pub async fn insert(
-    db: &mut SqliteConnection,
+    tx: &mut Tx,
     team_id: i64,
     name: &str,
     description: &str,
     techniques: &[String],
-    now: &str,
+    now: Timestamp,
 ) -> Result<i64, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar(
-        "insert into controls (team_id, name, description, created_at, updated_at) values (?, ?, ?, ?, ?) returning id",
+    let now = time_text(now);
+    let id: i64 = on_backend!(Exec::from(&mut *tx), e => sqlx::query_scalar(
+        "insert into controls (team_id, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)
+         returning id",
     )
     .bind(team_id)
     .bind(name)
     .bind(description)
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *db)
-    .await?;
-    set_techniques(db, id, techniques).await?;
+    .bind(&now)
+    .fetch_one(e)
+    .await)?;
+    set_techniques(tx, id, techniques).await?;
     Ok(id)
 }
 
 /// Updates when the stored version is `expected`; false means it was not.
 pub async fn update(
-    db: &mut SqliteConnection,
+    tx: &mut Tx,
     id: i64,
     expected: i64,
     name: &str,
     description: &str,
     techniques: &[String],
-    now: &str,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "update controls set name = ?, description = ?, version = version + 1, updated_at = ? where id = ? and version = ?",
+    let now = time_text(now);
+    let updated = on_backend!(Exec::from(&mut *tx), e => sqlx::query(
+        "update controls set name = $1, description = $2, version = version + 1, updated_at = $3
+         where id = $4 and version = $5",
     )
     .bind(name)
     .bind(description)
-    .bind(now)
+    .bind(&now)
     .bind(id)
     .bind(expected)
-    .execute(&mut *db)
-    .await?
-    .rows_affected()
-        > 0;
-    if updated {
-        set_techniques(db, id, techniques).await?;
+    .execute(e)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if updated > 0 {
+        set_techniques(tx, id, techniques).await?;
     }
-    Ok(updated)
+    Ok(updated > 0)
 }
 
-async fn set_techniques(db: &mut SqliteConnection, id: i64, techniques: &[String]) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from control_techniques where control_id = ?").bind(id).execute(&mut *db).await?;
+async fn set_techniques(tx: &mut Tx, id: i64, techniques: &[String]) -> Result<(), sqlx::Error> {
+    on_backend!(Exec::from(&mut *tx), e => sqlx::query("delete from control_techniques where control_id = $1")
+        .bind(id)
+        .execute(e)
+        .await
+        .map(|_| ()))?;
     for technique in techniques {
-        sqlx::query("insert or ignore into control_techniques (control_id, technique_id) values (?, ?)")
-            .bind(id)
-            .bind(technique)
-            .execute(&mut *db)
-            .await?;
+        on_backend!(Exec::from(&mut *tx), e => sqlx::query(
+            "insert into control_techniques (control_id, technique_id) values ($1, $2) on conflict do nothing",
+        )
+        .bind(id)
+        .bind(technique)
+        .execute(e)
+        .await
+        .map(|_| ()))?;
     }
     Ok(())
 }
 
-pub async fn delete(db: impl SqliteExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("delete from controls where id = ?").bind(id).execute(db).await?.rows_affected() > 0)
+pub async fn delete(db: impl Into<Exec<'_>>, id: i64) -> Result<bool, sqlx::Error> {
+    let deleted = on_backend!(db.into(), e => sqlx::query("delete from controls where id = $1")
+        .bind(id)
+        .execute(e)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(deleted > 0)
 }
 
 /// The team a control belongs to.
-pub async fn team_of(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("select team_id from controls where id = ?").bind(id).fetch_optional(db).await
+pub async fn team_of(db: impl Into<Exec<'_>>, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    on_backend!(db.into(), e => sqlx::query_scalar("select team_id from controls where id = $1")
+        .bind(id)
+        .fetch_optional(e)
+        .await)
 }

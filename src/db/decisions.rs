@@ -1,84 +1,108 @@
 //! A team's decisions about one system: technique assessments, mitigation
 //! and control statuses, and risk acceptances. Each row carries a version;
-//! writes name the version they expect and bump it.
+//! writes bump it, and it never repeats for an item (a withdrawn
+//! acceptance keeps its row, marked withdrawn).
 
-use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
 
-#[derive(Debug, Clone, FromRow, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssessmentRow {
-    pub technique_id: String,
-    pub applicability: String,
-    pub suggested: bool,
-    pub rationale: String,
-    pub risk: Option<String>,
-    pub version: i64,
-    pub updated_by: String,
-    pub updated_at: String,
+use super::{Exec, Tx, decode_day, decode_error, decode_time, decode_word, on_backend, time_text};
+use crate::domain::history::Entity;
+use crate::domain::records::{Acceptance, Assessment, Changed, StatusRecord, format_date};
+use crate::domain::{Applicability, ImplementationStatus, Rating};
+
+#[derive(FromRow)]
+struct AssessmentRow {
+    technique_id: String,
+    applicability: String,
+    suggested: bool,
+    rationale: String,
+    risk: Option<String>,
+    version: i64,
+    updated_by: String,
+    updated_at: String,
 }
 
-/// Status of a mitigation (`item` = its ATLAS ID) or a control (`item` = its numeric ID).
-#[derive(Debug, Clone, FromRow, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusRow {
-    pub item: String,
-    pub status: String,
-    pub owner: String,
-    pub target_date: Option<String>,
-    pub evidence: String,
-    pub notes: String,
-    pub version: i64,
-    pub updated_by: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Clone, FromRow, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AcceptanceRow {
-    pub technique_id: String,
-    pub justification: String,
-    pub accepted_by: String,
-    pub expires_on: String,
-    pub version: i64,
-    pub updated_by: String,
-    pub updated_at: String,
+/// Who changed a decision and when, as stored.
+fn changed(table: &'static str, key: &str, by: String, at: &str) -> Result<Changed, sqlx::Error> {
+    Ok(Changed { updated_by: by, updated_at: Some(decode_time(at, table, key, "updated_at")?) })
 }
 
 impl AssessmentRow {
-    /// The row every technique has before anyone decides (version 0, not stored).
-    pub fn unassessed(technique_id: &str) -> Self {
-        AssessmentRow {
-            technique_id: technique_id.to_string(),
-            applicability: "unknown".into(),
-            suggested: false,
-            rationale: String::new(),
-            risk: None,
-            version: 0,
-            updated_by: String::new(),
-            updated_at: String::new(),
-        }
+    fn decode(self, system_id: i64) -> Result<Assessment, sqlx::Error> {
+        let key = format!("system {system_id}, {}", self.technique_id);
+        let table = "assessments";
+        Ok(Assessment {
+            applicability: decode_word(Applicability::parse, &self.applicability, table, &key, "applicability")?,
+            risk: self.risk.as_deref().map(|r| decode_word(Rating::parse, r, table, &key, "risk")).transpose()?,
+            changed: changed(table, &key, self.updated_by, &self.updated_at)?,
+            technique_id: self.technique_id,
+            suggested: self.suggested,
+            rationale: self.rationale,
+            version: self.version,
+        })
     }
 }
 
+#[derive(FromRow)]
+struct StatusRow {
+    item: String,
+    status: String,
+    owner: String,
+    target_date: Option<String>,
+    evidence: String,
+    notes: String,
+    version: i64,
+    updated_by: String,
+    updated_at: String,
+}
+
 impl StatusRow {
-    /// The status every mitigation or control has before anyone sets it (version 0, not stored).
-    pub fn not_started(item: &str) -> Self {
-        StatusRow {
-            item: item.to_string(),
-            status: "not_started".into(),
-            owner: String::new(),
-            target_date: None,
-            evidence: String::new(),
-            notes: String::new(),
-            version: 0,
-            updated_by: String::new(),
-            updated_at: String::new(),
-        }
+    fn decode(self, kind: StatusKind, system_id: i64) -> Result<StatusRecord, sqlx::Error> {
+        let (table, _) = kind.table();
+        let key = format!("system {system_id}, {}", self.item);
+        Ok(StatusRecord {
+            status: decode_word(ImplementationStatus::parse, &self.status, table, &key, "status")?,
+            target_date: self.target_date.as_deref().map(|d| decode_day(d, table, &key, "target_date")).transpose()?,
+            changed: changed(table, &key, self.updated_by, &self.updated_at)?,
+            item: self.item,
+            owner: self.owner,
+            evidence: self.evidence,
+            notes: self.notes,
+            version: self.version,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct AcceptanceRow {
+    technique_id: String,
+    justification: String,
+    accepted_by: String,
+    expires_on: String,
+    version: i64,
+    updated_by: String,
+    updated_at: String,
+}
+
+impl AcceptanceRow {
+    fn decode(self, system_id: i64) -> Result<Acceptance, sqlx::Error> {
+        let key = format!("system {system_id}, {}", self.technique_id);
+        let table = "risk_acceptances";
+        Ok(Acceptance {
+            expires_on: decode_day(&self.expires_on, table, &key, "expires_on")?,
+            changed: changed(table, &key, self.updated_by, &self.updated_at)?,
+            technique_id: self.technique_id,
+            justification: self.justification,
+            accepted_by: self.accepted_by,
+            version: self.version,
+        })
     }
 }
 
 const ASSESSMENT: &str = "technique_id, applicability, suggested, rationale, risk, version, updated_by, updated_at";
 const ACCEPTANCE: &str = "technique_id, justification, accepted_by, expires_on, version, updated_by, updated_at";
 
-/// Which status table a [`StatusRow`] lives in.
+/// Which status table a [`StatusRecord`] lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusKind {
     Mitigation,
@@ -86,203 +110,244 @@ pub enum StatusKind {
 }
 
 impl StatusKind {
+    /// What the history calls a change of this kind of status.
+    pub fn entity(self) -> Entity {
+        match self {
+            StatusKind::Mitigation => Entity::Mitigation,
+            StatusKind::Control => Entity::ControlStatus,
+        }
+    }
+
     fn table(self) -> (&'static str, &'static str) {
         match self {
             StatusKind::Mitigation => ("mitigation_statuses", "mitigation_id"),
             StatusKind::Control => ("control_statuses", "control_id"),
         }
     }
+
+    fn columns(self) -> String {
+        let (_, key) = self.table();
+        format!(
+            "cast({key} as text) as item, status, owner, target_date, evidence, notes, version, updated_by, updated_at"
+        )
+    }
 }
 
-pub async fn assessments(db: impl SqliteExecutor<'_>, system_id: i64) -> Result<Vec<AssessmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!("select {ASSESSMENT} from assessments where system_id = ?"))
-        .bind(system_id)
-        .fetch_all(db)
-        .await
+/// The written fields of a decision: who and when must be set.
+fn stamp(changed: &Changed, table: &'static str, item: &str) -> Result<(String, String), sqlx::Error> {
+    let at = changed.updated_at.ok_or_else(|| decode_error(table, item, "updated_at", "a write without a time"))?;
+    Ok((changed.updated_by.clone(), time_text(at)))
+}
+
+pub async fn assessments(db: impl Into<Exec<'_>>, system_id: i64) -> Result<Vec<Assessment>, sqlx::Error> {
+    let sql = format!("select {ASSESSMENT} from assessments where system_id = $1");
+    let rows: Vec<AssessmentRow> =
+        on_backend!(db.into(), e => sqlx::query_as(&sql).bind(system_id).fetch_all(e).await)?;
+    rows.into_iter().map(|row| row.decode(system_id)).collect()
 }
 
 pub async fn assessment(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     system_id: i64,
     technique_id: &str,
-) -> Result<Option<AssessmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!("select {ASSESSMENT} from assessments where system_id = ? and technique_id = ?"))
+) -> Result<Option<Assessment>, sqlx::Error> {
+    let sql = format!("select {ASSESSMENT} from assessments where system_id = $1 and technique_id = $2");
+    let row: Option<AssessmentRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(system_id)
         .bind(technique_id)
-        .fetch_optional(db)
-        .await
+        .fetch_optional(e)
+        .await)?;
+    row.map(|row| row.decode(system_id)).transpose()
 }
 
-/// Writes an assessment row (version + 1, or 1 for a new row).
-pub async fn put_assessment(
-    db: &mut SqliteConnection,
-    system_id: i64,
-    row: &AssessmentRow,
-) -> Result<AssessmentRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+/// Writes an assessment (version + 1, or 1 for a new row) and returns it as stored.
+pub async fn put_assessment(tx: &mut Tx, system_id: i64, assessment: &Assessment) -> Result<Assessment, sqlx::Error> {
+    let sql = format!(
         "insert into assessments (system_id, technique_id, applicability, suggested, rationale, risk, updated_by, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
          on conflict (system_id, technique_id) do update set
            applicability = excluded.applicability, suggested = excluded.suggested, rationale = excluded.rationale,
            risk = excluded.risk, version = assessments.version + 1, updated_by = excluded.updated_by,
            updated_at = excluded.updated_at
          returning {ASSESSMENT}"
-    ))
-    .bind(system_id)
-    .bind(&row.technique_id)
-    .bind(&row.applicability)
-    .bind(row.suggested)
-    .bind(&row.rationale)
-    .bind(&row.risk)
-    .bind(&row.updated_by)
-    .bind(&row.updated_at)
-    .fetch_one(db)
-    .await
+    );
+    let (by, at) = stamp(&assessment.changed, "assessments", &assessment.technique_id)?;
+    let row: AssessmentRow = on_backend!(Exec::from(tx), e => sqlx::query_as(&sql)
+        .bind(system_id)
+        .bind(&assessment.technique_id)
+        .bind(assessment.applicability.as_str())
+        .bind(assessment.suggested)
+        .bind(&assessment.rationale)
+        .bind(assessment.risk.map(Rating::as_str))
+        .bind(&by)
+        .bind(&at)
+        .fetch_one(e)
+        .await)?;
+    row.decode(system_id)
 }
 
 pub async fn statuses(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     kind: StatusKind,
     system_id: i64,
-) -> Result<Vec<StatusRow>, sqlx::Error> {
-    let (table, key) = kind.table();
-    sqlx::query_as(&format!(
-        "select cast({key} as text) as item, status, owner, target_date, evidence, notes, version, updated_by, updated_at
-         from {table} where system_id = ?"
-    ))
-    .bind(system_id)
-    .fetch_all(db)
-    .await
+) -> Result<Vec<StatusRecord>, sqlx::Error> {
+    let (table, _) = kind.table();
+    let sql = format!("select {} from {table} where system_id = $1", kind.columns());
+    let rows: Vec<StatusRow> = on_backend!(db.into(), e => sqlx::query_as(&sql).bind(system_id).fetch_all(e).await)?;
+    rows.into_iter().map(|row| row.decode(kind, system_id)).collect()
 }
 
 pub async fn status(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     kind: StatusKind,
     system_id: i64,
     item: &str,
-) -> Result<Option<StatusRow>, sqlx::Error> {
+) -> Result<Option<StatusRecord>, sqlx::Error> {
     let (table, key) = kind.table();
-    sqlx::query_as(&format!(
-        "select cast({key} as text) as item, status, owner, target_date, evidence, notes, version, updated_by, updated_at
-         from {table} where system_id = ? and cast({key} as text) = ?"
-    ))
-    .bind(system_id)
-    .bind(item)
-    .fetch_optional(db)
-    .await
+    let sql = format!("select {} from {table} where system_id = $1 and cast({key} as text) = $2", kind.columns());
+    let row: Option<StatusRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(system_id)
+        .bind(item)
+        .fetch_optional(e)
+        .await)?;
+    row.map(|row| row.decode(kind, system_id)).transpose()
 }
 
 pub async fn put_status(
-    db: &mut SqliteConnection,
+    tx: &mut Tx,
     kind: StatusKind,
     system_id: i64,
-    row: &StatusRow,
-) -> Result<StatusRow, sqlx::Error> {
+    record: &StatusRecord,
+) -> Result<StatusRecord, sqlx::Error> {
     let (table, key) = kind.table();
-    sqlx::query_as(&format!(
+    let sql = format!(
         "insert into {table} (system_id, {key}, status, owner, target_date, evidence, notes, updated_by, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          on conflict (system_id, {key}) do update set
            status = excluded.status, owner = excluded.owner, target_date = excluded.target_date,
            evidence = excluded.evidence, notes = excluded.notes, version = {table}.version + 1,
            updated_by = excluded.updated_by, updated_at = excluded.updated_at
-         returning cast({key} as text) as item, status, owner, target_date, evidence, notes, version, updated_by, updated_at"
-    ))
-    .bind(system_id)
-    // A control ID arrives as text; the INTEGER column converts it losslessly.
-    .bind(&row.item)
-    .bind(&row.status)
-    .bind(&row.owner)
-    .bind(&row.target_date)
-    .bind(&row.evidence)
-    .bind(&row.notes)
-    .bind(&row.updated_by)
-    .bind(&row.updated_at)
-    .fetch_one(db)
-    .await
+         returning {}",
+        kind.columns()
+    );
+    let (by, at) = stamp(&record.changed, table, &record.item)?;
+    let target_date = record.target_date.map(format_date);
+    let row: StatusRow = match kind {
+        StatusKind::Mitigation => on_backend!(Exec::from(tx), e => sqlx::query_as(&sql)
+            .bind(system_id)
+            .bind(&record.item)
+            .bind(record.status.as_str())
+            .bind(&record.owner)
+            .bind(&target_date)
+            .bind(&record.evidence)
+            .bind(&record.notes)
+            .bind(&by)
+            .bind(&at)
+            .fetch_one(e)
+            .await)?,
+        StatusKind::Control => {
+            let control: i64 =
+                record.item.parse().map_err(|_| decode_error(table, &record.item, key, "not a control ID"))?;
+            on_backend!(Exec::from(tx), e => sqlx::query_as(&sql)
+                .bind(system_id)
+                .bind(control)
+                .bind(record.status.as_str())
+                .bind(&record.owner)
+                .bind(&target_date)
+                .bind(&record.evidence)
+                .bind(&record.notes)
+                .bind(&by)
+                .bind(&at)
+                .fetch_one(e)
+                .await)?
+        }
+    };
+    row.decode(kind, system_id)
 }
 
 /// The acceptances in force or expired; withdrawn ones are left out.
-pub async fn acceptances(db: impl SqliteExecutor<'_>, system_id: i64) -> Result<Vec<AcceptanceRow>, sqlx::Error> {
-    sqlx::query_as(&format!("select {ACCEPTANCE} from risk_acceptances where system_id = ? and withdrawn_at is null"))
-        .bind(system_id)
-        .fetch_all(db)
-        .await
+pub async fn acceptances(db: impl Into<Exec<'_>>, system_id: i64) -> Result<Vec<Acceptance>, sqlx::Error> {
+    let sql = format!("select {ACCEPTANCE} from risk_acceptances where system_id = $1 and withdrawn_at is null");
+    let rows: Vec<AcceptanceRow> =
+        on_backend!(db.into(), e => sqlx::query_as(&sql).bind(system_id).fetch_all(e).await)?;
+    rows.into_iter().map(|row| row.decode(system_id)).collect()
 }
 
 pub async fn acceptance(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     system_id: i64,
     technique_id: &str,
-) -> Result<Option<AcceptanceRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {ACCEPTANCE} from risk_acceptances where system_id = ? and technique_id = ? and withdrawn_at is null"
-    ))
-    .bind(system_id)
-    .bind(technique_id)
-    .fetch_optional(db)
-    .await
+) -> Result<Option<Acceptance>, sqlx::Error> {
+    let sql = format!(
+        "select {ACCEPTANCE} from risk_acceptances where system_id = $1 and technique_id = $2 and withdrawn_at is null"
+    );
+    let row: Option<AcceptanceRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(system_id)
+        .bind(technique_id)
+        .fetch_optional(e)
+        .await)?;
+    row.map(|row| row.decode(system_id)).transpose()
 }
 
 /// The version of a technique's acceptance, withdrawn or not; 0 when there
 /// never was one. Versions never repeat, so a stale write is always caught.
 pub async fn acceptance_version(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     system_id: i64,
     technique_id: &str,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query_scalar("select version from risk_acceptances where system_id = ? and technique_id = ?")
-        .bind(system_id)
-        .bind(technique_id)
-        .fetch_optional(db)
-        .await?
-        .unwrap_or(0))
+    let version: Option<i64> = on_backend!(db.into(), e => sqlx::query_scalar(
+        "select version from risk_acceptances where system_id = $1 and technique_id = $2",
+    )
+    .bind(system_id)
+    .bind(technique_id)
+    .fetch_optional(e)
+    .await)?;
+    Ok(version.unwrap_or(0))
 }
 
-pub async fn put_acceptance(
-    db: &mut SqliteConnection,
-    system_id: i64,
-    row: &AcceptanceRow,
-) -> Result<AcceptanceRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+pub async fn put_acceptance(tx: &mut Tx, system_id: i64, acceptance: &Acceptance) -> Result<Acceptance, sqlx::Error> {
+    let sql = format!(
         "insert into risk_acceptances (system_id, technique_id, justification, accepted_by, expires_on, updated_by, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?)
+         values ($1, $2, $3, $4, $5, $6, $7)
          on conflict (system_id, technique_id) do update set
            justification = excluded.justification, accepted_by = excluded.accepted_by,
            expires_on = excluded.expires_on, version = risk_acceptances.version + 1,
            updated_by = excluded.updated_by, updated_at = excluded.updated_at, withdrawn_at = null
          returning {ACCEPTANCE}"
-    ))
-    .bind(system_id)
-    .bind(&row.technique_id)
-    .bind(&row.justification)
-    .bind(&row.accepted_by)
-    .bind(&row.expires_on)
-    .bind(&row.updated_by)
-    .bind(&row.updated_at)
-    .fetch_one(db)
-    .await
+    );
+    let (by, at) = stamp(&acceptance.changed, "risk_acceptances", &acceptance.technique_id)?;
+    let row: AcceptanceRow = on_backend!(Exec::from(tx), e => sqlx::query_as(&sql)
+        .bind(system_id)
+        .bind(&acceptance.technique_id)
+        .bind(&acceptance.justification)
+        .bind(&acceptance.accepted_by)
+        .bind(format_date(acceptance.expires_on))
+        .bind(&by)
+        .bind(&at)
+        .fetch_one(e)
+        .await)?;
+    row.decode(system_id)
 }
 
 /// Withdraws an acceptance: the row stays, marked withdrawn, with its version bumped.
-pub async fn delete_acceptance(
-    db: &mut SqliteConnection,
+pub async fn withdraw_acceptance(
+    tx: &mut Tx,
     system_id: i64,
     technique_id: &str,
-    updated_by: &str,
-    updated_at: &str,
+    changed: &Changed,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update risk_acceptances set withdrawn_at = ?, version = version + 1, updated_by = ?, updated_at = ?
-         where system_id = ? and technique_id = ? and withdrawn_at is null",
+    let (by, at) = stamp(changed, "risk_acceptances", technique_id)?;
+    let withdrawn = on_backend!(Exec::from(tx), e => sqlx::query(
+        "update risk_acceptances set withdrawn_at = $1, version = version + 1, updated_by = $2, updated_at = $1
+         where system_id = $3 and technique_id = $4 and withdrawn_at is null",
     )
-    .bind(updated_at)
-    .bind(updated_by)
-    .bind(updated_at)
+    .bind(&at)
+    .bind(&by)
     .bind(system_id)
     .bind(technique_id)
-    .execute(db)
-    .await?
-    .rows_affected()
-        > 0)
+    .execute(e)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(withdrawn > 0)
 }

@@ -1,102 +1,138 @@
 //! The append-only change history.
 
-use serde::Serialize;
-use sqlx::{FromRow, SqliteExecutor};
-use utoipa::ToSchema;
+use sqlx::FromRow;
 
-#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
-pub struct HistoryEntry {
-    pub id: i64,
-    pub team_id: i64,
-    pub system_id: Option<i64>,
-    pub actor: String,
-    pub at: String,
-    /// `assessment`, `mitigation`, `control_status`, `acceptance`, `system`, `team` or `control`.
-    pub entity: String,
-    /// The technique, mitigation or control the change is about.
-    pub item: String,
-    /// One line saying what changed.
-    pub summary: String,
-    /// The value before the change (JSON), absent for a creation.
-    pub before: Option<String>,
-    /// The value after the change (JSON), absent for a deletion.
-    pub after: Option<String>,
-    /// Shared by the entries of one bulk action.
-    pub batch: Option<i64>,
+use super::{Exec, Tx, decode_error, decode_time, decode_word, on_backend, time_text};
+use crate::domain::history::{Entity, HistoryEntry, Recorded};
+use crate::domain::records::Timestamp;
+
+#[derive(FromRow)]
+struct EntryRow {
+    id: i64,
+    team_id: i64,
+    system_id: Option<i64>,
+    actor: String,
+    at: String,
+    entity: String,
+    item: String,
+    summary: String,
+    before: Option<String>,
+    after: Option<String>,
+    batch: Option<i64>,
 }
 
+impl TryFrom<EntryRow> for HistoryEntry {
+    type Error = sqlx::Error;
+
+    fn try_from(row: EntryRow) -> Result<HistoryEntry, sqlx::Error> {
+        let key = format!("id {}", row.id);
+        let entity = decode_word(Entity::parse, &row.entity, "history", &key, "entity")?;
+        let record = |json: Option<String>, column: &'static str| {
+            json.map(|json| {
+                Recorded::decode(entity, &json).map_err(|e| {
+                    decode_error("history", &key, column, format!("not a {} record: {e}", entity.as_str()))
+                })
+            })
+            .transpose()
+        };
+        Ok(HistoryEntry {
+            at: decode_time(&row.at, "history", &key, "at")?,
+            before: record(row.before, "before")?,
+            after: record(row.after, "after")?,
+            id: row.id,
+            team_id: row.team_id,
+            system_id: row.system_id,
+            actor: row.actor,
+            entity,
+            item: row.item,
+            summary: row.summary,
+            batch: row.batch,
+        })
+    }
+}
+
+/// An entry to append.
 pub struct NewEntry<'a> {
     pub team_id: i64,
     pub system_id: Option<i64>,
     pub actor: &'a str,
-    pub at: &'a str,
-    pub entity: &'a str,
+    pub at: Timestamp,
+    pub entity: Entity,
     pub item: &'a str,
     pub summary: &'a str,
-    pub before: Option<String>,
-    pub after: Option<String>,
+    pub before: Option<&'a Recorded>,
+    pub after: Option<&'a Recorded>,
     pub batch: Option<i64>,
 }
 
 const COLUMNS: &str = "id, team_id, system_id, actor, at, entity, item, summary, before, after, batch";
 
-pub async fn append(db: impl SqliteExecutor<'_>, entry: NewEntry<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn append(tx: &mut Tx, entry: NewEntry<'_>) -> Result<i64, sqlx::Error> {
+    let (at, before, after) =
+        (time_text(entry.at), entry.before.map(Recorded::encode), entry.after.map(Recorded::encode));
+    on_backend!(Exec::from(tx), e => sqlx::query_scalar(
         "insert into history (team_id, system_id, actor, at, entity, item, summary, before, after, batch)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
     )
     .bind(entry.team_id)
     .bind(entry.system_id)
     .bind(entry.actor)
-    .bind(entry.at)
-    .bind(entry.entity)
+    .bind(&at)
+    .bind(entry.entity.as_str())
     .bind(entry.item)
     .bind(entry.summary)
-    .bind(entry.before)
-    .bind(entry.after)
+    .bind(&before)
+    .bind(&after)
     .bind(entry.batch)
-    .fetch_one(db)
-    .await
+    .fetch_one(e)
+    .await)
+}
+
+/// The id the next entry will get: the entries of one bulk action carry it
+/// as their batch (the history is append-only, so it cannot be set after).
+/// Safe only while the caller holds the write lock.
+pub async fn next_id(tx: &mut Tx) -> Result<i64, sqlx::Error> {
+    on_backend!(Exec::from(tx), e => sqlx::query_scalar("select coalesce(max(id), 0) + 1 from history")
+        .fetch_one(e)
+        .await)
+}
+
+fn decode_all(rows: Vec<EntryRow>) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    rows.into_iter().map(HistoryEntry::try_from).collect()
 }
 
 /// A system's history, newest first; narrowed to one item when given.
 pub async fn for_system(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     system_id: i64,
     item: Option<&str>,
     limit: i64,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    // Two statements rather than `(?2 is null or item = ?2)`, which keeps
+    // Two statements rather than `($2 is null or item = $2)`, which keeps
     // SQLite from using the (system_id, item, id) index.
-    match item {
+    let rows: Vec<EntryRow> = match item {
         Some(item) => {
-            sqlx::query_as(&format!(
-                "select {COLUMNS} from history where system_id = ? and item = ? order by id desc limit ?"
-            ))
-            .bind(system_id)
-            .bind(item)
-            .bind(limit)
-            .fetch_all(db)
-            .await
+            let sql =
+                format!("select {COLUMNS} from history where system_id = $1 and item = $2 order by id desc limit $3");
+            on_backend!(db.into(), e => sqlx::query_as(&sql).bind(system_id).bind(item).bind(limit).fetch_all(e).await)?
         }
         None => {
-            sqlx::query_as(&format!("select {COLUMNS} from history where system_id = ? order by id desc limit ?"))
-                .bind(system_id)
-                .bind(limit)
-                .fetch_all(db)
-                .await
+            let sql = format!("select {COLUMNS} from history where system_id = $1 order by id desc limit $2");
+            on_backend!(db.into(), e => sqlx::query_as(&sql).bind(system_id).bind(limit).fetch_all(e).await)?
         }
-    }
+    };
+    decode_all(rows)
 }
 
 /// The entries of one bulk action.
-pub async fn batch(db: impl SqliteExecutor<'_>, batch: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    sqlx::query_as(&format!("select {COLUMNS} from history where batch = ? order by id"))
-        .bind(batch)
-        .fetch_all(db)
-        .await
+pub async fn batch(db: impl Into<Exec<'_>>, batch: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let sql = format!("select {COLUMNS} from history where batch = $1 order by id");
+    let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql).bind(batch).fetch_all(e).await)?;
+    decode_all(rows)
 }
 
-pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<HistoryEntry>, sqlx::Error> {
-    sqlx::query_as(&format!("select {COLUMNS} from history where id = ?")).bind(id).fetch_optional(db).await
+pub async fn get(db: impl Into<Exec<'_>>, id: i64) -> Result<Option<HistoryEntry>, sqlx::Error> {
+    let sql = format!("select {COLUMNS} from history where id = $1");
+    let row: Option<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql).bind(id).fetch_optional(e).await)?;
+    row.map(HistoryEntry::try_from).transpose()
 }

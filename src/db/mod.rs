@@ -1,7 +1,22 @@
-//! The database layer: the SQLite connection pool, migrations, and one
-//! module of queries per table group. SQL lives only here.
+//! The database layer: opening the database, migrations, and one module of
+//! queries per table group. SQL lives only here, and rows leave it only as
+//! the typed records of [`crate::domain`]: a stored value that does not
+//! decode is an error naming its table, row and column ([`DecodeError`]).
+//!
+//! # The storage seam
+//!
+//! [`Database`] is an enum over the back ends, with SQLite its one variant
+//! today. A query runs on an [`Exec`]: the pool, or the connection of an
+//! open [`Tx`]. Every query function is written once, as a body that the
+//! [`on_backend!`] macro instantiates for each back end's executor, so SQL
+//! text shared by the back ends (placeholders are `$1`, `$2`, …, which both
+//! SQLite and PostgreSQL read) is written once; a statement whose dialect
+//! differs matches on the back end instead. A second back end adds a
+//! variant to [`Database`], [`Tx`] and [`Exec`], an arm to the macro, and
+//! its own migrations; services do not change.
 
 pub mod accounts;
+pub mod backup;
 pub mod controls;
 pub mod decisions;
 pub mod history;
@@ -16,10 +31,167 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, SqlitePool};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqlitePool};
 
-/// The database the application works on.
-pub type Database = SqlitePool;
+/// The database the application works on: a pool of one back end.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(SqlitePool),
+}
+
+impl Database {
+    /// Starts a write transaction that takes the write lock at once (SQLite
+    /// `BEGIN IMMEDIATE`), so that a lock upgrade cannot fail half-way.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Database::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
+        }
+    }
+
+    /// Starts a read transaction: one consistent view of the data.
+    pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Database::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin().await?)),
+        }
+    }
+
+    /// The SQLite pool, where one is in use (backups, tests).
+    pub fn sqlite(&self) -> Option<&SqlitePool> {
+        match self {
+            Database::Sqlite(pool) => Some(pool),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Database::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// An open transaction; it rolls back when dropped uncommitted.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await,
+        }
+    }
+}
+
+/// Where a query runs: a pool, or the connection of an open transaction.
+pub enum Exec<'a> {
+    SqlitePool(&'a SqlitePool),
+    Sqlite(&'a mut SqliteConnection),
+}
+
+impl Exec<'_> {
+    /// The same place for one more query (a transaction's connection is
+    /// lent again; a pool is shared).
+    pub fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::SqlitePool(pool) => Exec::SqlitePool(pool),
+            Exec::Sqlite(connection) => Exec::Sqlite(connection),
+        }
+    }
+}
+
+impl<'a> From<&'a Database> for Exec<'a> {
+    fn from(database: &'a Database) -> Self {
+        match database {
+            Database::Sqlite(pool) => Exec::SqlitePool(pool),
+        }
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Exec<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        match tx {
+            Tx::Sqlite(tx) => Exec::Sqlite(&mut *tx),
+        }
+    }
+}
+
+/// Runs `$body` with `$executor` bound to the back end's executor of an
+/// [`Exec`]: the body is written once and compiled for every back end.
+macro_rules! on_backend {
+    ($exec:expr, $executor:ident => $body:expr) => {
+        match $exec {
+            $crate::db::Exec::SqlitePool($executor) => $body,
+            $crate::db::Exec::Sqlite($executor) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// A stored value that does not decode into its record.
+#[derive(Debug, thiserror::Error)]
+#[error("table {table}, row {row}, column {column}: {problem}")]
+pub struct DecodeError {
+    pub table: &'static str,
+    /// The row's key, e.g. `id 7` or `system 3, AML.T0051`.
+    pub row: String,
+    pub column: &'static str,
+    pub problem: String,
+}
+
+/// A [`DecodeError`] as the query's error.
+pub(crate) fn decode_error(
+    table: &'static str,
+    row: impl std::fmt::Display,
+    column: &'static str,
+    problem: impl std::fmt::Display,
+) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(DecodeError { table, row: row.to_string(), column, problem: problem.to_string() }))
+}
+
+/// Decodes a stored vocabulary value (`applies`, `planned`, …).
+pub(crate) fn decode_word<T>(
+    parse: impl Fn(&str) -> Result<T, String>,
+    raw: &str,
+    table: &'static str,
+    row: impl std::fmt::Display,
+    column: &'static str,
+) -> Result<T, sqlx::Error> {
+    parse(raw).map_err(|problem| decode_error(table, row, column, problem))
+}
+
+/// Decodes a stored RFC 3339 time.
+pub(crate) fn decode_time(
+    raw: &str,
+    table: &'static str,
+    row: impl std::fmt::Display,
+    column: &'static str,
+) -> Result<crate::domain::records::Timestamp, sqlx::Error> {
+    crate::domain::records::parse_timestamp(raw)
+        .ok_or_else(|| decode_error(table, row, column, format!("`{raw}` is not an RFC 3339 time")))
+}
+
+/// Decodes a stored `YYYY-MM-DD` day.
+pub(crate) fn decode_day(
+    raw: &str,
+    table: &'static str,
+    row: impl std::fmt::Display,
+    column: &'static str,
+) -> Result<time::Date, sqlx::Error> {
+    time::Date::parse(raw, &time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| decode_error(table, row, column, format!("`{raw}` is not a date (YYYY-MM-DD)")))
+}
+
+/// How a time is stored: RFC 3339 text, UTC, whole seconds.
+pub(crate) fn time_text(at: crate::domain::records::Timestamp) -> String {
+    crate::domain::records::format_timestamp(at)
+}
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "atlascope.sqlite";
@@ -27,7 +199,7 @@ pub const DATABASE_FILE: &str = "atlascope.sqlite";
 /// Opens the database in `data_dir` and applies migrations; refuses a data
 /// directory without a database (a mistyped `--data-dir` must not create an
 /// empty one). [`create`] makes a new one.
-pub async fn open_existing(data_dir: &Path) -> anyhow::Result<SqlitePool> {
+pub async fn open_existing(data_dir: &Path) -> anyhow::Result<Database> {
     let path = data_dir.join(DATABASE_FILE);
     if !path.is_file() {
         anyhow::bail!(
@@ -40,7 +212,7 @@ pub async fn open_existing(data_dir: &Path) -> anyhow::Result<SqlitePool> {
 }
 
 /// Opens the database in `data_dir`, creating it on first use, and applies migrations.
-pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
+pub async fn open(data_dir: &Path) -> anyhow::Result<Database> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let path = data_dir.join(DATABASE_FILE);
@@ -58,7 +230,7 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open the database {}", path.display()))?;
-    Ok(pool)
+    Ok(Database::Sqlite(pool))
 }
 
 /// Applies the migrations on a connection of its own with foreign keys off,

@@ -1,45 +1,72 @@
 //! Imported ATLAS releases, stored as their normalised model.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
 
+use super::{Exec, decode_error, decode_time, on_backend, time_text};
 use crate::atlas::Release;
+use crate::domain::records::Timestamp;
 
-#[derive(Debug, FromRow)]
+#[derive(FromRow)]
+struct ReleaseRow {
+    version: String,
+    file_name: String,
+    model_json: String,
+    imported_at: String,
+}
+
+/// A stored release, read back.
 pub struct StoredRelease {
-    pub version: String,
+    pub release: Release,
     pub file_name: String,
-    pub model_json: String,
-    pub imported_at: String,
+    pub imported_at: Timestamp,
+}
+
+impl TryFrom<ReleaseRow> for StoredRelease {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ReleaseRow) -> Result<StoredRelease, sqlx::Error> {
+        let key = format!("version {}", row.version);
+        Ok(StoredRelease {
+            release: serde_json::from_str(&row.model_json)
+                .map_err(|e| decode_error("framework_releases", &key, "model_json", e))?,
+            imported_at: decode_time(&row.imported_at, "framework_releases", &key, "imported_at")?,
+            file_name: row.file_name,
+        })
+    }
 }
 
 /// Stores a release; a second release with the same version is refused by
 /// the primary key (a unique violation).
 pub async fn insert(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     release: &Release,
     file_name: &str,
     sha256: &str,
-    imported_at: &str,
+    imported_at: Timestamp,
 ) -> Result<(), sqlx::Error> {
     let format = serde_json::to_value(release.format).ok().and_then(|v| v.as_str().map(str::to_string));
     let model_json = serde_json::to_string(release).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
+    let imported_at = time_text(imported_at);
+    on_backend!(db.into(), e => sqlx::query(
         "insert into framework_releases (version, format, file_name, sha256, model_json, imported_at)
-         values (?, ?, ?, ?, ?, ?)",
+         values ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&release.version)
-    .bind(format)
+    .bind(&format)
     .bind(file_name)
     .bind(sha256)
-    .bind(model_json)
-    .bind(imported_at)
-    .execute(db)
-    .await?;
-    Ok(())
+    .bind(&model_json)
+    .bind(&imported_at)
+    .execute(e)
+    .await
+    .map(|_| ()))
 }
 
-pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<StoredRelease>, sqlx::Error> {
-    sqlx::query_as("select version, file_name, model_json, imported_at from framework_releases order by version")
-        .fetch_all(db)
-        .await
+pub async fn list(db: impl Into<Exec<'_>>) -> Result<Vec<StoredRelease>, sqlx::Error> {
+    let rows: Vec<ReleaseRow> = on_backend!(db.into(), e => sqlx::query_as(
+        "select version, file_name, model_json, imported_at from framework_releases order by version",
+    )
+    .fetch_all(e)
+    .await)?;
+    rows.into_iter().map(StoredRelease::try_from).collect()
 }

@@ -1,69 +1,100 @@
 //! Teams.
 
-use serde::Serialize;
-use sqlx::{FromRow, SqliteExecutor};
-use utoipa::ToSchema;
+use sqlx::FromRow;
 
-#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
-pub struct Team {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub version: i64,
-    pub created_at: String,
-    pub updated_at: String,
+use super::{Exec, decode_time, on_backend, time_text};
+use crate::domain::records::{Team, Timestamp};
+
+#[derive(FromRow)]
+struct TeamRow {
+    id: i64,
+    name: String,
+    description: String,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl TryFrom<TeamRow> for Team {
+    type Error = sqlx::Error;
+
+    fn try_from(row: TeamRow) -> Result<Team, sqlx::Error> {
+        let key = format!("id {}", row.id);
+        Ok(Team {
+            created_at: decode_time(&row.created_at, "teams", &key, "created_at")?,
+            updated_at: decode_time(&row.updated_at, "teams", &key, "updated_at")?,
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            version: row.version,
+        })
+    }
 }
 
 const COLUMNS: &str = "id, name, description, version, created_at, updated_at";
 
-pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<Team>, sqlx::Error> {
-    sqlx::query_as(&format!("select {COLUMNS} from teams order by name")).fetch_all(db).await
+pub async fn list(db: impl Into<Exec<'_>>) -> Result<Vec<Team>, sqlx::Error> {
+    let sql = format!("select {COLUMNS} from teams order by name");
+    let rows: Vec<TeamRow> = on_backend!(db.into(), e => sqlx::query_as(&sql).fetch_all(e).await)?;
+    rows.into_iter().map(Team::try_from).collect()
 }
 
-pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<Team>, sqlx::Error> {
-    sqlx::query_as(&format!("select {COLUMNS} from teams where id = ?")).bind(id).fetch_optional(db).await
+pub async fn get(db: impl Into<Exec<'_>>, id: i64) -> Result<Option<Team>, sqlx::Error> {
+    let sql = format!("select {COLUMNS} from teams where id = $1");
+    let row: Option<TeamRow> = on_backend!(db.into(), e => sqlx::query_as(&sql).bind(id).fetch_optional(e).await)?;
+    row.map(Team::try_from).transpose()
 }
 
 pub async fn insert(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     name: &str,
     description: &str,
-    now: &str,
+    now: Timestamp,
 ) -> Result<Team, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "insert into teams (name, description, created_at, updated_at) values (?, ?, ?, ?) returning {COLUMNS}"
-    ))
-    .bind(name)
-    .bind(description)
-    .bind(now)
-    .bind(now)
-    .fetch_one(db)
-    .await
+    let sql = format!(
+        "insert into teams (name, description, created_at, updated_at) values ($1, $2, $3, $3) returning {COLUMNS}"
+    );
+    let now = time_text(now);
+    let row: TeamRow = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(name)
+        .bind(description)
+        .bind(&now)
+        .fetch_one(e)
+        .await)?;
+    Team::try_from(row)
 }
 
 /// Updates when the stored version is `expected`; `None` means it was not.
 pub async fn update(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Exec<'_>>,
     id: i64,
     expected: i64,
     name: &str,
     description: &str,
-    now: &str,
+    now: Timestamp,
 ) -> Result<Option<Team>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "update teams set name = ?, description = ?, version = version + 1, updated_at = ?
-         where id = ? and version = ? returning {COLUMNS}"
-    ))
-    .bind(name)
-    .bind(description)
-    .bind(now)
-    .bind(id)
-    .bind(expected)
-    .fetch_optional(db)
-    .await
+    let sql = format!(
+        "update teams set name = $1, description = $2, version = version + 1, updated_at = $3
+         where id = $4 and version = $5 returning {COLUMNS}"
+    );
+    let now = time_text(now);
+    let row: Option<TeamRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(name)
+        .bind(description)
+        .bind(&now)
+        .bind(id)
+        .bind(expected)
+        .fetch_optional(e)
+        .await)?;
+    row.map(Team::try_from).transpose()
 }
 
 /// Deletes the team and, through the foreign keys, everything it owns.
-pub async fn delete(db: impl SqliteExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("delete from teams where id = ?").bind(id).execute(db).await?.rows_affected() > 0)
+pub async fn delete(db: impl Into<Exec<'_>>, id: i64) -> Result<bool, sqlx::Error> {
+    let deleted = on_backend!(db.into(), e => sqlx::query("delete from teams where id = $1")
+        .bind(id)
+        .execute(e)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(deleted > 0)
 }

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::records::{Acceptance, Assessment, Control, StatusRecord, accepted_through};
 use super::{Applicability, ImplementationStatus, Rating};
 use crate::atlas::Framework;
 
@@ -191,6 +192,37 @@ pub struct Decisions {
     pub risks: HashMap<String, Rating>,
 }
 
+impl Decisions {
+    /// The decisions as the rules take them, from the records of one system.
+    pub fn from_records<'a>(
+        assessments: impl IntoIterator<Item = &'a Assessment>,
+        mitigation_statuses: impl IntoIterator<Item = &'a StatusRecord>,
+        controls: &[Control],
+        control_statuses: &HashMap<String, StatusRecord>,
+        acceptances: impl IntoIterator<Item = &'a Acceptance>,
+    ) -> Decisions {
+        let mut decisions = Decisions::default();
+        for assessment in assessments {
+            decisions.applicability.insert(assessment.technique_id.clone(), assessment.applicability);
+            if let Some(risk) = assessment.risk {
+                decisions.risks.insert(assessment.technique_id.clone(), risk);
+            }
+        }
+        decisions.mitigation_status = mitigation_statuses.into_iter().map(|s| (s.item.clone(), s.status)).collect();
+        decisions.controls = controls
+            .iter()
+            .map(|control| ControlInput {
+                techniques: control.techniques.clone(),
+                status: control_statuses
+                    .get(&control.id.to_string())
+                    .map_or(ImplementationStatus::NotStarted, |s| s.status),
+            })
+            .collect();
+        decisions.acceptances = acceptances.into_iter().map(|a| (a.technique_id.clone(), a.expires_on)).collect();
+        decisions
+    }
+}
+
 /// The coverage of one system: a state per technique (in the release's
 /// technique order), counts per tactic (in matrix order) and overall.
 #[derive(Debug, Clone)]
@@ -261,7 +293,7 @@ pub fn technique_state(
     }
     if implemented {
         CoverageState::Covered
-    } else if accepted_until.is_some_and(|until| until >= today) {
+    } else if accepted_until.is_some_and(|last_day| accepted_through(last_day, today)) {
         CoverageState::AcceptedRisk
     } else if in_progress {
         CoverageState::PartiallyCovered
@@ -291,6 +323,70 @@ impl SystemCoverage {
             counts.add(by_id[sub.id.as_str()]);
         }
         (counts.total() > 0).then_some(counts)
+    }
+}
+
+/// Counts of every state with the two documented percentages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CoverageFigures {
+    pub counts: StateCounts,
+    pub total: usize,
+    /// covered ÷ (covered + partially covered + gap + gap without known mitigation) × 100; null when nothing applies.
+    pub coverage_percent: Option<f64>,
+    /// (total − not assessed) ÷ total × 100.
+    pub assessed_percent: Option<f64>,
+}
+
+impl From<StateCounts> for CoverageFigures {
+    fn from(counts: StateCounts) -> Self {
+        CoverageFigures {
+            total: counts.total(),
+            coverage_percent: counts.coverage_percent().map(round1),
+            assessed_percent: counts.assessed_percent().map(round1),
+            counts,
+        }
+    }
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TacticCoverage {
+    pub tactic_id: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub figures: CoverageFigures,
+}
+
+/// A system's coverage figures, overall and per tactic.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CoverageReport {
+    pub system_id: i64,
+    pub framework_version: String,
+    pub overall: CoverageFigures,
+    /// In matrix order; a technique counts under every tactic it belongs to.
+    pub tactics: Vec<TacticCoverage>,
+}
+
+impl CoverageReport {
+    pub fn new(system_id: i64, framework: &Framework, coverage: &SystemCoverage) -> CoverageReport {
+        CoverageReport {
+            system_id,
+            framework_version: framework.version().to_string(),
+            overall: CoverageFigures::from(coverage.overall),
+            tactics: framework
+                .tactics()
+                .iter()
+                .zip(&coverage.per_tactic)
+                .map(|(tactic, counts)| TacticCoverage {
+                    tactic_id: tactic.id.clone(),
+                    name: tactic.name.clone(),
+                    figures: CoverageFigures::from(*counts),
+                })
+                .collect(),
+        }
     }
 }
 

@@ -2,8 +2,13 @@
 //! describe its systems and decisions, input limits, and (in [`coverage`])
 //! the rules that turn those decisions into coverage. No I/O here.
 
+pub mod accounts;
 pub mod coverage;
 pub mod gaps;
+pub mod history;
+pub mod records;
+
+pub use records::format_date;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -167,16 +172,6 @@ pub fn date(field: &str, value: &str) -> Result<time::Date, FieldError> {
         ));
     }
     Ok(date)
-}
-
-/// Formats a date as `YYYY-MM-DD`.
-pub fn format_date(date: time::Date) -> String {
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
-}
-
-/// Today's date (UTC), the reference for expiring risk acceptances.
-pub fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 use std::fmt::Write;
 
 use super::{GapReport, number};
-use crate::domain::ImplementationStatus;
+use crate::domain::{ImplementationStatus, format_date};
 
 /// The header row, in column order.
 pub const HEADER: [&str; 13] = [
@@ -102,6 +102,7 @@ pub fn render(report: &GapReport) -> Result<Vec<u8>, ::csv::Error> {
                 measure(&mut controls, &format_args!("#{}", c.id), c.name, c.status, c.owner);
             }
             let priority = row.priority.map_or_else(String::new, number);
+            let acceptance_until = row.acceptance_until.map(format_date).unwrap_or_default();
             let cells: [&str; 13] = [
                 &system_id,
                 &system.name,
@@ -114,7 +115,7 @@ pub fn render(report: &GapReport) -> Result<Vec<u8>, ::csv::Error> {
                 row.rationale,
                 &mitigations,
                 &controls,
-                row.acceptance_until.unwrap_or_default(),
+                &acceptance_until,
                 &priority,
             ];
             for cell in cells {

@@ -6,21 +6,19 @@ use std::collections::HashMap;
 
 use super::{ReportOptions, SystemSource};
 use crate::atlas::{Framework, bundled};
-use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
-use crate::domain::{Exposure, Rating, date};
-use crate::service::controls::Control;
-use crate::service::systems::System;
+use crate::domain::records::{Acceptance, Assessment, Changed, Control, StatusRecord, System};
+use crate::domain::{Applicability, Exposure, ImplementationStatus, Rating, date};
 
 pub(crate) const TODAY: &str = "2026-11-25";
 
 pub(crate) struct Fixture {
     pub system: System,
     pub framework: Framework,
-    pub assessments: HashMap<String, AssessmentRow>,
-    pub mitigation_statuses: HashMap<String, StatusRow>,
+    pub assessments: HashMap<String, Assessment>,
+    pub mitigation_statuses: HashMap<String, StatusRecord>,
     pub controls: Vec<Control>,
-    pub control_statuses: HashMap<String, StatusRow>,
-    pub acceptances: HashMap<String, AcceptanceRow>,
+    pub control_statuses: HashMap<String, StatusRecord>,
+    pub acceptances: HashMap<String, Acceptance>,
 }
 
 fn system(id: i64, name: &str, exposure: Exposure, criticality: Rating) -> System {
@@ -35,8 +33,8 @@ fn system(id: i64, name: &str, exposure: Exposure, criticality: Rating) -> Syste
         criticality,
         framework_version: bundled::BUNDLED_VERSION.into(),
         version: 1,
-        created_at: "2026-11-01T10:00:00Z".into(),
-        updated_at: "2026-11-01T10:00:00Z".into(),
+        created_at: time::macros::datetime!(2026-11-01 10:00 UTC),
+        updated_at: time::macros::datetime!(2026-11-01 10:00 UTC),
     }
 }
 
@@ -48,13 +46,13 @@ fn control(id: i64, name: &str, techniques: &[&str]) -> Control {
         description: String::new(),
         techniques: techniques.iter().map(|t| t.to_string()).collect(),
         version: 1,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: time::macros::datetime!(2026-11-01 10:00 UTC),
+        updated_at: time::macros::datetime!(2026-11-01 10:00 UTC),
     }
 }
 
-fn status(item: &str, status: &str, owner: &str) -> StatusRow {
-    StatusRow { status: status.into(), owner: owner.into(), version: 1, ..StatusRow::not_started(item) }
+fn status(item: &str, status: ImplementationStatus, owner: &str) -> StatusRecord {
+    StatusRecord { status, owner: owner.into(), version: 1, ..StatusRecord::not_started(item) }
 }
 
 impl Fixture {
@@ -70,15 +68,15 @@ impl Fixture {
         }
     }
 
-    pub fn assess(&mut self, technique: &str, applicability: &str, risk: Option<&str>, rationale: &str) {
+    pub fn assess(&mut self, technique: &str, applicability: Applicability, risk: Option<Rating>, rationale: &str) {
         self.assessments.insert(
             technique.into(),
-            AssessmentRow {
-                applicability: applicability.into(),
-                risk: risk.map(str::to_string),
+            Assessment {
+                applicability,
+                risk,
                 rationale: rationale.into(),
                 version: 1,
-                ..AssessmentRow::unassessed(technique)
+                ..Assessment::unassessed(technique)
             },
         );
     }
@@ -89,7 +87,7 @@ impl Fixture {
     /// expired risk acceptance.
     pub fn realistic() -> Self {
         let mut fixture = Fixture::empty(system(1, "Support chatbot", Exposure::Public, Rating::Critical));
-        let risks = ["low", "medium", "high", "critical"];
+        let risks = Rating::ALL;
         let rationales = [
             "",
             "Reachable by any user, see ticket SEC-12, \"quoted\"",
@@ -106,12 +104,12 @@ impl Fixture {
         for (i, (id, generative)) in techniques.iter().enumerate() {
             if *generative {
                 let risk = (i % 3 != 0).then(|| risks[i % risks.len()]);
-                fixture.assess(id, "applies", risk, rationales[i % rationales.len()]);
+                fixture.assess(id, Applicability::Applies, risk, rationales[i % rationales.len()]);
             } else if i % 4 == 0 {
-                fixture.assess(id, "not_applicable", None, "No training pipeline in scope");
+                fixture.assess(id, Applicability::NotApplicable, None, "No training pipeline in scope");
             }
         }
-        let statuses = ["not_started", "planned", "in_progress", "implemented", "not_applicable"];
+        let statuses = ImplementationStatus::ALL;
         let mitigations: Vec<String> = fixture.framework.mitigations().iter().map(|m| m.id.clone()).collect();
         for (i, id) in mitigations.iter().enumerate() {
             if i % 2 == 0 {
@@ -124,19 +122,20 @@ impl Fixture {
             control(12, "Egress review, \"strict\"", &["AML.T0024", "AML.T0025", "AML.T0057"]),
             control(13, "Red team drills", &["AML.T0054", "AML.T0051.001"]),
         ];
-        fixture.control_statuses.insert("11".into(), status("11", "implemented", "Dana"));
-        fixture.control_statuses.insert("12".into(), status("12", "in_progress", "Eve"));
-        for (technique, until) in [("AML.T0054", "2027-03-31"), ("AML.T0057", "2026-01-31")] {
+        fixture.control_statuses.insert("11".into(), status("11", ImplementationStatus::Implemented, "Dana"));
+        fixture.control_statuses.insert("12".into(), status("12", ImplementationStatus::InProgress, "Eve"));
+        for (technique, until) in
+            [("AML.T0054", time::macros::date!(2027 - 03 - 31)), ("AML.T0057", time::macros::date!(2026 - 01 - 31))]
+        {
             fixture.acceptances.insert(
                 technique.into(),
-                AcceptanceRow {
+                Acceptance {
                     technique_id: technique.into(),
                     justification: "Vendor fix due".into(),
                     accepted_by: "CISO".into(),
-                    expires_on: until.into(),
+                    expires_on: until,
                     version: 1,
-                    updated_by: "test".into(),
-                    updated_at: String::new(),
+                    changed: Changed::default(),
                 },
             );
         }
@@ -146,9 +145,9 @@ impl Fixture {
     /// An internal, low-criticality classifier with a few decisions.
     pub fn second_system() -> Self {
         let mut fixture = Fixture::empty(system(2, "Fraud model", Exposure::Internal, Rating::Low));
-        fixture.assess("AML.T0043", "applies", Some("high"), "Adversarial inputs at scoring time");
-        fixture.assess("AML.T0020", "applies", None, "");
-        fixture.assess("AML.T0051", "not_applicable", None, "No LLM");
+        fixture.assess("AML.T0043", Applicability::Applies, Some(Rating::High), "Adversarial inputs at scoring time");
+        fixture.assess("AML.T0020", Applicability::Applies, None, "");
+        fixture.assess("AML.T0051", Applicability::NotApplicable, None, "No LLM");
         fixture
     }
 

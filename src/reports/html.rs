@@ -441,7 +441,12 @@ mod tests {
     fn the_html_report_is_self_contained_and_escapes_user_text() {
         let mut fixture = Fixture::realistic();
         fixture.system.name = "Bot <script>alert('name')</script>".into();
-        fixture.assess("AML.T0051", "applies", Some("high"), "<script>alert(\"rationale\")</script> & <img src=x>");
+        fixture.assess(
+            "AML.T0051",
+            crate::domain::Applicability::Applies,
+            Some(crate::domain::Rating::High),
+            "<script>alert(\"rationale\")</script> & <img src=x>",
+        );
         let report = system_report(&fixture.source(), &fixture.options());
         let html = render(&report).expect("an HTML report");
 

@@ -60,8 +60,8 @@ use super::navigator::{
 };
 use crate::atlas::model::Technique;
 use crate::domain::coverage::CoverageState;
+use crate::domain::records::AssessmentChange;
 use crate::domain::{Applicability, Rating, limits, text};
-use crate::service::decisions::AssessmentChange;
 
 /// Which file an import reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

@@ -21,29 +21,28 @@ use utoipa::ToSchema;
 
 use crate::atlas::Framework;
 use crate::atlas::model::CaseStudyKind;
-use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
-use crate::domain::coverage::{CoverageState, Decisions, StateCounts, SystemCoverage};
+use crate::domain::coverage::{
+    CoverageFigures, CoverageReport, CoverageState, Decisions, StateCounts, SystemCoverage, TacticCoverage,
+};
 use crate::domain::gaps::{
     self, CaseStudyCoverage, CaseStudyLens, ControlRef, HeatMap, PriorityWeights, RankedGap, Recommendations,
     SystemInput, SystemProfile, WeightRow,
 };
+use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord, System};
 use crate::domain::{Applicability, Exposure, ImplementationStatus, Rating, format_date};
-use crate::service::controls::Control;
-use crate::service::snapshot::{self, CoverageFigures, Snapshot, TacticCoverage};
-use crate::service::systems::System;
 
-/// Everything recorded about one system, borrowed: what a [`Snapshot`]
-/// holds, without its computed coverage (reports compute it for their day).
+/// Everything recorded about one system, borrowed: what a system snapshot
+/// holds, with its computed coverage when the caller has it.
 #[derive(Debug, Clone, Copy)]
 pub struct SystemSource<'a> {
     pub system: &'a System,
     pub framework: &'a Framework,
-    pub assessments: &'a HashMap<String, AssessmentRow>,
-    pub mitigation_statuses: &'a HashMap<String, StatusRow>,
+    pub assessments: &'a HashMap<String, Assessment>,
+    pub mitigation_statuses: &'a HashMap<String, StatusRecord>,
     pub controls: &'a [Control],
     /// Keyed by the control's numeric ID as text.
-    pub control_statuses: &'a HashMap<String, StatusRow>,
-    pub acceptances: &'a HashMap<String, AcceptanceRow>,
+    pub control_statuses: &'a HashMap<String, StatusRecord>,
+    pub acceptances: &'a HashMap<String, Acceptance>,
     /// The rows above translated for the coverage rules, when the caller
     /// keeps them (a snapshot does); else they are translated here.
     pub decisions: Option<&'a Decisions>,
@@ -53,20 +52,6 @@ pub struct SystemSource<'a> {
 }
 
 impl<'a> SystemSource<'a> {
-    pub fn from_snapshot(snapshot: &'a Snapshot) -> Self {
-        SystemSource {
-            system: &snapshot.system,
-            framework: &snapshot.framework,
-            assessments: &snapshot.assessments,
-            mitigation_statuses: &snapshot.mitigation_statuses,
-            controls: &snapshot.controls,
-            control_statuses: &snapshot.control_statuses,
-            acceptances: &snapshot.acceptances,
-            decisions: Some(&snapshot.decisions),
-            coverage: Some((&snapshot.coverage, snapshot.computed_on())),
-        }
-    }
-
     /// The system as the gap analysis sees it on a day.
     pub fn gap_input(&self, today: time::Date) -> SystemInput<'a> {
         SystemInput {
@@ -79,12 +64,12 @@ impl<'a> SystemSource<'a> {
             framework: self.framework,
             decisions: match self.decisions {
                 Some(decisions) => Cow::Borrowed(decisions),
-                None => Cow::Owned(snapshot::decisions(
-                    self.assessments,
-                    self.mitigation_statuses,
+                None => Cow::Owned(Decisions::from_records(
+                    self.assessments.values(),
+                    self.mitigation_statuses.values(),
                     self.controls,
                     self.control_statuses,
-                    self.acceptances,
+                    self.acceptances.values(),
                 )),
             },
             coverage: self.coverage.filter(|(_, day)| *day == today).map(|(coverage, _)| coverage),
@@ -93,14 +78,11 @@ impl<'a> SystemSource<'a> {
     }
 
     fn applicability(&self, technique: &str) -> Applicability {
-        self.assessments
-            .get(technique)
-            .and_then(|a| Applicability::parse(&a.applicability).ok())
-            .unwrap_or(Applicability::Unknown)
+        self.assessments.get(technique).map_or(Applicability::Unknown, |a| a.applicability)
     }
 
     fn risk(&self, technique: &str) -> Option<Rating> {
-        self.assessments.get(technique).and_then(|a| a.risk.as_deref()).and_then(|r| Rating::parse(r).ok())
+        self.assessments.get(technique).and_then(|a| a.risk)
     }
 
     fn rationale(&self, technique: &str) -> &'a str {
@@ -181,7 +163,9 @@ pub struct TechniqueRow<'a> {
     pub mitigations: Vec<MitigationStatus<'a>>,
     pub controls: Vec<ControlStatus<'a>>,
     /// Last day of the risk acceptance, if one is recorded (even expired).
-    pub acceptance_until: Option<&'a str>,
+    #[serde(with = "crate::domain::records::optional_date")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub acceptance_until: Option<time::Date>,
     /// The gap's priority; null when the technique is not a gap.
     pub priority: Option<f64>,
 }
@@ -306,7 +290,7 @@ fn build<'a>(
             criticality: source.system.criticality,
             framework_version: source.framework.version().to_string(),
             coverage: CoverageFigures::from(analysis.coverage.overall),
-            tactics: tactic_coverage(source.framework, &analysis.coverage),
+            tactics: CoverageReport::new(source.system.id, source.framework, &analysis.coverage).tactics,
             open_gaps: analysis.coverage.overall.open_gaps(),
             weighted_gap: analysis.weighted_gap(),
             techniques,
@@ -341,19 +325,6 @@ fn build<'a>(
     }
 }
 
-fn tactic_coverage(framework: &Framework, coverage: &SystemCoverage) -> Vec<TacticCoverage> {
-    framework
-        .tactics()
-        .iter()
-        .zip(&coverage.per_tactic)
-        .map(|(tactic, counts)| TacticCoverage {
-            tactic_id: tactic.id.clone(),
-            name: tactic.name.clone(),
-            figures: CoverageFigures::from(*counts),
-        })
-        .collect()
-}
-
 /// Per-release lookups shared by every system assessed against the release.
 struct ReleaseFacts<'a> {
     framework: &'a Framework,
@@ -381,10 +352,8 @@ fn technique_rows<'a>(
     analysis: &gaps::SystemAnalysis,
 ) -> Vec<TechniqueRow<'a>> {
     let framework = source.framework;
-    let status_of = |row: Option<&'a StatusRow>| {
-        row.map_or((ImplementationStatus::NotStarted, ""), |r| {
-            (ImplementationStatus::parse(&r.status).unwrap_or(ImplementationStatus::NotStarted), r.owner.as_str())
-        })
+    let status_of = |row: Option<&'a StatusRecord>| {
+        row.map_or((ImplementationStatus::NotStarted, ""), |r| (r.status, r.owner.as_str()))
     };
     let mitigation_statuses: Vec<(ImplementationStatus, &str)> =
         framework.mitigations().iter().map(|m| status_of(source.mitigation_statuses.get(&m.id))).collect();
@@ -418,10 +387,8 @@ fn technique_rows<'a>(
                 parent: technique.parent.as_deref(),
                 tactics: &technique.tactics,
                 state,
-                applicability: assessment
-                    .and_then(|a| Applicability::parse(&a.applicability).ok())
-                    .unwrap_or(Applicability::Unknown),
-                risk: assessment.and_then(|a| a.risk.as_deref()).and_then(|r| Rating::parse(r).ok()),
+                applicability: assessment.map_or(Applicability::Unknown, |a| a.applicability),
+                risk: assessment.and_then(|a| a.risk),
                 rationale: assessment.map_or("", |a| a.rationale.as_str()),
                 mitigations: mitigations
                     .iter()
@@ -432,7 +399,7 @@ fn technique_rows<'a>(
                     })
                     .collect(),
                 controls: controls_by_technique.get(id).cloned().unwrap_or_default(),
-                acceptance_until: source.acceptances.get(id).map(|a| a.expires_on.as_str()),
+                acceptance_until: source.acceptances.get(id).map(|a| a.expires_on),
                 priority: state.is_gap().then_some(priority),
             }
         })

@@ -1,13 +1,15 @@
 //! Accounts and access: the first administrator, users, sign-in with
 //! lock-out, sessions, API tokens, team members, workshop invites.
 
-use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{Duration, OffsetDateTime};
 
 use super::{ServiceError, ServiceResult, duplicate};
 use crate::auth::secrets::{dummy_hash, hash_password, hash_token, new_token, verify_password};
 use crate::auth::{Principal, Role, TokenScope, Via};
 use crate::core::Core;
-use crate::db::{self, accounts::SessionRow};
+use crate::db::{self, accounts::NewInvite};
+use crate::domain::accounts::{ApiToken, Invite, Member, Participant, Session, User};
+use crate::domain::records::format_timestamp;
 use crate::domain::{FieldError, limits, text};
 
 /// Sessions end after this long without a request…
@@ -22,12 +24,10 @@ pub const LONGEST_WAIT_SECS: i64 = 15 * 60;
 pub const FIRST_WAIT_SECS: i64 = 5;
 pub const MIN_PASSWORD: usize = 12;
 
-pub fn timestamp(at: OffsetDateTime) -> String {
-    at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
-}
-
+/// Now, in whole seconds (as times are stored).
 fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let at = OffsetDateTime::now_utc();
+    at.replace_nanosecond(0).unwrap_or(at)
 }
 
 fn check_password(password: &str) -> ServiceResult<()> {
@@ -65,10 +65,48 @@ pub async fn create_user(
     let hash = hash_password(password.to_string())
         .await
         .map_err(|e| ServiceError::Database(sqlx::Error::Protocol(e.to_string())))?;
-    let id = db::accounts::insert_user(&core.db, &username, &display_name, &hash, is_admin, &timestamp(now()))
+    let id = db::accounts::insert_user(&core.db, &username, &display_name, &hash, is_admin, now())
         .await
         .map_err(|e| duplicate(e, || format!("username: {username} is taken")))?;
     Ok(id)
+}
+
+/// An account, or not found.
+pub async fn user(core: &Core, user_id: i64) -> ServiceResult<User> {
+    db::accounts::user(&core.db, user_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("this account no longer exists".into()))
+}
+
+/// Every account, by user name.
+pub async fn users(core: &Core) -> ServiceResult<Vec<User>> {
+    Ok(db::accounts::users(&core.db).await?)
+}
+
+/// An account's sessions, most recently used first.
+pub async fn sessions_of(core: &Core, user_id: i64) -> ServiceResult<Vec<Session>> {
+    Ok(db::accounts::sessions_of(&core.db, user_id).await?)
+}
+
+/// An account's API tokens, revoked and expired ones included.
+pub async fn tokens_of(core: &Core, user_id: i64) -> ServiceResult<Vec<ApiToken>> {
+    Ok(db::accounts::tokens_of(&core.db, user_id).await?)
+}
+
+/// Who has access to a team: its members, its workshop invites and the
+/// people who joined through them.
+pub struct TeamAccess {
+    pub members: Vec<Member>,
+    pub invites: Vec<Invite>,
+    pub participants: Vec<Participant>,
+}
+
+pub async fn team_access(core: &Core, team_id: i64) -> ServiceResult<TeamAccess> {
+    Ok(TeamAccess {
+        members: db::accounts::members(&core.db, team_id).await?,
+        invites: db::accounts::invites_of(&core.db, team_id).await?,
+        participants: db::accounts::participants_of(&core.db, team_id).await?,
+    })
 }
 
 /// Why a sign-in failed. Neither says whether the name exists.
@@ -150,18 +188,27 @@ pub async fn start_session(
     let at = now();
     db::accounts::insert_session(
         &core.db,
-        &SessionRow {
+        &Session {
             id_hash: hash_token(&secret),
             user_id,
             participant_id,
-            created_at: timestamp(at),
-            last_seen_at: timestamp(at),
-            expires_at: timestamp(at + SESSION_IDLE),
+            created_at: at,
+            last_seen_at: at,
+            expires_at: at + SESSION_IDLE,
             user_agent: user_agent.chars().take(200).collect(),
         },
     )
     .await?;
     Ok(secret)
+}
+
+/// Ends one of an account's own sessions (from its list of sessions).
+pub async fn end_own_session(core: &Core, user_id: i64, secret_hash: &str) -> ServiceResult<()> {
+    let owned = db::accounts::sessions_of(&core.db, user_id).await?;
+    if !owned.iter().any(|s| s.id_hash == secret_hash) {
+        return Err(ServiceError::NotFound("no such session of yours".into()));
+    }
+    end_session(core, secret_hash).await
 }
 
 pub async fn end_session(core: &Core, secret_hash: &str) -> ServiceResult<()> {
@@ -190,8 +237,8 @@ pub async fn principal_for_session(core: &Core, secret: &str) -> ServiceResult<P
 async fn session_principal(core: &Core, id_hash: &str, touch: bool) -> ServiceResult<Principal> {
     let Some(session) = db::accounts::session(&core.db, id_hash).await? else { return Ok(Principal::Anonymous) };
     let at = now();
-    let hard_end = OffsetDateTime::parse(&session.created_at, &Rfc3339).map(|c| c + SESSION_MAX).unwrap_or(at);
-    if session.expires_at.as_str() < timestamp(at).as_str() || hard_end < at {
+    let hard_end = session.created_at + SESSION_MAX;
+    if session.expires_at < at || hard_end < at {
         db::accounts::delete_session(&core.db, id_hash).await?;
         return Ok(Principal::Anonymous);
     }
@@ -216,8 +263,8 @@ async fn session_principal(core: &Core, id_hash: &str, touch: bool) -> ServiceRe
         return Ok(principal);
     }
     if touch {
-        let idle_end = timestamp((at + SESSION_IDLE).min(hard_end));
-        db::accounts::touch_session(&core.db, id_hash, &timestamp(at), &idle_end).await?;
+        let idle_end = (at + SESSION_IDLE).min(hard_end);
+        db::accounts::touch_session(&core.db, id_hash, at, idle_end).await?;
     }
     Ok(principal)
 }
@@ -245,13 +292,13 @@ async fn participant_principal(core: &Core, participant_id: i64, id_hash: &str) 
     let Some(invite) = db::accounts::invite(&core.db, participant.invite_id).await? else {
         return Ok(Principal::Anonymous);
     };
-    let live = participant.removed_at.is_none() && invite.ended_at.is_none() && invite.expires_at > timestamp(now());
+    let live = participant.removed_at.is_none() && invite.is_open(now());
     Ok(if live {
         Principal::Participant {
             id: participant.id,
             display_name: participant.display_name,
             team_id: invite.team_id,
-            role: Role::parse(&invite.role).unwrap_or(Role::Viewer),
+            role: invite.role,
             session_hash: id_hash.to_string(),
         }
     } else {
@@ -262,30 +309,27 @@ async fn participant_principal(core: &Core, participant_id: i64, id_hash: &str) 
 /// Resolves a bearer token. `None` when it is unknown, revoked or expired.
 pub async fn principal_for_token(core: &Core, token: &str) -> ServiceResult<Option<Principal>> {
     let Some(row) = db::accounts::token_by_hash(&core.db, &hash_token(token)).await? else { return Ok(None) };
-    let principal = token_principal(core, row.clone()).await?;
+    let (id, last_used_at) = (row.id, row.last_used_at);
+    let principal = token_principal(core, row).await?;
     // Record use at most once a minute.
-    let stale = row
-        .last_used_at
-        .as_deref()
-        .is_none_or(|used| OffsetDateTime::parse(used, &Rfc3339).is_ok_and(|used| now() - used > Duration::minutes(1)));
+    let stale = last_used_at.is_none_or(|used| now() - used > Duration::minutes(1));
     if principal.is_some() && stale {
-        db::accounts::mark_token_used(&core.db, row.id, &timestamp(now())).await?;
+        db::accounts::mark_token_used(&core.db, id, now()).await?;
     }
     Ok(principal)
 }
 
-async fn token_principal(core: &Core, row: db::accounts::TokenRow) -> ServiceResult<Option<Principal>> {
-    if row.revoked_at.is_some() || row.expires_at.as_str() < timestamp(now()).as_str() {
+async fn token_principal(core: &Core, token: ApiToken) -> ServiceResult<Option<Principal>> {
+    if !token.is_live(now()) {
         return Ok(None);
     }
-    let Some(user) = db::accounts::user(&core.db, row.user_id).await? else { return Ok(None) };
-    let scope = if row.scope == "read" { TokenScope::Read } else { TokenScope::Write };
+    let Some(user) = db::accounts::user(&core.db, token.user_id).await? else { return Ok(None) };
     Ok(Some(Principal::User {
         id: user.id,
         username: user.username,
         display_name: user.display_name,
         is_admin: user.is_admin,
-        via: Via::Token { id: row.id, scope, team: row.team_id },
+        via: Via::Token { id: token.id, scope: token.scope, team: token.team_id },
     }))
 }
 
@@ -310,11 +354,10 @@ pub async fn change_password(
     let hash = hash_password(new.to_string())
         .await
         .map_err(|e| ServiceError::Database(sqlx::Error::Protocol(e.to_string())))?;
-    db::accounts::set_password(&core.db, user_id, &hash, &timestamp(now())).await?;
+    db::accounts::set_password(&core.db, user_id, &hash, now()).await?;
     // Every other session ends with the old password.
     db::accounts::delete_sessions_of(&core.db, user_id, keep_session).await?;
-    let revoked =
-        if revoke_tokens { db::accounts::revoke_tokens_of(&core.db, user_id, &timestamp(now())).await? } else { 0 };
+    let revoked = if revoke_tokens { db::accounts::revoke_tokens_of(&core.db, user_id, now()).await? } else { 0 };
     core.principals.forget_user(user_id);
     Ok(revoked)
 }
@@ -351,22 +394,17 @@ pub async fn create_token(
     let secret = new_token("acs_");
     let prefix: String = secret.chars().take(10).collect();
     let at = now();
-    let scope_text = match scope {
-        TokenScope::Read => "read",
-        TokenScope::Write => "write",
-    };
-    let id = db::accounts::insert_token(
-        &core.db,
+    let token = db::accounts::NewToken {
         user_id,
-        &name,
-        &hash_token(&secret),
-        &prefix,
-        scope_text,
+        name: &name,
+        token_hash: &hash_token(&secret),
+        prefix: &prefix,
+        scope,
         team_id,
-        &timestamp(at),
-        &timestamp(at + Duration::days(valid_days)),
-    )
-    .await?;
+        created_at: at,
+        expires_at: at + Duration::days(valid_days),
+    };
+    let id = db::accounts::insert_token(&core.db, &token).await?;
     Ok(NewToken { id, secret })
 }
 
@@ -375,7 +413,7 @@ pub async fn set_member(core: &Core, team_id: i64, username: &str, role: Role) -
     let user = db::accounts::user_by_name(&core.db, username.trim())
         .await?
         .ok_or_else(|| FieldError::new("username", format!("no account is called {}", username.trim())))?;
-    db::accounts::set_role(&core.db, team_id, user.id, role.as_str()).await?;
+    db::accounts::set_role(&core.db, team_id, user.id, role).await?;
     core.principals.forget_user(user.id);
     Ok(())
 }
@@ -416,7 +454,7 @@ pub async fn set_admin(core: &Core, acting_user: Option<i64>, user_id: i64, is_a
 
 /// Revokes one of an account's API tokens.
 pub async fn revoke_token(core: &Core, user_id: i64, token_id: i64) -> ServiceResult<()> {
-    if !db::accounts::revoke_token(&core.db, token_id, user_id, &timestamp(now())).await? {
+    if !db::accounts::revoke_token(&core.db, token_id, user_id, now()).await? {
         return Err(ServiceError::NotFound(format!("token {token_id} is not one of yours, or already revoked")));
     }
     core.principals.access_changed();
@@ -441,17 +479,16 @@ pub async fn create_invite(
     let label = text("label", label, limits::NAME, false)?;
     let code = new_token("");
     let at = now();
-    db::accounts::insert_invite(
-        &core.db,
+    let invite = NewInvite {
         team_id,
-        &hash_token(&code),
-        role.as_str(),
-        &label,
+        code_hash: &hash_token(&code),
+        role,
+        label: &label,
         created_by,
-        &timestamp(at),
-        &timestamp(at + Duration::hours(valid_hours)),
-    )
-    .await?;
+        created_at: at,
+        expires_at: at + Duration::hours(valid_hours),
+    };
+    db::accounts::insert_invite(&core.db, &invite).await?;
     Ok(code)
 }
 
@@ -459,20 +496,20 @@ pub async fn create_invite(
 pub async fn join(core: &Core, code: &str, display_name: &str, user_agent: &str) -> ServiceResult<String> {
     let invite = usable_invite(core, code).await?;
     let name = text("display_name", display_name, limits::OWNER, true)?;
-    let participant = db::accounts::insert_participant(&core.db, invite.id, &name, &timestamp(now())).await?;
+    let participant = db::accounts::insert_participant(&core.db, invite.id, &name, now()).await?;
     start_session(core, None, Some(participant), user_agent).await
 }
 
 /// The invite behind a code, if it can still be used.
-pub async fn usable_invite(core: &Core, code: &str) -> ServiceResult<db::accounts::InviteRow> {
+pub async fn usable_invite(core: &Core, code: &str) -> ServiceResult<Invite> {
     let invite = db::accounts::invite_by_hash(&core.db, &hash_token(code.trim()))
         .await?
         .ok_or_else(|| ServiceError::NotFound("this invite link is not valid".into()))?;
     if invite.ended_at.is_some() {
         return Err(ServiceError::Gone("this invite link was ended by the team".into()));
     }
-    if invite.expires_at.as_str() < timestamp(now()).as_str() {
-        return Err(ServiceError::Gone(format!("this invite link expired at {}", invite.expires_at)));
+    if !invite.is_open(now()) {
+        return Err(ServiceError::Gone(format!("this invite link expired at {}", format_timestamp(invite.expires_at))));
     }
     Ok(invite)
 }
@@ -482,7 +519,7 @@ pub async fn end_invite(core: &Core, team_id: i64, invite_id: i64) -> ServiceRes
         .await?
         .filter(|i| i.team_id == team_id)
         .ok_or_else(|| ServiceError::NotFound(format!("invite {invite_id} is not one of this team's")))?;
-    db::accounts::end_invite(&core.db, invite.id, &timestamp(now())).await?;
+    db::accounts::end_invite(&core.db, invite.id, now()).await?;
     core.principals.clear();
     Ok(())
 }
@@ -492,7 +529,7 @@ pub async fn remove_participant(core: &Core, team_id: i64, participant_id: i64) 
     if !participants.iter().any(|p| p.id == participant_id) {
         return Err(ServiceError::NotFound(format!("participant {participant_id} is not in this team's workshops")));
     }
-    db::accounts::remove_participant(&core.db, participant_id, &timestamp(now())).await?;
+    db::accounts::remove_participant(&core.db, participant_id, now()).await?;
     core.principals.clear();
     Ok(())
 }

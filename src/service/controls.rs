@@ -1,43 +1,14 @@
 //! Controls a team defines itself and maps to ATLAS techniques: how a team
 //! covers techniques ATLAS has no mitigation for, or records its own measures.
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, to_json};
+use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now};
 use crate::atlas::model::is_technique_id;
 use crate::core::Core;
-use crate::db::{self, controls::ControlRow, history::NewEntry};
+use crate::db::{self, history::NewEntry};
+use crate::domain::history::{Entity, Recorded};
+use crate::domain::records::{Control, Timestamp};
 use crate::domain::{FieldError, limits, text};
 use crate::live::Change;
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Control {
-    pub id: i64,
-    pub team_id: i64,
-    pub name: String,
-    pub description: String,
-    /// ATLAS technique IDs the control addresses.
-    pub techniques: Vec<String>,
-    pub version: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<ControlRow> for Control {
-    fn from(row: ControlRow) -> Self {
-        Control {
-            techniques: row.technique_ids(),
-            id: row.id,
-            team_id: row.team_id,
-            name: row.name,
-            description: row.description,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
 
 pub struct ControlInput {
     pub name: String,
@@ -76,14 +47,11 @@ fn validate(core: &Core, input: &ControlInput) -> ServiceResult<(String, String,
 }
 
 pub async fn list(core: &Core, team_id: i64) -> ServiceResult<Vec<Control>> {
-    Ok(db::controls::list(&core.db, team_id).await?.into_iter().map(Control::from).collect())
+    Ok(db::controls::list(&core.db, team_id).await?)
 }
 
 pub async fn get(core: &Core, id: i64) -> ServiceResult<Control> {
-    db::controls::get(&core.db, id)
-        .await?
-        .map(Control::from)
-        .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))
+    db::controls::get(&core.db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))
 }
 
 async fn announce_team(core: &Core, team_id: i64, techniques: Vec<String>, actor: &Actor) -> ServiceResult<()> {
@@ -98,13 +66,13 @@ async fn announce_team(core: &Core, team_id: i64, techniques: Vec<String>, actor
     Ok(())
 }
 
-fn entry<'a>(team_id: i64, actor: &'a Actor, at: &'a str, item: &'a str, summary: &'a str) -> NewEntry<'a> {
+fn entry<'a>(team_id: i64, actor: &'a Actor, at: Timestamp, item: &'a str, summary: &'a str) -> NewEntry<'a> {
     NewEntry {
         team_id,
         system_id: None,
         actor: actor.name(),
         at,
-        entity: "control",
+        entity: Entity::Control,
         item,
         summary,
         before: None,
@@ -117,20 +85,21 @@ pub async fn create(core: &Core, team_id: i64, input: ControlInput, actor: &Acto
     let (name, description, techniques) = validate(core, &input)?;
     let at = now();
     let mut tx = begin_write(core).await?;
-    if db::teams::get(&mut *tx, team_id).await?.is_none() {
+    if db::teams::get(&mut tx, team_id).await?.is_none() {
         return Err(FieldError::unknown("team_id", format!("team {team_id} does not exist")).into());
     }
-    let id = db::controls::insert(&mut tx, team_id, &name, &description, &techniques, &at)
+    let id = db::controls::insert(&mut tx, team_id, &name, &description, &techniques, at)
         .await
         .map_err(|e| duplicate(e, || format!("name: the team already has a control called {name}")))?;
-    let control: Control = db::controls::get(&mut *tx, id)
-        .await?
-        .map(Control::from)
-        .ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
+    let control =
+        db::controls::get(&mut tx, id).await?.ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
     let item = id.to_string();
     let summary = format!("created control {name}");
-    db::history::append(&mut *tx, NewEntry { after: to_json(&control), ..entry(team_id, actor, &at, &item, &summary) })
-        .await?;
+    db::history::append(
+        &mut tx,
+        NewEntry { after: Some(&Recorded::Control(control.clone())), ..entry(team_id, actor, at, &item, &summary) },
+    )
+    .await?;
     tx.commit().await?;
     announce_team(core, team_id, control.techniques.clone(), actor).await?;
     Ok(control)
@@ -146,32 +115,29 @@ pub async fn update(
     let (name, description, techniques) = validate(core, &input)?;
     let at = now();
     let mut tx = begin_write(core).await?;
-    let current: Control = db::controls::get(&mut *tx, id)
+    let current = db::controls::get(&mut tx, id)
         .await?
-        .map(Control::from)
         .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))?;
     let expected = expected_version.unwrap_or(current.version);
     if expected != current.version {
         return Err(ServiceError::conflict(&format!("control {}", current.name), current.version, expected));
     }
-    let updated = db::controls::update(&mut tx, id, expected, &name, &description, &techniques, &at)
+    let updated = db::controls::update(&mut tx, id, expected, &name, &description, &techniques, at)
         .await
         .map_err(|e| duplicate(e, || format!("name: the team already has a control called {name}")))?;
     if !updated {
         return Err(ServiceError::conflict("the control", current.version, expected));
     }
-    let control: Control = db::controls::get(&mut *tx, id)
-        .await?
-        .map(Control::from)
-        .ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
+    let control =
+        db::controls::get(&mut tx, id).await?.ok_or_else(|| ServiceError::NotFound("control vanished".into()))?;
     let item = id.to_string();
     let summary = format!("edited control {name}");
     db::history::append(
-        &mut *tx,
+        &mut tx,
         NewEntry {
-            before: to_json(&current),
-            after: to_json(&control),
-            ..entry(control.team_id, actor, &at, &item, &summary)
+            before: Some(&Recorded::Control(current.clone())),
+            after: Some(&Recorded::Control(control.clone())),
+            ..entry(control.team_id, actor, at, &item, &summary)
         },
     )
     .await?;
@@ -198,19 +164,21 @@ pub async fn delete_if_current(
 ) -> ServiceResult<Control> {
     let at = now();
     let mut tx = begin_write(core).await?;
-    let current: Control = db::controls::get(&mut *tx, id)
+    let current = db::controls::get(&mut tx, id)
         .await?
-        .map(Control::from)
         .ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))?;
     if let Some(expected) = expected_version.filter(|e| *e != current.version) {
         return Err(ServiceError::conflict(&format!("control {}", current.name), current.version, expected));
     }
-    db::controls::delete(&mut *tx, id).await?;
+    db::controls::delete(&mut tx, id).await?;
     let item = id.to_string();
     let summary = format!("deleted control {}", current.name);
     db::history::append(
-        &mut *tx,
-        NewEntry { before: to_json(&current), ..entry(current.team_id, actor, &at, &item, &summary) },
+        &mut tx,
+        NewEntry {
+            before: Some(&Recorded::Control(current.clone())),
+            ..entry(current.team_id, actor, at, &item, &summary)
+        },
     )
     .await?;
     tx.commit().await?;

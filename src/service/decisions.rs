@@ -6,12 +6,15 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Actor, ServiceError, ServiceResult, SystemContext, begin_write, now, system_context, to_json};
+use super::{Actor, ServiceError, ServiceResult, SystemContext, WriteTx, begin_write, now, system_context};
 use crate::atlas::model::is_technique_id;
 use crate::core::Core;
-use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusKind, StatusRow};
+pub use crate::db::decisions::StatusKind;
 use crate::db::{self, history::NewEntry};
-use crate::domain::{Applicability, FieldError, ImplementationStatus, Rating, date, format_date, limits, text};
+use crate::domain::history::{Entity, HistoryEntry, Recorded};
+use crate::domain::records::{Acceptance, Assessment, Changed, StatusRecord, Timestamp};
+pub use crate::domain::records::{AssessmentChange, StatusChange};
+use crate::domain::{Applicability, FieldError, date, limits, text};
 use crate::live::Change;
 
 /// A write that went through, with the history entry that records it.
@@ -22,26 +25,6 @@ pub struct Written<T> {
     pub history_id: Option<i64>,
     /// True when the write made the item (none was in force before).
     pub created: bool,
-}
-
-/// Fields to change on a technique assessment; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct AssessmentChange {
-    pub applicability: Option<Applicability>,
-    pub rationale: Option<String>,
-    /// `Some(None)` clears the rating.
-    pub risk: Option<Option<Rating>>,
-}
-
-/// Fields to change on a mitigation or control status.
-#[derive(Debug, Clone, Default)]
-pub struct StatusChange {
-    pub status: Option<ImplementationStatus>,
-    pub owner: Option<String>,
-    /// `Some(None)` clears the date; dates are `YYYY-MM-DD`.
-    pub target_date: Option<Option<String>>,
-    pub evidence: Option<String>,
-    pub notes: Option<String>,
 }
 
 pub struct AcceptanceInput {
@@ -69,10 +52,10 @@ fn check_version(what: &str, current: i64, expected: Option<i64>) -> ServiceResu
     }
 }
 
-/// "applicability: unknown → applies; rationale edited", from two row JSONs.
-fn describe(before: Option<&str>, after: Option<&str>) -> String {
-    let parse = |s: Option<&str>| s.and_then(|s| serde_json::from_str::<Value>(s).ok()).unwrap_or(Value::Null);
-    let (before, after) = (parse(before), parse(after));
+/// "applicability: unknown → applies; rationale edited", from two records.
+fn describe(before: Option<&Recorded>, after: Option<&Recorded>) -> String {
+    let as_value = |r: Option<&Recorded>| r.map(Recorded::to_value).unwrap_or(Value::Null);
+    let (before, after) = (as_value(before), as_value(after));
     let Some(fields) = after.as_object().or(before.as_object()) else { return String::new() };
     let mut parts = Vec::new();
     for key in fields.keys() {
@@ -99,38 +82,49 @@ fn describe(before: Option<&str>, after: Option<&str>) -> String {
     parts.join("; ")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A decision's change, as the history records it.
+struct Recording<'a> {
+    entity: Entity,
+    item: &'a str,
+    /// The technique, mitigation or control as people know it.
+    label: &'a str,
+    before: Option<Recorded>,
+    after: Option<Recorded>,
+    batch: Option<i64>,
+}
+
 async fn record(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut WriteTx,
     ctx: &SystemContext,
     actor: &Actor,
-    at: &str,
-    entity: &str,
-    item: &str,
-    label: &str,
-    before: Option<String>,
-    after: Option<String>,
-    batch: Option<i64>,
+    at: Timestamp,
+    change: Recording<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let change = describe(before.as_deref(), after.as_deref());
-    let summary = if after.is_none() { format!("{label}: removed") } else { format!("{label}: {change}") };
-    let id = db::history::append(
-        &mut *tx,
+    let summary = match &change.after {
+        None => format!("{}: removed", change.label),
+        Some(_) => format!("{}: {}", change.label, describe(change.before.as_ref(), change.after.as_ref())),
+    };
+    db::history::append(
+        tx,
         NewEntry {
             team_id: ctx.system.team_id,
             system_id: Some(ctx.system.id),
             actor: actor.name(),
             at,
-            entity,
-            item,
+            entity: change.entity,
+            item: change.item,
             summary: &summary,
-            before,
-            after,
-            batch,
+            before: change.before.as_ref(),
+            after: change.after.as_ref(),
+            batch: change.batch,
         },
     )
-    .await?;
-    Ok(id)
+    .await
+}
+
+fn technique_label(ctx: &SystemContext, technique_id: &str) -> String {
+    let name = ctx.framework.technique(technique_id).map(|t| t.name.as_str()).unwrap_or(technique_id);
+    format!("{technique_id} {name}")
 }
 
 fn announce(core: &Core, system_id: i64, techniques: Vec<String>, actor: &Actor) {
@@ -144,76 +138,38 @@ pub async fn set_assessment(
     change: AssessmentChange,
     expected_version: Option<i64>,
     actor: &Actor,
-) -> ServiceResult<Written<AssessmentRow>> {
+) -> ServiceResult<Written<Assessment>> {
     let ctx = system_context(core, system_id).await?;
     check_technique(&ctx, technique_id)?;
-    let rationale = change.rationale.as_deref().map(|r| text("rationale", r, limits::RATIONALE, false)).transpose()?;
     let at = now();
     let mut tx = begin_write(core).await?;
-    let current = db::decisions::assessment(&mut *tx, system_id, technique_id)
+    let current = db::decisions::assessment(&mut tx, system_id, technique_id)
         .await?
-        .unwrap_or_else(|| AssessmentRow::unassessed(technique_id));
+        .unwrap_or_else(|| Assessment::unassessed(technique_id));
     check_version(&format!("the assessment of {technique_id}"), current.version, expected_version)?;
-    let mut next = current.clone();
-    apply_assessment_change(&mut next, &AssessmentChange { rationale, ..change });
-    if next == current {
+    let next = current.with(&change)?;
+    if next.same_decision(&current) {
         return Ok(Written { row: current, history_id: None, created: false });
     }
-    let created = current.version == 0;
-    next.updated_by = actor.name().to_string();
-    next.updated_at = at.clone();
+    let next = Assessment { changed: Changed::by(actor.name(), at), ..next };
     let row = db::decisions::put_assessment(&mut tx, system_id, &next).await?;
-    let before = to_json(&current);
-    let name = ctx.framework.technique(technique_id).map(|t| t.name.as_str()).unwrap_or(technique_id);
-    let label = format!("{technique_id} {name}");
-    let history_id =
-        record(&mut tx, &ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), None).await?;
+    let label = technique_label(&ctx, technique_id);
+    let recording = Recording {
+        entity: Entity::Assessment,
+        item: technique_id,
+        label: &label,
+        before: Some(Recorded::Assessment(current.clone())),
+        after: Some(Recorded::Assessment(row.clone())),
+        batch: None,
+    };
+    let history_id = record(&mut tx, &ctx, actor, at, recording).await?;
     let turn = tx.commit().await?;
     core.snapshots.patch(system_id, |s| {
         s.assessments.insert(row.technique_id.clone(), row.clone());
     });
     drop(turn);
     announce(core, system_id, vec![technique_id.to_string()], actor);
-    Ok(Written { row, history_id: Some(history_id), created })
-}
-
-/// Applies a checked change to an assessment row.
-fn apply_assessment_change(row: &mut AssessmentRow, change: &AssessmentChange) {
-    if let Some(applicability) = change.applicability {
-        row.applicability = applicability.as_str().to_string();
-        // A decision replaces the suggestion.
-        row.suggested = row.suggested && applicability == Applicability::Unknown;
-    }
-    if let Some(rationale) = &change.rationale {
-        rationale.clone_into(&mut row.rationale);
-    }
-    if let Some(risk) = change.risk {
-        row.risk = risk.map(|r| r.as_str().to_string());
-    }
-}
-
-/// Validates a status change against the limits and the date format.
-fn apply_status_change(current: &StatusRow, change: StatusChange) -> ServiceResult<StatusRow> {
-    let mut next = current.clone();
-    if let Some(status) = change.status {
-        next.status = status.as_str().to_string();
-    }
-    if let Some(owner) = change.owner {
-        next.owner = text("owner", &owner, limits::OWNER, false)?;
-    }
-    if let Some(target) = change.target_date {
-        next.target_date = match target.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            None => None,
-            Some(raw) => Some(format_date(date("target_date", raw)?)),
-        };
-    }
-    if let Some(evidence) = change.evidence {
-        next.evidence = text("evidence", &evidence, limits::EVIDENCE, false)?;
-    }
-    if let Some(notes) = change.notes {
-        next.notes = text("notes", &notes, limits::NOTES, false)?;
-    }
-    Ok(next)
+    Ok(Written { row, history_id: Some(history_id), created: current.version == 0 })
 }
 
 pub async fn set_mitigation_status(
@@ -223,7 +179,7 @@ pub async fn set_mitigation_status(
     change: StatusChange,
     expected_version: Option<i64>,
     actor: &Actor,
-) -> ServiceResult<Written<StatusRow>> {
+) -> ServiceResult<Written<StatusRecord>> {
     let ctx = system_context(core, system_id).await?;
     let Some(mitigation) = ctx.framework.mitigation(mitigation_id) else {
         return Err(FieldError::unknown(
@@ -245,7 +201,7 @@ pub async fn set_control_status(
     change: StatusChange,
     expected_version: Option<i64>,
     actor: &Actor,
-) -> ServiceResult<Written<StatusRow>> {
+) -> ServiceResult<Written<StatusRecord>> {
     let ctx = system_context(core, system_id).await?;
     let control = db::controls::get(&core.db, control_id)
         .await?
@@ -254,7 +210,7 @@ pub async fn set_control_status(
             FieldError::unknown("control_id", format!("control {control_id} is not a control of this system's team"))
         })?;
     let label = format!("control {}", control.name);
-    let affected = control.technique_ids();
+    let affected = control.techniques;
     let item = control_id.to_string();
     write_status(core, &ctx, StatusKind::Control, &item, &label, change, expected_version, actor, affected).await
 }
@@ -270,33 +226,31 @@ async fn write_status(
     expected_version: Option<i64>,
     actor: &Actor,
     affected: Vec<String>,
-) -> ServiceResult<Written<StatusRow>> {
+) -> ServiceResult<Written<StatusRecord>> {
     let at = now();
     let mut tx = begin_write(core).await?;
-    let current = db::decisions::status(&mut *tx, kind, ctx.system.id, item)
+    let current = db::decisions::status(&mut tx, kind, ctx.system.id, item)
         .await?
-        .unwrap_or_else(|| StatusRow::not_started(item));
+        .unwrap_or_else(|| StatusRecord::not_started(item));
     check_version(&format!("the status of {label}"), current.version, expected_version)?;
-    let mut next = apply_status_change(&current, change)?;
-    if next == current {
+    let next = current.with(&change)?;
+    if next.same_decision(&current) {
         return Ok(Written { row: current, history_id: None, created: false });
     }
-    next.updated_by = actor.name().to_string();
-    next.updated_at = at.clone();
+    let next = StatusRecord { changed: Changed::by(actor.name(), at), ..next };
     let row = db::decisions::put_status(&mut tx, kind, ctx.system.id, &next).await?;
-    let before = to_json(&current);
-    let entity = match kind {
-        StatusKind::Mitigation => "mitigation",
-        StatusKind::Control => "control_status",
+    let recording = Recording {
+        entity: kind.entity(),
+        item,
+        label,
+        before: Some(Recorded::Status(current.clone())),
+        after: Some(Recorded::Status(row.clone())),
+        batch: None,
     };
-    let history_id = record(&mut tx, ctx, actor, &at, entity, item, label, before, to_json(&row), None).await?;
+    let history_id = record(&mut tx, ctx, actor, at, recording).await?;
     let turn = tx.commit().await?;
     core.snapshots.patch(ctx.system.id, |s| {
-        let statuses = match kind {
-            StatusKind::Mitigation => &mut s.mitigation_statuses,
-            StatusKind::Control => &mut s.control_statuses,
-        };
-        statuses.insert(row.item.clone(), row.clone());
+        s.statuses_mut(kind).insert(row.item.clone(), row.clone());
     });
     drop(turn);
     announce(core, ctx.system.id, affected, actor);
@@ -310,7 +264,7 @@ pub async fn set_acceptance(
     input: AcceptanceInput,
     expected_version: Option<i64>,
     actor: &Actor,
-) -> ServiceResult<Written<AcceptanceRow>> {
+) -> ServiceResult<Written<Acceptance>> {
     let ctx = system_context(core, system_id).await?;
     check_technique(&ctx, technique_id)?;
     let justification = text("justification", &input.justification, limits::JUSTIFICATION, true)?;
@@ -320,31 +274,34 @@ pub async fn set_acceptance(
     };
     // A date already past is accepted: the acceptance is recorded as expired
     // (a gap again), which is how one records a decision that has lapsed.
-    let expires = date("expires_on", &input.expires_on)?;
+    let expires_on = date("expires_on", &input.expires_on)?;
     let at = now();
     let mut tx = begin_write(core).await?;
-    let current = db::decisions::acceptance(&mut *tx, system_id, technique_id).await?;
-    let version = db::decisions::acceptance_version(&mut *tx, system_id, technique_id).await?;
+    let current = db::decisions::acceptance(&mut tx, system_id, technique_id).await?;
+    let version = db::decisions::acceptance_version(&mut tx, system_id, technique_id).await?;
     check_version(&format!("the risk acceptance of {technique_id}"), version, expected_version)?;
-    let next = AcceptanceRow {
+    let next = Acceptance {
         technique_id: technique_id.to_string(),
         justification,
         accepted_by,
-        expires_on: format_date(expires),
-        version: current.as_ref().map_or(0, |c| c.version),
-        updated_by: actor.name().to_string(),
-        updated_at: at.clone(),
+        expires_on,
+        version,
+        changed: Changed::by(actor.name(), at),
     };
-    if let Some(current) = current.as_ref().filter(|c| {
-        c.justification == next.justification && c.accepted_by == next.accepted_by && c.expires_on == next.expires_on
-    }) {
+    if let Some(current) = current.as_ref().filter(|c| c.same_decision(&next)) {
         return Ok(Written { row: current.clone(), history_id: None, created: false });
     }
     let row = db::decisions::put_acceptance(&mut tx, system_id, &next).await?;
     let label = format!("risk acceptance of {technique_id}");
-    let before = current.as_ref().and_then(to_json);
-    let history_id =
-        record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, before, to_json(&row), None).await?;
+    let recording = Recording {
+        entity: Entity::Acceptance,
+        item: technique_id,
+        label: &label,
+        before: current.clone().map(Recorded::Acceptance),
+        after: Some(Recorded::Acceptance(row.clone())),
+        batch: None,
+    };
+    let history_id = record(&mut tx, &ctx, actor, at, recording).await?;
     let turn = tx.commit().await?;
     core.snapshots.patch(system_id, |s| {
         s.acceptances.insert(row.technique_id.clone(), row.clone());
@@ -365,14 +322,21 @@ pub async fn remove_acceptance(
     check_technique(&ctx, technique_id)?;
     let at = now();
     let mut tx = begin_write(core).await?;
-    let Some(current) = db::decisions::acceptance(&mut *tx, system_id, technique_id).await? else {
+    let Some(current) = db::decisions::acceptance(&mut tx, system_id, technique_id).await? else {
         return Err(ServiceError::NotFound(format!("{technique_id} has no risk acceptance on this system")));
     };
     check_version(&format!("the risk acceptance of {technique_id}"), current.version, expected_version)?;
-    db::decisions::delete_acceptance(&mut tx, system_id, technique_id, actor.name(), &at).await?;
+    db::decisions::withdraw_acceptance(&mut tx, system_id, technique_id, &Changed::by(actor.name(), at)).await?;
     let label = format!("risk acceptance of {technique_id}");
-    let history_id =
-        record(&mut tx, &ctx, actor, &at, "acceptance", technique_id, &label, to_json(&current), None, None).await?;
+    let recording = Recording {
+        entity: Entity::Acceptance,
+        item: technique_id,
+        label: &label,
+        before: Some(Recorded::Acceptance(current)),
+        after: None,
+        batch: None,
+    };
+    let history_id = record(&mut tx, &ctx, actor, at, recording).await?;
     let turn = tx.commit().await?;
     core.snapshots.patch(system_id, |s| {
         s.acceptances.remove(technique_id);
@@ -416,30 +380,33 @@ async fn write_batch(
     ctx: &SystemContext,
     techniques: &[String],
     actor: &Actor,
-    mut edit: impl FnMut(&mut AssessmentRow),
+    mut edit: impl FnMut(&Assessment) -> Result<Assessment, FieldError>,
 ) -> ServiceResult<BatchResult> {
     let at = now();
     let mut tx = begin_write(core).await?;
-    let batch = next_history_id(&mut tx).await?;
+    let batch = db::history::next_id(&mut tx).await?;
     let mut changed = Vec::new();
     let mut rows = Vec::new();
     for technique_id in techniques {
-        let current = db::decisions::assessment(&mut *tx, ctx.system.id, technique_id)
+        let current = db::decisions::assessment(&mut tx, ctx.system.id, technique_id)
             .await?
-            .unwrap_or_else(|| AssessmentRow::unassessed(technique_id));
-        let mut next = current.clone();
-        edit(&mut next);
-        if next == current {
+            .unwrap_or_else(|| Assessment::unassessed(technique_id));
+        let next = edit(&current)?;
+        if next.same_decision(&current) {
             continue;
         }
-        next.updated_by = actor.name().to_string();
-        next.updated_at = at.clone();
+        let next = Assessment { changed: Changed::by(actor.name(), at), ..next };
         let row = db::decisions::put_assessment(&mut tx, ctx.system.id, &next).await?;
-        let before = to_json(&current);
-        let name = ctx.framework.technique(technique_id).map(|t| t.name.as_str()).unwrap_or(technique_id);
-        let label = format!("{technique_id} {name}");
-        record(&mut tx, ctx, actor, &at, "assessment", technique_id, &label, before, to_json(&row), Some(batch))
-            .await?;
+        let label = technique_label(ctx, technique_id);
+        let recording = Recording {
+            entity: Entity::Assessment,
+            item: technique_id,
+            label: &label,
+            before: Some(Recorded::Assessment(current)),
+            after: Some(Recorded::Assessment(row.clone())),
+            batch: Some(batch),
+        };
+        record(&mut tx, ctx, actor, at, recording).await?;
         changed.push(technique_id.clone());
         rows.push(row);
     }
@@ -462,13 +429,6 @@ pub struct BatchResult {
     pub changed: Vec<String>,
     /// The history entry to pass to [`undo`] to revert this change.
     pub batch: Option<i64>,
-}
-
-/// The id the next history entry will get: entries of one bulk action carry
-/// it as their batch (the history is append-only, so it cannot be set after).
-/// Safe because the caller holds the write lock.
-async fn next_history_id(tx: &mut sqlx::SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select coalesce(max(id), 0) + 1 from history").fetch_one(&mut *tx).await
 }
 
 /// Changes the assessments of many techniques, each in its own way (an
@@ -499,10 +459,9 @@ pub async fn set_assessments(
             return Err(FieldError::new("techniques", format!("{technique} is given more than once")).into());
         }
     }
-    write_batch(core, &ctx, &techniques, actor, |row| {
-        if let Some(change) = checked.get(row.technique_id.as_str()) {
-            apply_assessment_change(row, change);
-        }
+    write_batch(core, &ctx, &techniques, actor, |row| match checked.get(row.technique_id.as_str()) {
+        Some(change) => row.with(change),
+        None => Ok(row.clone()),
     })
     .await
 }
@@ -517,18 +476,15 @@ pub async fn bulk_applicability(
 ) -> ServiceResult<BatchResult> {
     let ctx = system_context(core, system_id).await?;
     check_techniques(&ctx, techniques)?;
-    write_batch(core, &ctx, techniques, actor, |row| {
-        row.applicability = applicability.as_str().to_string();
-        row.suggested = row.suggested && applicability == Applicability::Unknown;
-    })
-    .await
+    let change = AssessmentChange { applicability: Some(applicability), ..AssessmentChange::default() };
+    write_batch(core, &ctx, techniques, actor, |row| row.with(&change)).await
 }
 
 /// Marks as likely-applicable (suggested) every not-yet-assessed technique
 /// whose ATLAS platforms share one with the system's platforms.
 pub async fn suggest_scope(core: &Core, system_id: i64, actor: &Actor) -> ServiceResult<BatchResult> {
     let ctx = system_context(core, system_id).await?;
-    let system = super::systems::System::from(ctx.system.clone());
+    let system = &ctx.system;
     if system.platforms.is_empty() {
         return Err(
             FieldError::new("platforms", "the system names no ATLAS platform to match techniques against").into()
@@ -537,7 +493,7 @@ pub async fn suggest_scope(core: &Core, system_id: i64, actor: &Actor) -> Servic
     let assessed: std::collections::HashSet<String> = db::decisions::assessments(&core.db, system_id)
         .await?
         .into_iter()
-        .filter(|a| a.applicability != Applicability::Unknown.as_str() || a.suggested)
+        .filter(|a| a.applicability != Applicability::Unknown || a.suggested)
         .map(|a| a.technique_id)
         .collect();
     let matching: Vec<String> = ctx
@@ -552,9 +508,7 @@ pub async fn suggest_scope(core: &Core, system_id: i64, actor: &Actor) -> Servic
         return Ok(BatchResult { changed: Vec::new(), batch: None });
     }
     write_batch(core, &ctx, &matching, actor, |row| {
-        if row.applicability == Applicability::Unknown.as_str() {
-            row.suggested = true;
-        }
+        Ok(Assessment { suggested: row.suggested || row.applicability == Applicability::Unknown, ..row.clone() })
     })
     .await
 }
@@ -565,28 +519,20 @@ pub async fn confirm_suggestions(core: &Core, system_id: i64, actor: &Actor) -> 
     let suggested: Vec<String> = db::decisions::assessments(&core.db, system_id)
         .await?
         .into_iter()
-        .filter(|a| a.suggested && a.applicability == Applicability::Unknown.as_str())
+        .filter(|a| a.suggested && a.applicability == Applicability::Unknown)
         .map(|a| a.technique_id)
         .collect();
     if suggested.is_empty() {
         return Ok(BatchResult { changed: Vec::new(), batch: None });
     }
-    write_batch(core, &ctx, &suggested, actor, |row| {
-        row.applicability = Applicability::Applies.as_str().to_string();
-        row.suggested = false;
-    })
-    .await
+    let confirm = AssessmentChange { applicability: Some(Applicability::Applies), ..AssessmentChange::default() };
+    write_batch(core, &ctx, &suggested, actor, |row| row.with(&confirm)).await
 }
 
 /// A system's change history, newest first, optionally of one item
 /// (technique, mitigation or control ID). Readable even when the system's
 /// release is not loaded.
-pub async fn history(
-    core: &Core,
-    system_id: i64,
-    item: Option<&str>,
-    limit: i64,
-) -> ServiceResult<Vec<db::history::HistoryEntry>> {
+pub async fn history(core: &Core, system_id: i64, item: Option<&str>, limit: i64) -> ServiceResult<Vec<HistoryEntry>> {
     if db::systems::get(&core.db, system_id).await?.is_none() {
         return Err(ServiceError::NotFound(format!("system {system_id} does not exist")));
     }
@@ -607,97 +553,80 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
         None => vec![entry],
     };
     let at = now();
+    let changed_now = Changed::by(actor.name(), at);
     let mut tx = begin_write(core).await?;
     let mut changed = Vec::new();
-    let first_id = next_history_id(&mut tx).await?;
+    let first_id = db::history::next_id(&mut tx).await?;
     let undo_batch = (entries.len() > 1).then_some(first_id);
     for entry in entries.iter().rev() {
-        let version_after = entry
-            .after
-            .as_deref()
-            .and_then(|a| serde_json::from_str::<Value>(a).ok())
-            .and_then(|v| v.get("version").and_then(Value::as_i64));
-        let restored_after: Option<String>;
-        match entry.entity.as_str() {
-            "assessment" => {
-                let current = db::decisions::assessment(&mut *tx, system_id, &entry.item).await?;
-                check_version(
-                    &format!("the assessment of {}", entry.item),
-                    current.as_ref().map_or(0, |c| c.version),
-                    version_after,
-                )?;
-                let mut target: AssessmentRow = match entry.before.as_deref() {
-                    Some(before) => serde_json::from_str(before)
-                        .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
-                    None => AssessmentRow::unassessed(&entry.item),
+        let version_after = entry.after.as_ref().map(Recorded::version);
+        let restored = match (entry.entity, entry.before.as_ref()) {
+            (Entity::Assessment, before) => {
+                let current = db::decisions::assessment(&mut tx, system_id, &entry.item).await?;
+                let what = format!("the assessment of {}", entry.item);
+                check_version(&what, current.as_ref().map_or(0, |c| c.version), version_after)?;
+                let target = match before {
+                    Some(Recorded::Assessment(before)) => before.clone(),
+                    None => Assessment::unassessed(&entry.item),
+                    Some(_) => return Err(unreadable(entry)),
                 };
-                target.updated_by = actor.name().to_string();
-                target.updated_at = at.clone();
-                restored_after = to_json(&db::decisions::put_assessment(&mut tx, system_id, &target).await?);
+                let target = Assessment { changed: changed_now.clone(), ..target };
                 changed.push(entry.item.clone());
+                Some(Recorded::Assessment(db::decisions::put_assessment(&mut tx, system_id, &target).await?))
             }
-            "mitigation" | "control_status" => {
-                let kind = if entry.entity == "mitigation" { StatusKind::Mitigation } else { StatusKind::Control };
-                let current = db::decisions::status(&mut *tx, kind, system_id, &entry.item).await?;
-                check_version(
-                    &format!("the status of {}", entry.item),
-                    current.as_ref().map_or(0, |c| c.version),
-                    version_after,
-                )?;
-                let mut target: StatusRow = match entry.before.as_deref() {
-                    Some(before) => serde_json::from_str(before)
-                        .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?,
-                    None => StatusRow::not_started(&entry.item),
+            (Entity::Mitigation | Entity::ControlStatus, before) => {
+                let kind =
+                    if entry.entity == Entity::Mitigation { StatusKind::Mitigation } else { StatusKind::Control };
+                let current = db::decisions::status(&mut tx, kind, system_id, &entry.item).await?;
+                let what = format!("the status of {}", entry.item);
+                check_version(&what, current.as_ref().map_or(0, |c| c.version), version_after)?;
+                let target = match before {
+                    Some(Recorded::Status(before)) => before.clone(),
+                    None => StatusRecord::not_started(&entry.item),
+                    Some(_) => return Err(unreadable(entry)),
                 };
-                target.updated_by = actor.name().to_string();
-                target.updated_at = at.clone();
-                restored_after = to_json(&db::decisions::put_status(&mut tx, kind, system_id, &target).await?);
+                let target = StatusRecord { changed: changed_now.clone(), ..target };
                 changed.extend(affected_by_status(core, &ctx, kind, &entry.item).await?);
+                Some(Recorded::Status(db::decisions::put_status(&mut tx, kind, system_id, &target).await?))
             }
-            "acceptance" => {
+            (Entity::Acceptance, before) => {
                 // A withdrawal left the acceptance one version past the one it withdrew.
-                let version_before = entry
-                    .before
-                    .as_deref()
-                    .and_then(|b| serde_json::from_str::<Value>(b).ok())
-                    .and_then(|v| v.get("version").and_then(Value::as_i64));
-                let expected = version_after.or(version_before.map(|v| v + 1)).unwrap_or(0);
-                let current = db::decisions::acceptance_version(&mut *tx, system_id, &entry.item).await?;
+                let expected = version_after.or(before.map(|b| b.version() + 1)).unwrap_or(0);
+                let current = db::decisions::acceptance_version(&mut tx, system_id, &entry.item).await?;
                 check_version(&format!("the risk acceptance of {}", entry.item), current, Some(expected))?;
-                restored_after = match entry.before.as_deref() {
-                    Some(before) => {
-                        let mut target: AcceptanceRow = serde_json::from_str(before)
-                            .map_err(|e| ServiceError::Database(sqlx::Error::Decode(Box::new(e))))?;
-                        target.updated_by = actor.name().to_string();
-                        target.updated_at = at.clone();
-                        to_json(&db::decisions::put_acceptance(&mut tx, system_id, &target).await?)
+                changed.push(entry.item.clone());
+                match before {
+                    Some(Recorded::Acceptance(before)) => {
+                        let target = Acceptance { changed: changed_now.clone(), ..before.clone() };
+                        Some(Recorded::Acceptance(db::decisions::put_acceptance(&mut tx, system_id, &target).await?))
                     }
                     None => {
-                        db::decisions::delete_acceptance(&mut tx, system_id, &entry.item, actor.name(), &at).await?;
+                        db::decisions::withdraw_acceptance(&mut tx, system_id, &entry.item, &changed_now).await?;
                         None
                     }
-                };
-                changed.push(entry.item.clone());
+                    Some(_) => return Err(unreadable(entry)),
+                }
             }
-            other => {
+            (other @ (Entity::System | Entity::Team | Entity::Control), _) => {
                 return Err(ServiceError::Refused(format!(
-                    "change {history_id} is a change to a {other}, which cannot be undone here"
+                    "change {history_id} is a change to a {}, which cannot be undone here",
+                    other.as_str()
                 )));
             }
-        }
+        };
         let summary = format!("undid change #{}: {}", entry.id, entry.summary);
         db::history::append(
-            &mut *tx,
+            &mut tx,
             NewEntry {
                 team_id: ctx.system.team_id,
                 system_id: Some(system_id),
                 actor: actor.name(),
-                at: &at,
-                entity: &entry.entity,
+                at,
+                entity: entry.entity,
                 item: &entry.item,
                 summary: &summary,
-                before: entry.after.clone(),
-                after: restored_after,
+                before: entry.after.as_ref(),
+                after: restored.as_ref(),
                 batch: undo_batch,
             },
         )
@@ -707,6 +636,15 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
     core.snapshots.invalidate(system_id);
     announce(core, system_id, changed.clone(), actor);
     Ok(BatchResult { changed, batch: Some(first_id) })
+}
+
+/// A history entry whose record is of another kind than its entity says.
+fn unreadable(entry: &HistoryEntry) -> ServiceError {
+    ServiceError::Refused(format!(
+        "change {} records a {} with a record of another kind; it cannot be undone",
+        entry.id,
+        entry.entity.as_str()
+    ))
 }
 
 async fn affected_by_status(
@@ -722,7 +660,7 @@ async fn affected_by_status(
             .map(|m| m.techniques.iter().map(|l| l.technique.clone()).collect())
             .unwrap_or_default(),
         StatusKind::Control => match item.parse::<i64>() {
-            Ok(id) => db::controls::get(&core.db, id).await?.map(|c| c.technique_ids()).unwrap_or_default(),
+            Ok(id) => db::controls::get(&core.db, id).await?.map(|c| c.techniques).unwrap_or_default(),
             Err(_) => Vec::new(),
         },
     })

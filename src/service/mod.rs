@@ -12,12 +12,11 @@ pub mod teams;
 
 use std::sync::Arc;
 
-use sqlx::{Sqlite, Transaction};
-
 use crate::atlas::Framework;
 use crate::core::Core;
-use crate::db;
+use crate::db::{self, Exec, Tx};
 use crate::domain::FieldError;
+use crate::domain::records::{System, Timestamp};
 
 /// Who makes a change, as recorded in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +83,12 @@ pub(crate) fn duplicate(error: sqlx::Error, message: impl FnOnce() -> String) ->
 
 /// A write transaction. Writers of this process queue in order on an async
 /// lock first (SQLite admits one writer at a time, and its busy handler
-/// sleeps in coarse steps); `BEGIN IMMEDIATE` then takes SQLite's write lock
-/// up front, so another process (a CLI import) cannot make a lock upgrade fail.
+/// sleeps in coarse steps); the back end's write transaction then takes its
+/// write lock up front, so another process (a CLI import) cannot make a lock
+/// upgrade fail.
 pub(crate) struct WriteTx {
-    tx: Transaction<'static, Sqlite>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    tx: Tx,
+    turn: WriteTurn,
 }
 
 /// The turn to write, still held after a commit while caches are patched.
@@ -98,37 +98,44 @@ impl WriteTx {
     /// Commits, handing back the turn so the writer can patch caches in commit order.
     pub async fn commit(self) -> Result<WriteTurn, sqlx::Error> {
         self.tx.commit().await?;
-        Ok(self._turn)
+        Ok(self.turn)
     }
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = sqlx::SqliteConnection;
+    type Target = Tx;
 
-    fn deref(&self) -> &Self::Target {
+    fn deref(&self) -> &Tx {
         &self.tx
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
+    fn deref_mut(&mut self) -> &mut Tx {
         &mut self.tx
+    }
+}
+
+impl<'a> From<&'a mut WriteTx> for Exec<'a> {
+    fn from(tx: &'a mut WriteTx) -> Self {
+        Exec::from(&mut tx.tx)
     }
 }
 
 pub(crate) async fn begin_write(core: &Core) -> Result<WriteTx, sqlx::Error> {
     let turn = core.writes.clone().lock_owned().await;
-    let tx = core.db.begin_with("BEGIN IMMEDIATE").await?;
-    Ok(WriteTx { tx, _turn: turn })
+    let tx = core.db.begin_write().await?;
+    Ok(WriteTx { tx, turn })
 }
 
-pub(crate) fn now() -> String {
-    crate::releases::now_rfc3339()
+/// The time a change is recorded with.
+pub(crate) fn now() -> Timestamp {
+    time::OffsetDateTime::now_utc()
 }
 
-/// A system row with the release it is assessed against.
+/// A system with the release it is assessed against.
 pub struct SystemContext {
-    pub system: db::systems::SystemRow,
+    pub system: System,
     pub framework: Arc<Framework>,
 }
 
@@ -136,8 +143,7 @@ pub struct SystemContext {
 pub async fn system_context(core: &Core, system_id: i64) -> ServiceResult<SystemContext> {
     let (_, cached) = core.snapshots.get(system_id, core.catalog.generation());
     if let Some(snapshot) = cached {
-        let system = db::systems::SystemRow::from(&snapshot.system);
-        return Ok(SystemContext { system, framework: snapshot.framework.clone() });
+        return Ok(SystemContext { system: snapshot.system.clone(), framework: snapshot.framework.clone() });
     }
     let system = db::systems::get(&core.db, system_id)
         .await?
@@ -149,9 +155,4 @@ pub async fn system_context(core: &Core, system_id: i64) -> ServiceResult<System
         ))
     })?;
     Ok(SystemContext { system, framework })
-}
-
-/// Serialises a row for the history.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Option<String> {
-    serde_json::to_string(value).ok()
 }

@@ -13,7 +13,7 @@ use super::decisions;
 use super::snapshot::{self, Snapshot};
 use super::{Actor, ServiceError, ServiceResult};
 use crate::core::Core;
-use crate::domain::today;
+use crate::core::today;
 use crate::reports::import::{self, ImportFormat, ImportPreview};
 use crate::reports::navigator::LayerVersion;
 use crate::reports::{self, GapReport, LeftOut, ReportFormat, ReportOptions, SystemSource, TeamRef};
@@ -39,7 +39,7 @@ pub struct ReportData {
 impl ReportData {
     /// Builds the report (see [`crate::reports`]).
     pub fn report(&self, options: &ReportOptions) -> GapReport<'_> {
-        let sources: Vec<SystemSource> = self.snapshots.iter().map(|s| SystemSource::from_snapshot(s)).collect();
+        let sources: Vec<SystemSource> = self.snapshots.iter().map(|s| s.source()).collect();
         let mut report = match &self.scope {
             Scope::Team(team) => reports::team_report(team, &sources, options),
             Scope::System => reports::system_report(&sources[0], options),
@@ -201,7 +201,7 @@ pub async fn preview_import(
     // Reading a large file takes a while: off the async runtime, a few at a time.
     let _turn = core.heavy_work.acquire().await.map_err(|e| ServiceError::Internal(e.into()))?;
     let preview = tokio::task::spawn_blocking(move || {
-        let source = SystemSource::from_snapshot(&snapshot);
+        let source = snapshot.source();
         match format.unwrap_or_else(|| ImportFormat::detect(&file)) {
             ImportFormat::Csv => import::preview_csv(&file, &source),
             ImportFormat::Navigator => {

@@ -10,29 +10,30 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use super::controls::Control;
-use super::systems::System;
 use super::{ServiceResult, system_context};
 use crate::atlas::Framework;
-use crate::core::Core;
-use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusKind, StatusRow};
-use crate::db::{self};
-use crate::domain::coverage::{self, ControlInput, Decisions, StateCounts, SystemCoverage};
-use crate::domain::{Applicability, ImplementationStatus, Rating, date, today};
+use crate::core::{Core, today};
+use crate::db::{self, decisions::StatusKind};
+use crate::domain::ImplementationStatus;
+use crate::domain::coverage::{self, Decisions, StateCounts, SystemCoverage};
+pub use crate::domain::coverage::{CoverageFigures, CoverageReport, TacticCoverage};
+use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord, System};
+use crate::reports::SystemSource;
 
 #[derive(Clone)]
 pub struct Snapshot {
     pub system: System,
     pub framework: Arc<Framework>,
-    pub assessments: HashMap<String, AssessmentRow>,
-    pub mitigation_statuses: HashMap<String, StatusRow>,
+    /// By technique ID.
+    pub assessments: HashMap<String, Assessment>,
+    /// By mitigation ID.
+    pub mitigation_statuses: HashMap<String, StatusRecord>,
     pub controls: Vec<Control>,
-    pub control_statuses: HashMap<String, StatusRow>,
-    pub acceptances: HashMap<String, AcceptanceRow>,
-    /// The rows above as the coverage rules take them.
+    /// By control ID, as text.
+    pub control_statuses: HashMap<String, StatusRecord>,
+    /// Acceptances in force or expired (withdrawn ones are gone), by technique ID.
+    pub acceptances: HashMap<String, Acceptance>,
+    /// The records above as the coverage rules take them.
     pub decisions: Decisions,
     pub coverage: SystemCoverage,
     /// The day the coverage was computed for (risk acceptances expire by day).
@@ -118,35 +119,17 @@ pub async fn load(core: &Core, system_id: i64) -> ServiceResult<Arc<Snapshot>> {
 async fn load_from_database(core: &Core, system_id: i64) -> ServiceResult<Snapshot> {
     let ctx = system_context(core, system_id).await?;
     // One read transaction: a consistent view even while others write.
-    let mut tx = core.db.begin().await?;
-    let assessments: HashMap<String, AssessmentRow> = db::decisions::assessments(&mut *tx, system_id)
-        .await?
-        .into_iter()
-        .map(|a| (a.technique_id.clone(), a))
-        .collect();
-    let mitigation_statuses: HashMap<String, StatusRow> =
-        db::decisions::statuses(&mut *tx, StatusKind::Mitigation, system_id)
-            .await?
-            .into_iter()
-            .map(|s| (s.item.clone(), s))
-            .collect();
-    let control_statuses: HashMap<String, StatusRow> =
-        db::decisions::statuses(&mut *tx, StatusKind::Control, system_id)
-            .await?
-            .into_iter()
-            .map(|s| (s.item.clone(), s))
-            .collect();
-    let controls: Vec<Control> =
-        db::controls::list(&mut *tx, ctx.system.team_id).await?.into_iter().map(Control::from).collect();
-    let acceptances: HashMap<String, AcceptanceRow> = db::decisions::acceptances(&mut *tx, system_id)
-        .await?
-        .into_iter()
-        .map(|a| (a.technique_id.clone(), a))
-        .collect();
+    let mut tx = core.db.begin_read().await?;
+    let assessments = keyed(db::decisions::assessments(&mut tx, system_id).await?, |a| &a.technique_id);
+    let mitigation_statuses =
+        keyed(db::decisions::statuses(&mut tx, StatusKind::Mitigation, system_id).await?, |s| &s.item);
+    let control_statuses = keyed(db::decisions::statuses(&mut tx, StatusKind::Control, system_id).await?, |s| &s.item);
+    let controls = db::controls::list(&mut tx, ctx.system.team_id).await?;
+    let acceptances = keyed(db::decisions::acceptances(&mut tx, system_id).await?, |a| &a.technique_id);
     tx.rollback().await?;
 
     let mut snapshot = Snapshot {
-        system: ctx.system.into(),
+        system: ctx.system,
         framework: ctx.framework,
         assessments,
         mitigation_statuses,
@@ -161,50 +144,19 @@ async fn load_from_database(core: &Core, system_id: i64) -> ServiceResult<Snapsh
     Ok(snapshot)
 }
 
-/// Translates stored rows into the inputs of the coverage rules.
-pub fn decisions(
-    assessments: &HashMap<String, AssessmentRow>,
-    mitigation_statuses: &HashMap<String, StatusRow>,
-    controls: &[Control],
-    control_statuses: &HashMap<String, StatusRow>,
-    acceptances: &HashMap<String, AcceptanceRow>,
-) -> Decisions {
-    let status = |row: Option<&StatusRow>| {
-        row.and_then(|r| ImplementationStatus::parse(&r.status).ok()).unwrap_or(ImplementationStatus::NotStarted)
-    };
-    Decisions {
-        applicability: assessments
-            .iter()
-            .map(|(id, a)| (id.clone(), Applicability::parse(&a.applicability).unwrap_or(Applicability::Unknown)))
-            .collect(),
-        mitigation_status: mitigation_statuses.iter().map(|(id, s)| (id.clone(), status(Some(s)))).collect(),
-        controls: controls
-            .iter()
-            .map(|c| ControlInput {
-                techniques: c.techniques.clone(),
-                status: status(control_statuses.get(&c.id.to_string())),
-            })
-            .collect(),
-        acceptances: acceptances
-            .iter()
-            .filter_map(|(id, a)| date("expires_on", &a.expires_on).ok().map(|d| (id.clone(), d)))
-            .collect(),
-        risks: assessments
-            .iter()
-            .filter_map(|(id, a)| a.risk.as_deref().and_then(|r| Rating::parse(r).ok()).map(|r| (id.clone(), r)))
-            .collect(),
-    }
+fn keyed<T>(records: Vec<T>, key: impl Fn(&T) -> &String) -> HashMap<String, T> {
+    records.into_iter().map(|record| (key(&record).clone(), record)).collect()
 }
 
 impl Snapshot {
     /// Applies the coverage rules to the recorded decisions as of `day`.
     fn recompute(&mut self, day: time::Date) {
-        self.decisions = decisions(
-            &self.assessments,
-            &self.mitigation_statuses,
+        self.decisions = Decisions::from_records(
+            self.assessments.values(),
+            self.mitigation_statuses.values(),
             &self.controls,
             &self.control_statuses,
-            &self.acceptances,
+            self.acceptances.values(),
         );
         self.coverage = coverage::evaluate(&self.framework, &self.decisions, day);
         self.computed_on = day;
@@ -215,19 +167,21 @@ impl Snapshot {
         self.computed_on
     }
 
-    /// The status row of a mitigation, or the default when none is stored.
+    /// The status of a mitigation, or the default when none is stored.
     pub fn mitigation_status(&self, id: &str) -> ImplementationStatus {
-        self.mitigation_statuses
-            .get(id)
-            .and_then(|s| ImplementationStatus::parse(&s.status).ok())
-            .unwrap_or(ImplementationStatus::NotStarted)
+        self.mitigation_statuses.get(id).map_or(ImplementationStatus::NotStarted, |s| s.status)
     }
 
     pub fn control_status(&self, id: i64) -> ImplementationStatus {
-        self.control_statuses
-            .get(&id.to_string())
-            .and_then(|s| ImplementationStatus::parse(&s.status).ok())
-            .unwrap_or(ImplementationStatus::NotStarted)
+        self.control_statuses.get(&id.to_string()).map_or(ImplementationStatus::NotStarted, |s| s.status)
+    }
+
+    /// The statuses of one kind, for a writer patching the snapshot.
+    pub(crate) fn statuses_mut(&mut self, kind: StatusKind) -> &mut HashMap<String, StatusRecord> {
+        match kind {
+            StatusKind::Mitigation => &mut self.mitigation_statuses,
+            StatusKind::Control => &mut self.control_statuses,
+        }
     }
 
     /// The team's controls mapped to a technique.
@@ -235,65 +189,22 @@ impl Snapshot {
         self.controls.iter().filter(move |c| c.techniques.iter().any(|t| t == technique))
     }
 
+    /// The snapshot as a report's input.
+    pub fn source(&self) -> SystemSource<'_> {
+        SystemSource {
+            system: &self.system,
+            framework: &self.framework,
+            assessments: &self.assessments,
+            mitigation_statuses: &self.mitigation_statuses,
+            controls: &self.controls,
+            control_statuses: &self.control_statuses,
+            acceptances: &self.acceptances,
+            decisions: Some(&self.decisions),
+            coverage: Some((&self.coverage, self.computed_on)),
+        }
+    }
+
     pub fn report(&self) -> CoverageReport {
-        CoverageReport {
-            system_id: self.system.id,
-            framework_version: self.framework.version().to_string(),
-            overall: CoverageFigures::from(self.coverage.overall),
-            tactics: self
-                .framework
-                .tactics()
-                .iter()
-                .zip(&self.coverage.per_tactic)
-                .map(|(tactic, counts)| TacticCoverage {
-                    tactic_id: tactic.id.clone(),
-                    name: tactic.name.clone(),
-                    figures: CoverageFigures::from(*counts),
-                })
-                .collect(),
-        }
+        CoverageReport::new(self.system.id, &self.framework, &self.coverage)
     }
-}
-
-/// Counts of every state with the two documented percentages.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CoverageFigures {
-    pub counts: StateCounts,
-    pub total: usize,
-    /// covered ÷ (covered + partially covered + gap + gap without known mitigation) × 100; null when nothing applies.
-    pub coverage_percent: Option<f64>,
-    /// (total − not assessed) ÷ total × 100.
-    pub assessed_percent: Option<f64>,
-}
-
-impl From<StateCounts> for CoverageFigures {
-    fn from(counts: StateCounts) -> Self {
-        CoverageFigures {
-            total: counts.total(),
-            coverage_percent: counts.coverage_percent().map(round1),
-            assessed_percent: counts.assessed_percent().map(round1),
-            counts,
-        }
-    }
-}
-
-fn round1(value: f64) -> f64 {
-    (value * 10.0).round() / 10.0
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TacticCoverage {
-    pub tactic_id: String,
-    pub name: String,
-    #[serde(flatten)]
-    pub figures: CoverageFigures,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CoverageReport {
-    pub system_id: i64,
-    pub framework_version: String,
-    pub overall: CoverageFigures,
-    /// In matrix order; a technique counts under every tactic it belongs to.
-    pub tactics: Vec<TacticCoverage>,
 }

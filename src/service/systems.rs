@@ -1,70 +1,12 @@
 //! Creating, editing and deleting ML systems.
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, system_context, to_json};
+use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now, system_context};
 use crate::atlas::model::PLATFORMS;
 use crate::core::Core;
-use crate::db::{self, history::NewEntry, systems::SystemFields, systems::SystemRow};
+use crate::db::{self, history::NewEntry, systems::SystemFields};
+use crate::domain::history::{Entity, Recorded};
+use crate::domain::records::System;
 use crate::domain::{Exposure, FieldError, Rating, limits, text};
-
-/// An ML system as pages and the API show it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct System {
-    pub id: i64,
-    pub team_id: i64,
-    pub name: String,
-    pub description: String,
-    pub owner: String,
-    /// ATLAS platforms: Predictive AI, Generative AI, Agentic AI, Enterprise.
-    pub platforms: Vec<String>,
-    pub exposure: Exposure,
-    pub criticality: Rating,
-    /// The ATLAS release the system is assessed against.
-    pub framework_version: String,
-    pub version: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<SystemRow> for System {
-    fn from(row: SystemRow) -> Self {
-        System {
-            id: row.id,
-            team_id: row.team_id,
-            platforms: serde_json::from_str(&row.platforms).unwrap_or_default(),
-            exposure: Exposure::parse(&row.exposure).unwrap_or(Exposure::Internal),
-            criticality: Rating::parse(&row.criticality).unwrap_or(Rating::Medium),
-            name: row.name,
-            description: row.description,
-            owner: row.owner,
-            framework_version: row.framework_version,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
-
-impl From<&System> for SystemRow {
-    fn from(system: &System) -> Self {
-        SystemRow {
-            id: system.id,
-            team_id: system.team_id,
-            name: system.name.clone(),
-            description: system.description.clone(),
-            owner: system.owner.clone(),
-            platforms: serde_json::to_string(&system.platforms).unwrap_or_else(|_| "[]".into()),
-            exposure: system.exposure.as_str().to_string(),
-            criticality: system.criticality.as_str().to_string(),
-            framework_version: system.framework_version.clone(),
-            version: system.version,
-            created_at: system.created_at.clone(),
-            updated_at: system.updated_at.clone(),
-        }
-    }
-}
 
 /// What a user submits to create or edit a system; checked by [`validate`].
 #[derive(Debug, Clone, Default)]
@@ -83,7 +25,7 @@ struct Valid {
     name: String,
     description: String,
     owner: String,
-    platforms_json: String,
+    platforms: Vec<&'static str>,
     exposure: Exposure,
     criticality: Rating,
     framework_version: String,
@@ -113,7 +55,7 @@ fn validate(core: &Core, input: &SystemInput) -> ServiceResult<Valid> {
         name: text("name", &input.name, limits::NAME, true)?,
         description: text("description", &input.description, limits::DESCRIPTION, false)?,
         owner: text("owner", &input.owner, limits::OWNER, false)?,
-        platforms_json: serde_json::to_string(&platforms).unwrap_or_else(|_| "[]".into()),
+        platforms,
         exposure: Exposure::parse(&input.exposure).map_err(|m| FieldError::new("exposure", m))?,
         criticality: Rating::parse(&input.criticality).map_err(|m| FieldError::new("criticality", m))?,
         framework_version,
@@ -126,20 +68,20 @@ impl Valid {
             name: &self.name,
             description: &self.description,
             owner: &self.owner,
-            platforms_json: &self.platforms_json,
-            exposure: self.exposure.as_str(),
-            criticality: self.criticality.as_str(),
+            platforms: &self.platforms,
+            exposure: self.exposure,
+            criticality: self.criticality,
             framework_version: &self.framework_version,
         }
     }
 }
 
 pub async fn get(core: &Core, id: i64) -> ServiceResult<System> {
-    Ok(system_context(core, id).await?.system.into())
+    Ok(system_context(core, id).await?.system)
 }
 
 pub async fn list(core: &Core, team_id: Option<i64>) -> ServiceResult<Vec<System>> {
-    Ok(db::systems::list(&core.db, team_id).await?.into_iter().map(System::from).collect())
+    Ok(db::systems::list(&core.db, team_id).await?)
 }
 
 /// A system named by its ID or its name (any case): the command line's
@@ -171,25 +113,24 @@ pub async fn create(core: &Core, team_id: i64, input: SystemInput, actor: &Actor
     let valid = validate(core, &input)?;
     let at = now();
     let mut tx = begin_write(core).await?;
-    if db::teams::get(&mut *tx, team_id).await?.is_none() {
+    if db::teams::get(&mut tx, team_id).await?.is_none() {
         return Err(FieldError::unknown("team_id", format!("team {team_id} does not exist")).into());
     }
-    let row = db::systems::insert(&mut *tx, team_id, &valid.fields(), &at)
+    let system = db::systems::insert(&mut tx, team_id, &valid.fields(), at)
         .await
         .map_err(|e| duplicate(e, || format!("name: the team already has a system called {}", valid.name)))?;
-    let system = System::from(row);
     db::history::append(
-        &mut *tx,
+        &mut tx,
         NewEntry {
             team_id,
             system_id: Some(system.id),
             actor: actor.name(),
-            at: &at,
-            entity: "system",
+            at,
+            entity: Entity::System,
             item: "",
             summary: &format!("created system {}", system.name),
             before: None,
-            after: to_json(&system),
+            after: Some(&Recorded::System(system.clone())),
             batch: None,
         },
     )
@@ -207,10 +148,9 @@ pub async fn update(
 ) -> ServiceResult<System> {
     let at = now();
     let mut tx = begin_write(core).await?;
-    let current: System = db::systems::get(&mut *tx, id)
+    let current = db::systems::get(&mut tx, id)
         .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
-        .into();
+        .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?;
     // An edit that names no release keeps the system's release (rather than
     // moving it to the default one, which is what creation picks).
     if input.framework_version.as_deref().is_none_or(|v| v.trim().is_empty()) {
@@ -221,23 +161,22 @@ pub async fn update(
     if expected != current.version {
         return Err(ServiceError::conflict(&format!("system {}", current.name), current.version, expected));
     }
-    let system: System = db::systems::update(&mut *tx, id, expected, &valid.fields(), &at)
+    let system = db::systems::update(&mut tx, id, expected, &valid.fields(), at)
         .await
         .map_err(|e| duplicate(e, || format!("name: the team already has a system called {}", valid.name)))?
-        .ok_or_else(|| ServiceError::conflict("the system", current.version, expected))?
-        .into();
+        .ok_or_else(|| ServiceError::conflict("the system", current.version, expected))?;
     db::history::append(
-        &mut *tx,
+        &mut tx,
         NewEntry {
             team_id: system.team_id,
             system_id: Some(id),
             actor: actor.name(),
-            at: &at,
-            entity: "system",
+            at,
+            entity: Entity::System,
             item: "",
             summary: &format!("edited system {}", system.name),
-            before: to_json(&current),
-            after: to_json(&system),
+            before: Some(&Recorded::System(current.clone())),
+            after: Some(&Recorded::System(system.clone())),
             batch: None,
         },
     )
@@ -256,14 +195,13 @@ pub async fn delete(core: &Core, id: i64) -> ServiceResult<System> {
 /// [`delete`], refused with a conflict when `expected_version` is given and stale.
 pub async fn delete_if_current(core: &Core, id: i64, expected_version: Option<i64>) -> ServiceResult<System> {
     let mut tx = begin_write(core).await?;
-    let system: System = db::systems::get(&mut *tx, id)
+    let system = db::systems::get(&mut tx, id)
         .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?
-        .into();
+        .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?;
     if let Some(expected) = expected_version.filter(|e| *e != system.version) {
         return Err(ServiceError::conflict(&format!("system {}", system.name), system.version, expected));
     }
-    db::systems::delete(&mut *tx, id).await?;
+    db::systems::delete(&mut tx, id).await?;
     tx.commit().await?;
     core.snapshots.invalidate(id);
     // The system's open live streams end.

@@ -10,11 +10,13 @@ use axum::routing::{get, post};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
+use super::filters;
 use super::{Chrome, WebError, render};
 use crate::app::AppState;
 use crate::auth::{Principal, Role, TokenScope, Via};
-use crate::db::accounts::{InviteRow, MemberRow, ParticipantRow, SessionRow, TokenRow, UserRow};
-use crate::db::teams::Team;
+use crate::domain::FieldError;
+use crate::domain::accounts::{ApiToken, Invite, Member, Participant, Session, User};
+use crate::domain::records::{Team, Timestamp};
 use crate::service::{ServiceError, accounts};
 
 pub fn router() -> Router<AppState> {
@@ -33,10 +35,6 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{id}/invites", post(create_invite))
         .route("/teams/{id}/invites/{invite}/end", post(end_invite))
         .route("/teams/{id}/participants/{participant}/remove", post(remove_participant))
-}
-
-fn db_error(e: sqlx::Error) -> WebError {
-    WebError::Internal(e.into())
 }
 
 /// The signed-in account of a session (account routes admit nothing else).
@@ -62,10 +60,10 @@ fn shown(error: ServiceError) -> Result<String, WebError> {
 #[template(path = "pages/account.html")]
 struct AccountPage {
     chrome: Chrome,
-    user: UserRow,
+    user: User,
     current_session: String,
-    sessions: Vec<SessionRow>,
-    tokens: Vec<TokenRow>,
+    sessions: Vec<Session>,
+    tokens: Vec<ApiToken>,
     /// Tokens neither revoked nor expired.
     live_tokens: usize,
     teams: Vec<Team>,
@@ -76,23 +74,19 @@ struct AccountPage {
 
 async fn account_view(state: &AppState, principal: &Principal) -> Result<AccountPage, WebError> {
     let (user_id, current_session) = account(principal)?;
-    let user = crate::db::accounts::user(&state.db, user_id)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| WebError::NotFound("this account no longer exists".into()))?;
+    let user = accounts::user(state, user_id).await?;
     let visible = crate::auth::guard::visible_teams(state, principal).await?;
-    let teams = crate::db::teams::list(&state.db)
-        .await
-        .map_err(db_error)?
+    let teams = crate::service::teams::list(state)
+        .await?
         .into_iter()
         .filter(|t| visible.as_ref().is_none_or(|v| v.contains(&t.id)))
         .collect();
-    let tokens = crate::db::accounts::tokens_of(&state.db, user_id).await.map_err(db_error)?;
-    let now = accounts::timestamp(time::OffsetDateTime::now_utc());
-    let live_tokens = tokens.iter().filter(|t| t.revoked_at.is_none() && t.expires_at > now).count();
+    let tokens = accounts::tokens_of(state, user_id).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let live_tokens = tokens.iter().filter(|t| t.is_live(now)).count();
     Ok(AccountPage {
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
-        sessions: crate::db::accounts::sessions_of(&state.db, user_id).await.map_err(db_error)?,
+        sessions: accounts::sessions_of(state, user_id).await?,
         tokens,
         live_tokens,
         teams,
@@ -174,11 +168,7 @@ async fn revoke_session(
     Path(session): Path<String>,
 ) -> Result<Response, WebError> {
     let (user_id, _) = account(&principal)?;
-    let owned = crate::db::accounts::sessions_of(&state.db, user_id).await.map_err(db_error)?;
-    if !owned.iter().any(|s| s.id_hash == session) {
-        return Err(WebError::NotFound("no such session of yours".into()));
-    }
-    accounts::end_session(&state, &session).await?;
+    accounts::end_own_session(&state, user_id, &session).await?;
     Ok(Redirect::to("/account").into_response())
 }
 
@@ -194,16 +184,42 @@ struct TokenForm {
     valid_days: String,
 }
 
+/// Days a token is valid for when the form leaves it empty.
+const DEFAULT_TOKEN_DAYS: i64 = 90;
+
+impl TokenForm {
+    /// The scope, team and validity, or the field that is wrong: a team
+    /// that is not a number must not widen the token to every team.
+    fn checked(&self) -> Result<(TokenScope, Option<i64>, i64), FieldError> {
+        let scope = match self.scope.trim() {
+            "" | "read" => TokenScope::Read,
+            "write" => TokenScope::Write,
+            other => return Err(FieldError::new("scope", format!("`{other}` is not read or write"))),
+        };
+        let team_id = match self.team_id.trim() {
+            "" => None,
+            raw => Some(raw.parse::<i64>().map_err(|_| FieldError::new("team_id", format!("`{raw}` is not a team")))?),
+        };
+        let days = match self.valid_days.trim() {
+            "" => DEFAULT_TOKEN_DAYS,
+            raw => raw
+                .parse::<i64>()
+                .map_err(|_| FieldError::new("valid_days", format!("`{raw}` is not a number of days")))?,
+        };
+        Ok((scope, team_id, days))
+    }
+}
+
 async fn create_token(
     State(state): State<AppState>,
     principal: Principal,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, WebError> {
     let (user_id, _) = account(&principal)?;
-    let scope = if form.scope == "write" { TokenScope::Write } else { TokenScope::Read };
-    let team_id = form.team_id.trim().parse::<i64>().ok();
-    let days = form.valid_days.trim().parse::<i64>().unwrap_or(90);
-    let created = accounts::create_token(&state, user_id, &form.name, scope, team_id, days).await;
+    let created = match form.checked() {
+        Ok((scope, team_id, days)) => accounts::create_token(&state, user_id, &form.name, scope, team_id, days).await,
+        Err(e) => Err(e.into()),
+    };
     let mut page = account_view(&state, &principal).await?;
     match created {
         Ok(token) => {
@@ -236,7 +252,7 @@ async fn revoke_token(
 #[template(path = "pages/admin_users.html")]
 struct UsersPage {
     chrome: Chrome,
-    users: Vec<UserRow>,
+    users: Vec<User>,
     me: i64,
     error: Option<String>,
 }
@@ -244,7 +260,7 @@ struct UsersPage {
 async fn users_view(state: &AppState, principal: &Principal, error: Option<String>) -> Result<UsersPage, WebError> {
     Ok(UsersPage {
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
-        users: crate::db::accounts::users(&state.db).await.map_err(db_error)?,
+        users: accounts::users(state).await?,
         me: principal.user_id().unwrap_or_default(),
         error,
     })
@@ -326,24 +342,25 @@ fn refusal(error: ServiceError) -> WebError {
 struct MembersPage {
     chrome: Chrome,
     team: Team,
-    members: Vec<MemberRow>,
-    invites: Vec<InviteRow>,
-    participants: Vec<ParticipantRow>,
+    members: Vec<Member>,
+    invites: Vec<Invite>,
+    participants: Vec<Participant>,
     roles: [Role; 3],
-    now: String,
+    now: Timestamp,
     new_link: Option<String>,
     error: Option<String>,
 }
 
 async fn members_view(state: &AppState, team_id: i64) -> Result<MembersPage, WebError> {
     let team = crate::service::teams::get(state, team_id).await?;
+    let access = accounts::team_access(state, team_id).await?;
     Ok(MembersPage {
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
-        members: crate::db::accounts::members(&state.db, team_id).await.map_err(db_error)?,
-        invites: crate::db::accounts::invites_of(&state.db, team_id).await.map_err(db_error)?,
-        participants: crate::db::accounts::participants_of(&state.db, team_id).await.map_err(db_error)?,
+        members: access.members,
+        invites: access.invites,
+        participants: access.participants,
         roles: Role::ALL,
-        now: accounts::timestamp(time::OffsetDateTime::now_utc()),
+        now: time::OffsetDateTime::now_utc(),
         new_link: None,
         error: None,
         team,
@@ -402,6 +419,17 @@ struct InviteForm {
     label: String,
 }
 
+impl InviteForm {
+    fn checked(&self) -> Result<(Role, i64), FieldError> {
+        let role = Role::parse(&self.role).map_err(|m| FieldError::new("role", m))?;
+        let raw = self.valid_hours.trim();
+        let hours = raw
+            .parse::<i64>()
+            .map_err(|_| FieldError::new("valid_hours", format!("`{raw}` is not a number of hours")))?;
+        Ok((role, hours))
+    }
+}
+
 async fn create_invite(
     State(state): State<AppState>,
     principal: Principal,
@@ -409,9 +437,10 @@ async fn create_invite(
     headers: HeaderMap,
     Form(form): Form<InviteForm>,
 ) -> Result<Response, WebError> {
-    let role = Role::parse(&form.role).unwrap_or(Role::Viewer);
-    let hours = form.valid_hours.trim().parse::<i64>().unwrap_or(0);
-    let created = accounts::create_invite(&state, id, role, &form.label, hours, principal.user_id()).await;
+    let created = match form.checked() {
+        Ok((role, hours)) => accounts::create_invite(&state, id, role, &form.label, hours, principal.user_id()).await,
+        Err(e) => Err(e.into()),
+    };
     let mut page = members_view(&state, id).await?;
     match created {
         Ok(code) => {

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::{Chrome, WebError, render};
+use super::{Chrome, WebError, filters, render};
 use crate::app::AppState;
 use crate::auth::guard::{SESSION_COOKIE, session_cookie};
 use crate::auth::secrets::hash_token;
@@ -278,7 +278,7 @@ struct JoinPage {
     team: String,
     role: Role,
     label: String,
-    expires_at: String,
+    expires_at: crate::domain::records::Timestamp,
     display_name: String,
     error: Option<String>,
 }
@@ -290,7 +290,7 @@ async fn join_view(state: &AppState, code: &str) -> Result<JoinPage, WebError> {
         chrome: Chrome::bare(),
         code: code.to_string(),
         team: team.name,
-        role: Role::parse(&invite.role).unwrap_or(Role::Viewer),
+        role: invite.role,
         label: invite.label,
         expires_at: invite.expires_at,
         display_name: String::new(),

@@ -528,7 +528,7 @@ fn release_rows(state: &AppState) -> Vec<ReleaseRow> {
             origin: match &f.origin {
                 Origin::Bundled => "bundled with atlascope (facts and project summaries)".to_string(),
                 Origin::Imported { imported_at, file } => {
-                    format!("imported from {file} at {imported_at}")
+                    format!("imported from {file} at {}", crate::domain::records::format_timestamp(*imported_at))
                 }
             },
             date: f.release.date.clone().unwrap_or_default(),

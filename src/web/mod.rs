@@ -5,6 +5,7 @@ mod account;
 mod actor;
 pub mod assets;
 mod auth;
+mod filters;
 mod framework;
 mod help;
 pub mod page_cache;

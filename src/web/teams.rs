@@ -16,11 +16,11 @@ use crate::app::AppState;
 use crate::atlas::model::PLATFORMS;
 use crate::auth::Principal;
 use crate::auth::guard::visible_teams;
-use crate::db::teams::Team;
+use crate::domain::records::{Control, System, Team};
 use crate::domain::{Exposure, Rating};
-use crate::service::controls::{Control, ControlInput};
+use crate::service::controls::ControlInput;
 use crate::service::snapshot::{self, CoverageFigures};
-use crate::service::systems::{System, SystemInput};
+use crate::service::systems::SystemInput;
 use crate::service::teams::TeamInput;
 use crate::service::{self, ServiceError};
 

@@ -19,17 +19,18 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use super::actor::WebActor;
+use super::filters;
 use super::{Chrome, WebError, render};
 use crate::app::AppState;
 use crate::atlas::matrix::{self, TechniqueFilter};
 use crate::atlas::model::{Maturity, Mitigation, Tactic, Technique};
 use crate::auth::Principal;
-use crate::db::decisions::{AcceptanceRow, AssessmentRow, StatusRow};
-use crate::db::history::HistoryEntry;
+use crate::core::today;
 use crate::domain::coverage::{CoverageState, StateCounts};
-use crate::domain::{Applicability, ImplementationStatus, Rating, format_date, today};
+use crate::domain::history::HistoryEntry;
+use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord};
+use crate::domain::{Applicability, ImplementationStatus, Rating, format_date};
 use crate::live::{Broadcast, Change, LiveEvent};
-use crate::service::controls::Control;
 use crate::service::decisions::{self, AcceptanceInput, AssessmentChange, StatusChange, Written};
 use crate::service::snapshot::{self, CoverageFigures, Snapshot};
 use crate::service::{ServiceError, ServiceResult};
@@ -91,7 +92,7 @@ fn cell_state_html(snapshot: &Snapshot, by_id: &HashMap<&str, CoverageState>, te
     let view = CellStateView {
         state: by_id[technique.id.as_str()],
         suggested: assessment.is_some_and(|a| a.suggested),
-        risk: assessment.and_then(|a| a.risk.as_deref()).and_then(|r| Rating::parse(r).ok()),
+        risk: assessment.and_then(|a| a.risk),
         rollup,
         rollup_text: &rollup_text,
     };
@@ -283,7 +284,11 @@ async fn workshop_page(
         actor: principal.actor().0,
         flash: query.done.clone(),
         undo: query.undo,
-        suggested: snapshot.assessments.values().filter(|a| a.suggested && a.applicability == "unknown").count(),
+        suggested: snapshot
+            .assessments
+            .values()
+            .filter(|a| a.suggested && a.applicability == Applicability::Unknown)
+            .count(),
         snapshot: &snapshot,
     };
     Ok(render(&page)?.into_response())
@@ -295,7 +300,7 @@ pub struct StatusItem<'a> {
     pub id: String,
     pub name: &'a str,
     pub category: String,
-    pub row: StatusRow,
+    pub row: StatusRecord,
     pub action: String,
 }
 
@@ -308,14 +313,14 @@ struct PanelView<'a> {
     parent: Option<&'a Technique>,
     dom: String,
     state_html: String,
-    assessment: AssessmentRow,
+    assessment: Assessment,
     applicabilities: &'static [Applicability],
     ratings: &'static [Rating],
     statuses: &'static [ImplementationStatus],
     mitigations: Vec<StatusItem<'a>>,
     controls: Vec<StatusItem<'a>>,
     team_id: i64,
-    acceptance: Option<AcceptanceRow>,
+    acceptance: Option<Acceptance>,
     acceptance_expired: bool,
     today: String,
     history: Vec<HistoryEntry>,
@@ -356,7 +361,7 @@ async fn panel_html(
             id: m.id.clone(),
             name: &m.name,
             category: m.categories.join(", "),
-            row: snapshot.mitigation_statuses.get(&m.id).cloned().unwrap_or_else(|| StatusRow::not_started(&m.id)),
+            row: snapshot.mitigation_statuses.get(&m.id).cloned().unwrap_or_else(|| StatusRecord::not_started(&m.id)),
             action: format!("{base}/mitigations/{}", m.id),
         })
         .collect();
@@ -370,15 +375,13 @@ async fn panel_html(
                 .control_statuses
                 .get(&c.id.to_string())
                 .cloned()
-                .unwrap_or_else(|| StatusRow::not_started(&c.id.to_string())),
+                .unwrap_or_else(|| StatusRecord::not_started(&c.id.to_string())),
             action: format!("{base}/controls/{}", c.id),
         })
         .collect();
     let acceptance = snapshot.acceptances.get(technique_id).cloned();
-    let acceptance_expired = acceptance.as_ref().is_some_and(|a| a.expires_on < format_date(today()));
-    let history = crate::db::history::for_system(&state.db, system_id, Some(technique_id), 10)
-        .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+    let acceptance_expired = acceptance.as_ref().is_some_and(|a| !a.is_active(today()));
+    let history = decisions::history(state, system_id, Some(technique_id), 10).await?;
     let view = PanelView {
         system_id,
         framework_version: framework.version(),
@@ -390,7 +393,7 @@ async fn panel_html(
             .assessments
             .get(technique_id)
             .cloned()
-            .unwrap_or_else(|| AssessmentRow::unassessed(technique_id)),
+            .unwrap_or_else(|| Assessment::unassessed(technique_id)),
         applicabilities: Applicability::ALL,
         ratings: Rating::ALL,
         statuses: ImplementationStatus::ALL,
@@ -580,7 +583,7 @@ async fn save_mitigation_status(
     let outcome = match form.change() {
         Ok(change) => decisions::set_mitigation_status(&state, id, &mitigation, change, form.version, &actor)
             .await
-            .map(|w: Written<StatusRow>| w.history_id),
+            .map(|w: Written<StatusRecord>| w.history_id),
         Err(e) => Err(e),
     };
     let action = format!("/systems/{id}/techniques/{technique}/mitigations/{mitigation}");
@@ -1009,7 +1012,8 @@ async fn live_events(
         }
     }
     events.push(LiveEvent { name: "summary".into(), data: summary_html(&snapshot) });
-    let at = crate::service::now().get(11..19).unwrap_or_default().to_string();
+    let now = time::OffsetDateTime::now_utc();
+    let at = format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second());
     for id in changed {
         let notice = ItemNotice { actor, at: at.clone(), system_id, technique: id };
         events.push(LiveEvent { name: format!("item-{}", dom_id(id)), data: notice.render().unwrap_or_default() });

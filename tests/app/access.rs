@@ -9,7 +9,7 @@ use atlascope::auth::{Role, TokenScope};
 use atlascope::service::accounts;
 use axum::http::Method;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, Reply, StatusCode, TestApp};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, Reply, StatusCode, TestApp, sqlite};
 
 /// Every (method, path) the application serves: the page routes, read from
 /// the source of `src/web`, and the API routes, from the OpenAPI document.
@@ -394,7 +394,7 @@ async fn api_tokens_honour_scope_team_expiry_and_revocation() {
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
     assert!(none.header("www-authenticate").starts_with("Bearer"));
     sqlx::query("update api_tokens set expires_at = '2000-01-01T00:00:00Z' where name = 'read'")
-        .execute(&app.state.db)
+        .execute(sqlite(&app))
         .await
         .unwrap();
     assert_eq!(
@@ -403,7 +403,7 @@ async fn api_tokens_honour_scope_team_expiry_and_revocation() {
         "expired"
     );
     sqlx::query("update api_tokens set revoked_at = '2026-01-01T00:00:00Z' where name = 'write'")
-        .execute(&app.state.db)
+        .execute(sqlite(&app))
         .await
         .unwrap();
     assert_eq!(
@@ -412,7 +412,7 @@ async fn api_tokens_honour_scope_team_expiry_and_revocation() {
         "revoked"
     );
     let stored: Vec<String> =
-        sqlx::query_scalar("select token_hash from api_tokens").fetch_all(&app.state.db).await.unwrap();
+        sqlx::query_scalar("select token_hash from api_tokens").fetch_all(sqlite(&app)).await.unwrap();
     assert!(stored.iter().all(|h| h != &read && h != &write), "tokens are stored hashed");
 }
 
@@ -447,7 +447,7 @@ async fn an_invite_lets_a_named_guest_work_until_it_expires_or_ends() {
     assert_eq!(history[0]["actor"], "Sam Guest (guest)");
     assert_eq!(app.get_with("/admin/users", &[("cookie", &guest)]).await.status, StatusCode::FORBIDDEN);
 
-    sqlx::query("update invites set expires_at = '2000-01-01T00:00:00Z'").execute(&app.state.db).await.unwrap();
+    sqlx::query("update invites set expires_at = '2000-01-01T00:00:00Z'").execute(sqlite(&app)).await.unwrap();
     app.state.principals.clear();
     let expired = app.get_with(&format!("/join/{code}"), &[("cookie", "")]).await;
     assert_eq!(expired.status, StatusCode::GONE);

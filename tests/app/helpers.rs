@@ -223,6 +223,12 @@ impl TestApp {
     }
 }
 
+/// The SQLite pool behind a test server, for tests that reach past the API
+/// to age a token or count rows.
+pub fn sqlite(app: &TestApp) -> &sqlx::SqlitePool {
+    app.state.db.sqlite().expect("the tests run on SQLite")
+}
+
 /// `../shared/atlas`, or `None` (with a note) when absent outside CI.
 /// Under CI the official files must be there.
 pub fn shared_atlas() -> Option<PathBuf> {

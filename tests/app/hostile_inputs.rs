@@ -9,10 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use atlascope::atlas::{MAX_IMPORT_BYTES, bundled, read_release};
+use atlascope::domain::records::System;
 use atlascope::domain::{Exposure, Rating};
 use atlascope::reports::SystemSource;
 use atlascope::reports::import::{preview_csv, preview_navigator};
-use atlascope::service::systems::System;
 
 use crate::helpers::shared_atlas;
 
@@ -127,8 +127,8 @@ fn import_previews_refuse_hostile_files_quickly_and_without_panics() {
         criticality: Rating::High,
         framework_version: framework.version().to_string(),
         version: 1,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        updated_at: time::OffsetDateTime::UNIX_EPOCH,
     };
     let (assessments, statuses, acceptances) = (HashMap::new(), HashMap::new(), HashMap::new());
     let source = SystemSource {

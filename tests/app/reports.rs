@@ -110,7 +110,7 @@ async fn a_system_report_comes_in_every_format_with_a_file_name() {
     assert!(!report["recommendations"]["steps"].as_array().expect("steps").is_empty());
     assert!(!report["systems"][0]["case_studies"]["studies"].as_array().expect("lens").is_empty());
 
-    let today = atlascope::domain::format_date(atlascope::domain::today());
+    let today = atlascope::domain::format_date(atlascope::core::today());
     for (format, content_type, extension, marker) in [
         ("md", "text/markdown; charset=utf-8", "md", "# ATLAS gap report: Support Chatbot"),
         ("csv", "text/csv; charset=utf-8", "csv", "system_id,system,technique_id"),
@@ -205,7 +205,7 @@ async fn a_team_report_combines_its_systems_with_a_heat_map() {
 
     // A system whose release is not loaded is left out, and named.
     sqlx::query("update systems set framework_version = '9.9' where name = 'Fraud Model'")
-        .execute(&app.state.db)
+        .execute(crate::helpers::sqlite(&app))
         .await
         .expect("update");
     app.state.snapshots.invalidate(2);

@@ -372,7 +372,8 @@ async fn the_id_migration_keeps_every_row_and_every_cascade() {
             .await
             .expect("data");
     }
-    let pool = db::open(dir.path()).await.expect("the migrations apply to a database with data");
+    let database = db::open(dir.path()).await.expect("the migrations apply to a database with data");
+    let pool = database.sqlite().expect("SQLite").clone();
     let count = |sql: &'static str| {
         let pool = pool.clone();
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect("count") }

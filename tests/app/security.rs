@@ -205,7 +205,8 @@ async fn a_backup_taken_during_writes_restores_to_a_consistent_database() {
     let output = atlascope().arg("--data-dir").arg(restored.path()).arg("restore").arg(&backup).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let _ = std::fs::remove_file(&backup);
-    let pool = atlascope::db::open(restored.path()).await.unwrap();
+    let database = atlascope::db::open(restored.path()).await.unwrap();
+    let pool = database.sqlite().expect("SQLite").clone();
     let integrity: String = sqlx::query_scalar("pragma integrity_check").fetch_one(&pool).await.unwrap();
     assert_eq!(integrity, "ok");
     // Every write is one row version and one history entry, in one transaction:
