@@ -191,7 +191,7 @@ async fn wait_until_live(browser: &Client) {
 async fn two_people_in_a_workshop_see_each_others_changes_and_conflicts() {
     let Some(driver) = start_driver().await else { return };
     let app = TestApp::spawn().await;
-    let system = crate::workshop::team_and_system(&app, "Support Chatbot").await;
+    let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
     let url = format!("{}{system}", app.base);
     app.member("bob", 1, Some(atlascope::auth::Role::Editor)).await;
     let alice = open_browser(&driver, "alice").await;
@@ -353,7 +353,7 @@ async fn script_typed_into_free_text_fields_is_shown_as_text_and_never_runs() {
 async fn the_html_gap_report_opens_offline_and_the_report_pages_load_under_the_csp() {
     let Some(driver) = start_driver().await else { return };
     let app = TestApp::spawn().await;
-    let system = crate::workshop::team_and_system(&app, "Support Chatbot").await;
+    let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
     for (technique, applicability) in
         [("AML.T0051", "applies"), ("AML.T0054", "applies"), ("AML.T0020", "not_applicable")]
     {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use atlascope::app::{self, AppState};
 use atlascope::auth::setup::SetupState;
@@ -247,4 +248,81 @@ pub fn shared_atlas() -> Option<PathBuf> {
 
 pub fn official(dir: &std::path::Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("cannot read {name}: {e}"))
+}
+
+/// Form posts as a browser sends them, with and without htmx, and an open event stream.
+impl TestApp {
+    pub async fn post_form(&self, path: &str, body: &str) -> crate::helpers::Reply {
+        self.request(
+            axum::http::Method::POST,
+            path,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    pub async fn post_htmx(&self, path: &str, body: &str) -> crate::helpers::Reply {
+        self.request(
+            axum::http::Method::POST,
+            path,
+            &[("content-type", "application/x-www-form-urlencoded"), ("hx-request", "true")],
+            body.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    /// Opens a server-sent event stream and returns its body once the headers arrived.
+    pub async fn open_stream(&self, path: &str) -> hyper::body::Incoming {
+        self.open_stream_as(path, &self.admin_cookie).await
+    }
+
+    /// Opens a server-sent event stream as the account or guest behind `cookie`.
+    pub async fn open_stream_as(&self, path: &str, cookie: &str) -> hyper::body::Incoming {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<http_body_util::Empty<axum::body::Bytes>>();
+        let request = axum::http::Request::get(format!("{}{path}", self.base))
+            .header("accept", "text/event-stream")
+            .header("cookie", cookie)
+            .body(http_body_util::Empty::new())
+            .expect("request");
+        let response = client.request(request).await.expect("the stream opens");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        // The subscription is taken before the first byte; give it a moment to settle.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        response.into_body()
+    }
+}
+
+/// Everything a stream sends until it ends; `None` if it is still open after `wait`.
+pub async fn until_stream_ends(mut body: hyper::body::Incoming, wait: Duration) -> Option<String> {
+    let mut text = String::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Some(data) = frame.data_ref() {
+                text.push_str(&String::from_utf8_lossy(data));
+            }
+        }
+    };
+    tokio::time::timeout(wait, read).await.ok().map(|()| text)
+}
+
+/// Creates a team and a system through the forms; returns the system's page path.
+pub async fn team_and_system(app: &TestApp, system_name: &str) -> String {
+    let team = app.post_form("/teams", "name=Red+Team&description=Workshop").await;
+    assert_eq!(team.status, StatusCode::SEE_OTHER, "{}", team.body);
+    let team_path = team.header("location").to_string();
+    let system = app
+        .post_form(
+            &format!("{team_path}/systems"),
+            &format!(
+                "name={}&owner=Ana&platforms=Generative+AI&platforms=Agentic+AI&exposure=public&criticality=high&framework_version=2026.05",
+                system_name.replace(' ', "+")
+            ),
+        )
+        .await;
+    assert_eq!(system.status, StatusCode::SEE_OTHER, "{}", system.body);
+    system.header("location").to_string()
 }

@@ -147,3 +147,24 @@ async fn the_matrix_is_served_compressed_and_refreshed_when_a_release_is_added()
     let after = app.get("/").await;
     assert!(after.body.contains(r#"<option value="2099.01""#), "the release switcher lists the new release");
 }
+
+#[tokio::test]
+async fn the_token_form_refuses_a_bad_team_or_day_count_instead_of_widening_the_token() {
+    let app = TestApp::spawn().await;
+    app.post_json("/api/v1/teams", &serde_json::json!({"name": "Red team"})).await;
+    for (body, field) in [
+        ("name=ci&scope=read&team_id=abc&valid_days=30", "team_id"),
+        ("name=ci&scope=read&team_id=&valid_days=ninety", "valid_days"),
+        ("name=ci&scope=admin&team_id=&valid_days=30", "scope"),
+    ] {
+        let page = app.post_form("/account/tokens", body).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(page.body.contains(field), "{body}: the error names {field}");
+        assert!(!page.body.contains("value=\"acs_"), "{body}: no token was shown");
+    }
+    let tokens: i64 = sqlx::query_scalar("select count(*) from api_tokens")
+        .fetch_one(crate::helpers::sqlite(&app))
+        .await
+        .expect("count");
+    assert_eq!(tokens, 0, "no token was created");
+}

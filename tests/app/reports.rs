@@ -16,7 +16,7 @@ use crate::helpers::{Method, Reply, StatusCode, TestApp};
 /// techniques apply (one covered by an implemented mitigation, one with a
 /// running risk acceptance), two are not applicable, the rest unassessed.
 async fn assessed_system(app: &TestApp) -> i64 {
-    let path = crate::workshop::team_and_system(app, "Support Chatbot").await;
+    let path = crate::helpers::team_and_system(app, "Support Chatbot").await;
     let id: i64 = path.trim_start_matches("/systems/").parse().expect("a system ID");
     for (technique, applicability, risk, rationale) in [
         ("AML.T0051", "applies", Some("high"), "Public chat input"),

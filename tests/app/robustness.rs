@@ -10,8 +10,9 @@ use atlascope::service::decisions::{self, AssessmentChange};
 use atlascope::service::{Actor, accounts};
 use tokio::io::AsyncWriteExt;
 
+use crate::helpers::team_and_system;
+use crate::helpers::until_stream_ends;
 use crate::helpers::{StatusCode, TestApp};
-use crate::workshop::{team_and_system, until_stream_ends};
 
 /// A save through the API must answer promptly: no transaction left behind
 /// holds SQLite's write lock.

@@ -163,7 +163,7 @@ async fn no_secret_appears_in_the_server_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_writes_restores_to_a_consistent_database() {
     let app = std::sync::Arc::new(TestApp::spawn().await);
-    let system = crate::workshop::team_and_system(&app, "Busy").await;
+    let system = crate::helpers::team_and_system(&app, "Busy").await;
     let techniques: Vec<String> = app
         .get("/api/v1/frameworks/2026.05/techniques")
         .await
