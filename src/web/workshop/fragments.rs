@@ -1,0 +1,115 @@
+//! The small pieces of the workshop drawn both in the page and in live
+//! updates: a technique's state badge, a tactic's counts, the summary
+//! figures, and the notices a live stream sends.
+
+use std::collections::HashMap;
+
+use askama::Template;
+
+use crate::atlas::model::Technique;
+use crate::domain::Rating;
+use crate::domain::coverage::{CoverageFigures, CoverageState, StateCounts};
+use crate::service::snapshot::Snapshot;
+
+#[derive(Template)]
+#[template(path = "partials/cell_state.html")]
+struct CellStateView<'a> {
+    state: CoverageState,
+    suggested: bool,
+    risk: Option<Rating>,
+    rollup: Option<Vec<(CoverageState, usize)>>,
+    rollup_text: &'a str,
+}
+
+fn rollup_parts(counts: &StateCounts) -> Vec<(CoverageState, usize)> {
+    CoverageState::ALL.iter().map(|s| (*s, counts.get(*s))).filter(|(_, n)| *n > 0).collect()
+}
+
+fn describe_counts(parts: &[(CoverageState, usize)]) -> String {
+    parts.iter().map(|(s, n)| format!("{n} {}", s.label().to_lowercase())).collect::<Vec<_>>().join(", ")
+}
+
+/// A technique's state badge, with its sub-techniques' roll-up.
+pub fn cell_state(
+    snapshot: &Snapshot,
+    by_id: &HashMap<&str, CoverageState>,
+    technique: &Technique,
+) -> askama::Result<String> {
+    let assessment = snapshot.assessments.get(&technique.id);
+    let rollup = (snapshot.framework.subtechniques(&technique.id).next().is_some()).then(|| {
+        let mut counts = StateCounts::default();
+        for sub in snapshot.framework.subtechniques(&technique.id) {
+            counts.add(by_id[sub.id.as_str()]);
+        }
+        rollup_parts(&counts)
+    });
+    let rollup_text = rollup.as_deref().map(describe_counts).unwrap_or_default();
+    CellStateView {
+        state: by_id[technique.id.as_str()],
+        suggested: assessment.is_some_and(|a| a.suggested),
+        risk: assessment.and_then(|a| a.risk),
+        rollup,
+        rollup_text: &rollup_text,
+    }
+    .render()
+}
+
+#[derive(Template)]
+#[template(path = "partials/tactic_counts.html")]
+struct TacticCountsView {
+    parts: Vec<(CoverageState, usize)>,
+    description: String,
+    coverage: Option<f64>,
+}
+
+/// A tactic column's state counts and coverage.
+pub fn tactic_counts(counts: &StateCounts) -> askama::Result<String> {
+    let parts = rollup_parts(counts);
+    let description = describe_counts(&parts);
+    let coverage = CoverageFigures::from(*counts).coverage_percent;
+    TacticCountsView { parts, description, coverage }.render()
+}
+
+#[derive(Template)]
+#[template(path = "partials/summary.html")]
+struct SummaryView {
+    figures: CoverageFigures,
+    states: [CoverageState; 7],
+}
+
+/// The system's overall figures above the matrix.
+pub fn summary(snapshot: &Snapshot) -> askama::Result<String> {
+    SummaryView { figures: CoverageFigures::from(snapshot.coverage.overall), states: CoverageState::ALL }.render()
+}
+
+/// "Updated by … at …" in an open panel when someone else changed its technique.
+#[derive(Template)]
+#[template(path = "partials/item_notice.html")]
+pub struct ItemNotice<'a> {
+    pub actor: &'a str,
+    pub at: String,
+    pub system_id: i64,
+    pub technique: &'a str,
+}
+
+/// What a live stream tells the room besides the changed cells.
+pub enum StreamNotice<'a> {
+    /// The viewer's access ended; the stream stops.
+    AccessEnded,
+    /// Updates were lost; the page must be reloaded.
+    Missed,
+    /// Someone changed the whole system (an import, a release change).
+    SystemEdited { actor: &'a str },
+}
+
+#[derive(Template)]
+#[template(path = "partials/stream_notice.html")]
+struct StreamNoticeView<'a> {
+    notice: &'a StreamNotice<'a>,
+}
+
+impl StreamNotice<'_> {
+    pub fn render(&self) -> askama::Result<String> {
+        StreamNoticeView { notice: self }.render()
+    }
+}

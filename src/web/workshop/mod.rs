@@ -1,0 +1,42 @@
+//! The workshop: a system's ATLAS matrix showing each technique's coverage
+//! state, a side panel to decide applicability, statuses and risk
+//! acceptance, bulk actions, suggested scope, undo, and live updates over
+//! server-sent events so everyone in the room sees every change.
+
+mod bulk;
+mod fragments;
+mod live;
+mod page;
+mod panel;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub use live::{ACCESS_RECHECK, render_live_updates};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/systems/{id}", get(page::workshop_page))
+        .route("/systems/{id}/events", get(live::events))
+        .route("/systems/{id}/techniques/{technique}", get(panel::item_page).post(panel::save_assessment))
+        .route("/systems/{id}/techniques/{technique}/mitigations/{mitigation}", post(panel::save_mitigation_status))
+        .route("/systems/{id}/techniques/{technique}/controls/{control}", post(panel::save_control_status))
+        .route("/systems/{id}/techniques/{technique}/acceptance", post(panel::save_acceptance))
+        .route("/systems/{id}/techniques/{technique}/acceptance/remove", post(panel::remove_acceptance))
+        .route("/systems/{id}/bulk", post(bulk::bulk))
+        .route("/systems/{id}/suggest", post(bulk::suggest))
+        .route("/systems/{id}/suggest/confirm", post(bulk::confirm_suggestions))
+        .route("/systems/{id}/undo/{entry}", post(bulk::undo))
+}
+
+/// Technique IDs hold dots; DOM ids and event names use underscores.
+pub fn dom_id(id: &str) -> String {
+    id.replace('.', "_")
+}
+
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.get("hx-request").is_some_and(|v| v == "true")
+}

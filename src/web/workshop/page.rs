@@ -1,0 +1,200 @@
+//! The workshop page: the system's matrix with each technique's state, the
+//! filters, the bulk-action bar and the (empty) panel.
+
+use std::collections::{BTreeSet, HashMap};
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{dom_id, fragments};
+use crate::app::AppState;
+use crate::atlas::matrix::{self, Cell as MatrixCell, TechniqueFilter};
+use crate::atlas::model::{Maturity, Tactic, Technique};
+use crate::auth::Principal;
+use crate::domain::Applicability;
+use crate::domain::coverage::CoverageState;
+use crate::service::snapshot::{self, Snapshot};
+use crate::web::{Chrome, WebError, render};
+
+pub struct Cell<'a> {
+    pub technique: &'a Technique,
+    pub dom: String,
+    pub state_html: String,
+    pub context_only: bool,
+    pub subs: Vec<Cell<'a>>,
+    pub sub_total: usize,
+    pub open: bool,
+}
+
+pub struct Column<'a> {
+    pub tactic: &'a Tactic,
+    pub dom: String,
+    pub counts_html: String,
+    pub cells: Vec<Cell<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WorkshopQuery {
+    q: Option<String>,
+    tactic: Option<String>,
+    maturity: Option<String>,
+    platform: Option<String>,
+    state: Option<String>,
+    done: Option<String>,
+    undo: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/workshop.html")]
+struct WorkshopPage<'a> {
+    chrome: Chrome,
+    snapshot: &'a Snapshot,
+    team_name: String,
+    summary_html: String,
+    columns: Vec<Column<'a>>,
+    shown: usize,
+    query: &'a WorkshopQuery,
+    filtered: bool,
+    filter_error: Option<String>,
+    states: [CoverageState; 7],
+    applicabilities: &'static [Applicability],
+    maturities: [Maturity; 3],
+    platforms: Vec<&'static str>,
+    actor: String,
+    flash: Option<String>,
+    undo: Option<i64>,
+    suggested: usize,
+}
+
+/// The filters of the query, or the reason they were not understood (the
+/// page then shows everything and says why).
+fn parse_filters(
+    snapshot: &Snapshot,
+    query: &WorkshopQuery,
+) -> (TechniqueFilter, Option<CoverageState>, Option<String>) {
+    let parsed = TechniqueFilter::parse(
+        &snapshot.framework,
+        query.q.as_deref(),
+        query.tactic.as_deref(),
+        query.maturity.as_deref(),
+        query.platform.as_deref(),
+    );
+    let state_filter = query
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| CoverageState::parse(s).ok_or_else(|| format!("state: `{s}` is not a coverage state")));
+    match (parsed, state_filter.transpose()) {
+        (Ok(f), Ok(s)) => (f, s, None),
+        (Err(e), _) => (TechniqueFilter::default(), None, Some(e.to_string())),
+        (_, Err(e)) => (TechniqueFilter::default(), None, Some(e)),
+    }
+}
+
+/// The matrix cells that pass the filters: a technique shown for its
+/// matching sub-techniques alone is marked as context.
+struct Layout<'s> {
+    snapshot: &'s Snapshot,
+    by_id: HashMap<&'s str, CoverageState>,
+    state_filter: Option<CoverageState>,
+    open_parents: bool,
+    shown: BTreeSet<&'s str>,
+}
+
+impl<'s> Layout<'s> {
+    fn keeps(&self, technique: &Technique) -> bool {
+        self.state_filter.is_none_or(|s| self.by_id[technique.id.as_str()] == s)
+    }
+
+    fn leaf(&self, technique: &'s Technique) -> askama::Result<Cell<'s>> {
+        Ok(Cell {
+            technique,
+            dom: dom_id(&technique.id),
+            state_html: fragments::cell_state(self.snapshot, &self.by_id, technique)?,
+            context_only: false,
+            subs: Vec::new(),
+            sub_total: 0,
+            open: false,
+        })
+    }
+
+    fn cell(&mut self, cell: MatrixCell<'s>) -> askama::Result<Option<Cell<'s>>> {
+        let mut subs = Vec::new();
+        for sub in cell.subtechniques.iter().filter(|sub| self.keeps(sub.technique)) {
+            subs.push(self.leaf(sub.technique)?);
+        }
+        let matched = cell.matched && self.keeps(cell.technique);
+        if !matched && subs.is_empty() {
+            return Ok(None);
+        }
+        self.shown.insert(cell.technique.id.as_str());
+        self.shown.extend(subs.iter().map(|s| s.technique.id.as_str()));
+        let open = self.open_parents && !subs.is_empty();
+        Ok(Some(Cell {
+            context_only: !matched,
+            sub_total: cell.subtechnique_total,
+            open,
+            subs,
+            ..self.leaf(cell.technique)?
+        }))
+    }
+}
+
+pub(super) async fn workshop_page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<WorkshopQuery>,
+    principal: Principal,
+) -> Result<Response, WebError> {
+    let snapshot = snapshot::load(&state, id).await?;
+    let team = crate::service::teams::get(&state, snapshot.system.team_id).await?;
+    let framework = &snapshot.framework;
+    let (filter, state_filter, filter_error) = parse_filters(&snapshot, &query);
+    let mut layout = Layout {
+        snapshot: &snapshot,
+        by_id: snapshot.coverage.by_id(framework),
+        state_filter,
+        open_parents: state_filter.is_some() || filter.text.is_some(),
+        shown: BTreeSet::new(),
+    };
+    let mut columns = Vec::new();
+    for column in matrix::build(framework, &filter).columns {
+        let position = framework.tactic_position(&column.tactic.id).unwrap_or(0);
+        let mut cells = Vec::new();
+        for cell in column.cells {
+            cells.extend(layout.cell(cell)?);
+        }
+        columns.push(Column {
+            tactic: column.tactic,
+            dom: dom_id(&column.tactic.id),
+            counts_html: fragments::tactic_counts(&snapshot.coverage.per_tactic[position])?,
+            cells,
+        });
+    }
+    let page = WorkshopPage {
+        chrome: Chrome::new(&state, framework, ""),
+        team_name: team.name,
+        summary_html: fragments::summary(&snapshot)?,
+        shown: layout.shown.len(),
+        columns,
+        query: &query,
+        filtered: !filter.is_empty() || state_filter.is_some(),
+        filter_error,
+        states: CoverageState::ALL,
+        applicabilities: Applicability::ALL,
+        maturities: Maturity::ALL,
+        platforms: framework.platforms(),
+        actor: principal.actor().0,
+        flash: query.done.clone(),
+        undo: query.undo,
+        suggested: snapshot
+            .assessments
+            .values()
+            .filter(|a| a.suggested && a.applicability == Applicability::Unknown)
+            .count(),
+        snapshot: &snapshot,
+    };
+    Ok(render(&page)?.into_response())
+}

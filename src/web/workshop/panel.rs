@@ -1,0 +1,386 @@
+//! The side panel of one technique: its applicability and risk, the status
+//! of every mitigation and control that covers it, a risk acceptance, and
+//! its recent history; the forms that change them, answered with the
+//! refreshed panel, or with the panel and the reason a change was refused.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use super::{dom_id, fragments, is_htmx};
+use crate::app::AppState;
+use crate::atlas::model::{Mitigation, Technique};
+use crate::core::today;
+use crate::domain::history::HistoryEntry;
+use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord};
+use crate::domain::{Applicability, ImplementationStatus, Rating, format_date};
+use crate::service::decisions::{self, AcceptanceInput, AssessmentChange, StatusChange, Written};
+use crate::service::snapshot::{self, Snapshot};
+use crate::service::{ServiceError, ServiceResult};
+use crate::web::actor::WebActor;
+use crate::web::filters;
+use crate::web::{Chrome, WebError, render};
+
+pub struct StatusItem<'a> {
+    pub id: String,
+    pub name: &'a str,
+    pub category: String,
+    pub row: StatusRecord,
+    pub action: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/panel.html")]
+struct PanelView<'a> {
+    system_id: i64,
+    framework_version: &'a str,
+    technique: &'a Technique,
+    parent: Option<&'a Technique>,
+    dom: String,
+    state_html: String,
+    assessment: Assessment,
+    applicabilities: &'static [Applicability],
+    ratings: &'static [Rating],
+    statuses: &'static [ImplementationStatus],
+    mitigations: Vec<StatusItem<'a>>,
+    controls: Vec<StatusItem<'a>>,
+    team_id: i64,
+    acceptance: Option<Acceptance>,
+    acceptance_expired: bool,
+    today: String,
+    history: Vec<HistoryEntry>,
+    saved: Option<i64>,
+    notice: Option<Notice>,
+}
+
+/// A message shown at the top of the panel; a conflict offers to re-apply.
+pub struct Notice {
+    pub error: bool,
+    pub message: String,
+    pub reapply: Option<Reapply>,
+}
+
+/// The refused submission, resent against the current version on request.
+pub struct Reapply {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+async fn panel_html(
+    state: &AppState,
+    snapshot: &Snapshot,
+    technique_id: &str,
+    saved: Option<i64>,
+    notice: Option<Notice>,
+) -> Result<String, WebError> {
+    let framework = &snapshot.framework;
+    let technique = framework.technique(technique_id).ok_or_else(|| {
+        WebError::NotFound(format!("Technique {technique_id} is not in ATLAS release {}.", framework.version()))
+    })?;
+    let system_id = snapshot.system.id;
+    let base = format!("/systems/{system_id}/techniques/{technique_id}");
+    let by_id = snapshot.coverage.by_id(framework);
+    let mitigations = framework
+        .mitigations_for(technique_id)
+        .map(|m: &Mitigation| StatusItem {
+            id: m.id.clone(),
+            name: &m.name,
+            category: m.categories.join(", "),
+            row: snapshot.mitigation_statuses.get(&m.id).cloned().unwrap_or_else(|| StatusRecord::not_started(&m.id)),
+            action: format!("{base}/mitigations/{}", m.id),
+        })
+        .collect();
+    let controls = snapshot
+        .controls_for(technique_id)
+        .map(|c: &Control| StatusItem {
+            id: c.id.to_string(),
+            name: &c.name,
+            category: "Team control".into(),
+            row: snapshot
+                .control_statuses
+                .get(&c.id.to_string())
+                .cloned()
+                .unwrap_or_else(|| StatusRecord::not_started(&c.id.to_string())),
+            action: format!("{base}/controls/{}", c.id),
+        })
+        .collect();
+    let acceptance = snapshot.acceptances.get(technique_id).cloned();
+    let acceptance_expired = acceptance.as_ref().is_some_and(|a| !a.is_active(today()));
+    let history = decisions::history(state, system_id, Some(technique_id), 10).await?;
+    let view = PanelView {
+        system_id,
+        framework_version: framework.version(),
+        technique,
+        parent: technique.parent.as_deref().and_then(|p| framework.technique(p)),
+        dom: dom_id(technique_id),
+        state_html: fragments::cell_state(snapshot, &by_id, technique)?,
+        assessment: snapshot
+            .assessments
+            .get(technique_id)
+            .cloned()
+            .unwrap_or_else(|| Assessment::unassessed(technique_id)),
+        applicabilities: Applicability::ALL,
+        ratings: Rating::ALL,
+        statuses: ImplementationStatus::ALL,
+        mitigations,
+        controls,
+        team_id: snapshot.system.team_id,
+        acceptance,
+        acceptance_expired,
+        today: format_date(today()),
+        history,
+        saved,
+        notice,
+    };
+    Ok(view.render()?)
+}
+
+#[derive(Template)]
+#[template(path = "pages/item.html")]
+struct ItemPage<'a> {
+    chrome: Chrome,
+    snapshot: &'a Snapshot,
+    technique: &'a Technique,
+    panel: String,
+}
+
+/// The panel alone for htmx, or the panel as a full page.
+async fn panel_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    system_id: i64,
+    technique_id: &str,
+    saved: Option<i64>,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let snapshot = snapshot::load(state, system_id).await?;
+    let panel = panel_html(state, &snapshot, technique_id, saved, notice).await?;
+    if is_htmx(headers) {
+        return Ok((status, Html(panel)).into_response());
+    }
+    let technique =
+        snapshot.framework.technique(technique_id).ok_or_else(|| WebError::NotFound(technique_id.to_string()))?;
+    let page = ItemPage {
+        chrome: Chrome::new(state, &snapshot.framework, &format!("techniques/{technique_id}")),
+        snapshot: &snapshot,
+        technique,
+        panel,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+pub(super) async fn item_page(
+    State(state): State<AppState>,
+    Path((id, technique)): Path<(i64, String)>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    panel_response(&state, &headers, id, &technique, None, None, StatusCode::OK).await
+}
+
+/// Answers a write from the panel: the refreshed panel (or a redirect
+/// without JavaScript), or the panel with the reason it was refused.
+pub(super) async fn after_write(
+    state: &AppState,
+    headers: &HeaderMap,
+    system_id: i64,
+    technique_id: &str,
+    outcome: ServiceResult<Option<i64>>,
+    action: String,
+    submitted: Vec<(String, String)>,
+) -> Result<Response, WebError> {
+    match outcome {
+        Ok(saved) => {
+            if is_htmx(headers) {
+                panel_response(state, headers, system_id, technique_id, saved, None, StatusCode::OK).await
+            } else {
+                Ok(Redirect::to(&format!("/systems/{system_id}/techniques/{technique_id}")).into_response())
+            }
+        }
+        Err(ServiceError::Conflict { message, current_version }) => {
+            let mut fields: Vec<(String, String)> = submitted.into_iter().filter(|(k, _)| k != "version").collect();
+            fields.push(("version".into(), current_version.to_string()));
+            let notice = Notice { error: true, message, reapply: Some(Reapply { action, fields }) };
+            panel_response(state, headers, system_id, technique_id, None, Some(notice), StatusCode::CONFLICT).await
+        }
+        Err(ServiceError::Invalid(e)) => {
+            let notice = Notice { error: true, message: format!("Not saved: {e}"), reapply: None };
+            panel_response(
+                state,
+                headers,
+                system_id,
+                technique_id,
+                None,
+                Some(notice),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AssessmentForm {
+    applicability: Option<String>,
+    risk: Option<String>,
+    rationale: Option<String>,
+    version: Option<i64>,
+}
+
+fn parse_field<T>(field: &str, value: Option<&str>, parse: fn(&str) -> Result<T, String>) -> ServiceResult<Option<T>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(raw) => parse(raw).map(Some).map_err(|m| crate::domain::FieldError::new(field, m).into()),
+    }
+}
+
+pub(super) async fn save_assessment(
+    State(state): State<AppState>,
+    Path((id, technique)): Path<(i64, String)>,
+    WebActor(actor): WebActor,
+    headers: HeaderMap,
+    Form(form): Form<AssessmentForm>,
+) -> Result<Response, WebError> {
+    let submitted = vec![
+        ("applicability".to_string(), form.applicability.clone().unwrap_or_default()),
+        ("risk".to_string(), form.risk.clone().unwrap_or_default()),
+        ("rationale".to_string(), form.rationale.clone().unwrap_or_default()),
+    ];
+    let outcome = async {
+        let change = AssessmentChange {
+            applicability: parse_field("applicability", form.applicability.as_deref(), Applicability::parse)?,
+            rationale: form.rationale.clone(),
+            risk: match form.risk.as_deref() {
+                None => None,
+                Some(raw) => Some(parse_field("risk", Some(raw), Rating::parse)?),
+            },
+        };
+        decisions::set_assessment(&state, id, &technique, change, form.version, &actor).await.map(|w| w.history_id)
+    }
+    .await;
+    let action = format!("/systems/{id}/techniques/{technique}");
+    after_write(&state, &headers, id, &technique, outcome, action, submitted).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StatusForm {
+    status: Option<String>,
+    owner: Option<String>,
+    target_date: Option<String>,
+    evidence: Option<String>,
+    notes: Option<String>,
+    version: Option<i64>,
+}
+
+impl StatusForm {
+    fn change(&self) -> ServiceResult<StatusChange> {
+        Ok(StatusChange {
+            status: parse_field("status", self.status.as_deref(), ImplementationStatus::parse)?,
+            owner: self.owner.clone(),
+            target_date: self.target_date.clone().map(|d| Some(d).filter(|d| !d.trim().is_empty())),
+            evidence: self.evidence.clone(),
+            notes: self.notes.clone(),
+        })
+    }
+
+    fn submitted(&self) -> Vec<(String, String)> {
+        [
+            ("status", &self.status),
+            ("owner", &self.owner),
+            ("target_date", &self.target_date),
+            ("evidence", &self.evidence),
+            ("notes", &self.notes),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone().unwrap_or_default()))
+        .collect()
+    }
+}
+
+pub(super) async fn save_mitigation_status(
+    State(state): State<AppState>,
+    Path((id, technique, mitigation)): Path<(i64, String, String)>,
+    WebActor(actor): WebActor,
+    headers: HeaderMap,
+    Form(form): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    let outcome = match form.change() {
+        Ok(change) => decisions::set_mitigation_status(&state, id, &mitigation, change, form.version, &actor)
+            .await
+            .map(|w: Written<StatusRecord>| w.history_id),
+        Err(e) => Err(e),
+    };
+    let action = format!("/systems/{id}/techniques/{technique}/mitigations/{mitigation}");
+    after_write(&state, &headers, id, &technique, outcome, action, form.submitted()).await
+}
+
+pub(super) async fn save_control_status(
+    State(state): State<AppState>,
+    Path((id, technique, control)): Path<(i64, String, i64)>,
+    WebActor(actor): WebActor,
+    headers: HeaderMap,
+    Form(form): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    let outcome = match form.change() {
+        Ok(change) => {
+            decisions::set_control_status(&state, id, control, change, form.version, &actor).await.map(|w| w.history_id)
+        }
+        Err(e) => Err(e),
+    };
+    let action = format!("/systems/{id}/techniques/{technique}/controls/{control}");
+    after_write(&state, &headers, id, &technique, outcome, action, form.submitted()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AcceptanceForm {
+    #[serde(default)]
+    justification: String,
+    accepted_by: Option<String>,
+    #[serde(default)]
+    expires_on: String,
+    version: Option<i64>,
+}
+
+pub(super) async fn save_acceptance(
+    State(state): State<AppState>,
+    Path((id, technique)): Path<(i64, String)>,
+    WebActor(actor): WebActor,
+    headers: HeaderMap,
+    Form(form): Form<AcceptanceForm>,
+) -> Result<Response, WebError> {
+    let submitted = vec![
+        ("justification".to_string(), form.justification.clone()),
+        ("accepted_by".to_string(), form.accepted_by.clone().unwrap_or_default()),
+        ("expires_on".to_string(), form.expires_on.clone()),
+    ];
+    let input = AcceptanceInput {
+        justification: form.justification,
+        accepted_by: form.accepted_by,
+        expires_on: form.expires_on,
+    };
+    let outcome =
+        decisions::set_acceptance(&state, id, &technique, input, form.version, &actor).await.map(|w| w.history_id);
+    let action = format!("/systems/{id}/techniques/{technique}/acceptance");
+    after_write(&state, &headers, id, &technique, outcome, action, submitted).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct VersionForm {
+    version: Option<i64>,
+}
+
+pub(super) async fn remove_acceptance(
+    State(state): State<AppState>,
+    Path((id, technique)): Path<(i64, String)>,
+    WebActor(actor): WebActor,
+    headers: HeaderMap,
+    Form(form): Form<VersionForm>,
+) -> Result<Response, WebError> {
+    let outcome = decisions::remove_acceptance(&state, id, &technique, form.version, &actor).await;
+    let action = format!("/systems/{id}/techniques/{technique}/acceptance/remove");
+    after_write(&state, &headers, id, &technique, outcome, action, Vec::new()).await
+}
