@@ -5,10 +5,11 @@
 
 use askama::Template;
 
+use super::display::{self, GapLine, StepLine};
 use super::{GapReport, SystemReport, number, percent, state_colour};
 use crate::atlas::model::CaseStudyKind;
 use crate::domain::coverage::{CoverageState, StateCounts};
-use crate::domain::gaps::{CandidateKind, CaseStudyCoverage};
+use crate::domain::gaps::CaseStudyCoverage;
 
 /// Gaps listed in a team report's HTML (all of them are in the CSV and JSON).
 pub const TEAM_GAPS_SHOWN: usize = 200;
@@ -80,33 +81,6 @@ struct SystemView {
     exposed_exercises: usize,
 }
 
-struct GapView {
-    rank: usize,
-    system: String,
-    id: String,
-    name: String,
-    tactics: String,
-    state_class: &'static str,
-    symbol: &'static str,
-    state: &'static str,
-    maturity: &'static str,
-    case_studies: usize,
-    risk: &'static str,
-    priority: String,
-    factors: String,
-}
-
-struct StepView {
-    rank: usize,
-    kind: &'static str,
-    id: String,
-    name: String,
-    closed: String,
-    closes: String,
-    systems: usize,
-    coverage_after: String,
-}
-
 struct HeatCellView {
     class: &'static str,
     text: String,
@@ -150,11 +124,11 @@ struct HtmlReport<'a> {
     systems: Vec<SystemView>,
     heat_tactics: Vec<String>,
     heat_rows: Vec<HeatRowView>,
-    gaps: Vec<GapView>,
+    gaps: Vec<GapLine>,
     gaps_hidden: usize,
     coverage_before: String,
     weighted_before: String,
-    steps: Vec<StepView>,
+    steps: Vec<StepLine>,
     limit: usize,
     exposed_across: Vec<ExposedView>,
     weights: Vec<WeightView>,
@@ -249,7 +223,7 @@ fn system_view(report: &GapReport, system: &SystemReport) -> SystemView {
     }
 }
 
-fn heat_class(coverage: Option<f64>) -> &'static str {
+pub(crate) fn heat_class(coverage: Option<f64>) -> &'static str {
     match coverage {
         None => "h-na",
         Some(v) if v < 20.0 => "h0",
@@ -265,67 +239,9 @@ impl<'a> HtmlReport<'a> {
         let team = report.is_team();
         let counts = report.counts();
         let shown = if team { TEAM_GAPS_SHOWN } else { report.gaps.len() };
-        let gaps = report
-            .gaps
-            .iter()
-            .take(shown)
-            .enumerate()
-            .map(|(i, gap)| {
-                let f = &gap.factors;
-                GapView {
-                    rank: i + 1,
-                    system: gap.system_name.to_string(),
-                    id: gap.technique_id.to_string(),
-                    name: gap.technique_name.to_string(),
-                    tactics: gap.tactics.iter().map(|t| report.tactic_name(t)).collect::<Vec<_>>().join(", "),
-                    state_class: gap.state.as_str(),
-                    symbol: gap.state.symbol(),
-                    state: gap.state.label(),
-                    maturity: gap.maturity.map_or("not graded", |m| m.label()),
-                    case_studies: gap.case_studies,
-                    risk: gap.risk.map_or("not rated", |r| r.label()),
-                    priority: number(gap.priority),
-                    factors: [f.maturity, f.evidence, f.exposure, f.criticality, f.risk, f.state]
-                        .map(number)
-                        .join(" × "),
-                }
-            })
-            .collect();
+        let gaps = display::gap_lines(report, shown);
+        let steps = display::step_lines(report, CLOSES_NAMED);
         let plan = &report.recommendations;
-        let steps = plan
-            .steps
-            .iter()
-            .map(|step| {
-                let mut named: Vec<String> = step
-                    .closes
-                    .iter()
-                    .take(CLOSES_NAMED)
-                    .map(|c| {
-                        if team {
-                            format!("{} on {}", c.technique_id, c.system_name)
-                        } else {
-                            c.technique_id.to_string()
-                        }
-                    })
-                    .collect();
-                if step.closes.len() > CLOSES_NAMED {
-                    named.push(format!("and {} more", step.closes.len() - CLOSES_NAMED));
-                }
-                StepView {
-                    rank: step.rank,
-                    kind: match step.kind {
-                        CandidateKind::Mitigation => "ATLAS mitigation",
-                        CandidateKind::Control => "Team control",
-                    },
-                    id: if step.kind == CandidateKind::Control { format!("#{}", step.id) } else { step.id.clone() },
-                    name: step.name.to_string(),
-                    closed: number(step.weighted_gap_closed),
-                    closes: named.join(", "),
-                    systems: step.systems.len(),
-                    coverage_after: percent(step.coverage_percent_after),
-                }
-            })
-            .collect();
         let heat_rows = report
             .heat_map
             .rows

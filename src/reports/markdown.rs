@@ -5,9 +5,8 @@
 
 use std::fmt::Write;
 
-use super::{GapReport, number, percent};
+use super::{GapReport, display, number, percent};
 use crate::domain::coverage::CoverageState;
-use crate::domain::gaps::CandidateKind;
 
 /// Gaps listed in a team report (all of them are in the CSV and JSON).
 pub const TEAM_GAPS_SHOWN: usize = super::html::TEAM_GAPS_SHOWN;
@@ -157,18 +156,18 @@ pub fn render(report: &GapReport) -> String {
         table(
             &mut out,
             &header,
-            report.gaps.iter().take(shown).enumerate().map(|(i, g)| {
-                let mut row = vec![(i + 1).to_string()];
+            display::gap_lines(report, shown).into_iter().map(|g| {
+                let mut row = vec![g.rank.to_string()];
                 if team {
-                    row.push(escape(g.system_name));
+                    row.push(escape(&g.system));
                 }
                 row.extend([
-                    format!("`{}` {}", g.technique_id, escape(g.technique_name)),
+                    format!("`{}` {}", g.technique_id, escape(&g.name)),
                     format!("{} {}", g.state.symbol(), g.state.label()),
-                    g.maturity.map_or("not graded", |m| m.label()).to_string(),
+                    g.maturity.to_string(),
                     g.case_studies.to_string(),
-                    g.risk.map_or("not rated", |r| r.label()).to_string(),
-                    number(g.priority),
+                    g.risk.to_string(),
+                    g.priority,
                 ]);
                 row
             }),
@@ -194,29 +193,20 @@ pub fn render(report: &GapReport) -> String {
         table(
             &mut out,
             &[">Step", "Implement", ">Weighted gap closed", "Gaps it closes", ">Coverage after"],
-            plan.steps.iter().map(|s| {
-                let what = match s.kind {
-                    CandidateKind::Mitigation => format!("ATLAS mitigation `{}` {}", s.id, escape(s.name)),
-                    CandidateKind::Control => format!("Team control \\#{} {}", s.id, escape(s.name)),
-                };
+            display::step_lines(report, usize::MAX).into_iter().map(|s| {
+                let what = format!("{} `{}` {}", s.kind, s.id, escape(&s.name));
                 let closes: Vec<String> = s
                     .closes
                     .iter()
                     .map(|c| {
                         if team {
-                            format!("`{}` on {}", c.technique_id, escape(c.system_name))
+                            format!("`{}` on {}", c.technique_id, escape(&c.system))
                         } else {
                             format!("`{}`", c.technique_id)
                         }
                     })
                     .collect();
-                vec![
-                    s.rank.to_string(),
-                    what,
-                    number(s.weighted_gap_closed),
-                    closes.join(", "),
-                    percent(s.coverage_percent_after),
-                ]
+                vec![s.rank.to_string(), what, s.closed, closes.join(", "), s.coverage_after]
             }),
         );
     }

@@ -8,6 +8,7 @@
 //! by hand) and the day.
 
 pub mod csv;
+pub mod display;
 pub mod html;
 pub mod import;
 pub mod markdown;
