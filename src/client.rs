@@ -35,7 +35,7 @@ struct ErrorDetail {
 }
 
 #[derive(Deserialize)]
-struct SystemSummary {
+struct ListedSystem {
     id: i64,
     name: String,
     team_id: i64,
@@ -88,14 +88,14 @@ impl ApiClient {
     /// The ID of a system named by its ID or its name (any case), among the systems the token may see.
     pub async fn system_id(&self, name_or_id: &str) -> anyhow::Result<i64> {
         let wanted = name_or_id.trim();
-        let systems: Vec<SystemSummary> =
+        let systems: Vec<ListedSystem> =
             serde_json::from_slice(&self.get("/systems").await?).context("the server's list of systems")?;
         if let Ok(id) = wanted.parse::<i64>()
             && systems.iter().any(|s| s.id == id)
         {
             return Ok(id);
         }
-        let named: Vec<&SystemSummary> = systems.iter().filter(|s| s.name.eq_ignore_ascii_case(wanted)).collect();
+        let named: Vec<&ListedSystem> = systems.iter().filter(|s| s.name.eq_ignore_ascii_case(wanted)).collect();
         match named.as_slice() {
             [one] => Ok(one.id),
             [] => bail!("the server has no system with the ID or name `{wanted}` that this token may see"),

@@ -26,8 +26,8 @@ use crate::domain::coverage::{
     CoverageFigures, CoverageReport, CoverageState, Decisions, StateCounts, SystemCoverage, TacticCoverage,
 };
 use crate::domain::gaps::{
-    self, CaseStudyCoverage, CaseStudyLens, ControlRef, HeatMap, PriorityWeights, RankedGap, Recommendations,
-    SystemInput, SystemProfile, WeightRow,
+    self, AssessedSystem, CaseStudyCoverage, CaseStudyLens, ControlRef, HeatMap, PriorityWeights, RankedGap,
+    Recommendations, SystemProfile, WeightRow,
 };
 use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord, System};
 use crate::domain::{Applicability, Exposure, ImplementationStatus, Rating, format_date};
@@ -54,8 +54,8 @@ pub struct SystemSource<'a> {
 
 impl<'a> SystemSource<'a> {
     /// The system as the gap analysis sees it on a day.
-    pub fn gap_input(&self, today: time::Date) -> SystemInput<'a> {
-        SystemInput {
+    pub fn gap_input(&self, today: time::Date) -> AssessedSystem<'a> {
+        AssessedSystem {
             profile: SystemProfile {
                 id: self.system.id,
                 name: &self.system.name,
@@ -261,7 +261,7 @@ fn build<'a>(
     sources: &[SystemSource<'a>],
     options: &ReportOptions,
 ) -> GapReport<'a> {
-    let inputs: Vec<SystemInput> = sources.iter().map(|source| source.gap_input(options.today)).collect();
+    let inputs: Vec<AssessedSystem> = sources.iter().map(|source| source.gap_input(options.today)).collect();
     let analyses: Vec<gaps::SystemAnalysis> =
         inputs.iter().map(|input| gaps::analyse(input, &options.weights, options.today)).collect();
     let recommendations = gaps::recommend(&inputs, &analyses, options.today, options.recommendations);

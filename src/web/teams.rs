@@ -142,7 +142,8 @@ async fn create_team(
     }
 }
 
-pub struct SystemSummary {
+/// A system on its team's page, with its coverage when it could be computed.
+pub struct SystemCard {
     pub system: System,
     pub figures: Option<CoverageFigures>,
 }
@@ -152,7 +153,7 @@ pub struct SystemSummary {
 struct TeamPage {
     chrome: Chrome,
     team: Team,
-    systems: Vec<SystemSummary>,
+    systems: Vec<SystemCard>,
     controls: Vec<Control>,
     releases: Vec<String>,
     platforms: [&'static str; 4],
@@ -169,7 +170,7 @@ async fn team_view(state: &AppState, id: i64) -> Result<TeamPage, WebError> {
     let mut systems = Vec::new();
     for system in service::systems::list(state, Some(id)).await? {
         let figures = snapshot::load(state, system.id).await.ok().map(|s| CoverageFigures::from(s.coverage.overall));
-        systems.push(SystemSummary { system, figures });
+        systems.push(SystemCard { system, figures });
     }
     let team_form =
         TeamFormValues { name: team.name.clone(), description: team.description.clone(), version: Some(team.version) };
