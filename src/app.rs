@@ -101,7 +101,7 @@ pub fn router(state: AppState) -> Router {
             // Refuses state-changing requests a browser sends from another site.
             tower_http::csrf::CsrfLayer::new(),
             axum::middleware::from_fn(run_writes_to_completion),
-            tower_http::limit::RequestBodyLimitLayer::new(crate::atlas::MAX_IMPORT_BYTES + 64 * 1024),
+            tower_http::limit::RequestBodyLimitLayer::new(crate::atlas::MAX_RELEASE_BYTES + 64 * 1024),
         ))
         .with_state(state)
 }

@@ -430,12 +430,12 @@ fn print_out(text: &str) {
 
 fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     let metadata = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if metadata.len() > crate::atlas::MAX_IMPORT_BYTES as u64 {
+    if metadata.len() > crate::atlas::MAX_RELEASE_BYTES as u64 {
         anyhow::bail!(
             "{}: the file is {} bytes; the import limit is {} bytes",
             path.display(),
             metadata.len(),
-            crate::atlas::MAX_IMPORT_BYTES
+            crate::atlas::MAX_RELEASE_BYTES
         );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))

@@ -8,13 +8,13 @@ use sha2::{Digest, Sha256};
 
 use crate::atlas::bundled::{self, BUNDLED_VERSION};
 use crate::atlas::framework::Origin;
-use crate::atlas::{Catalog, Framework, ImportError, read_release};
+use crate::atlas::{Catalog, Framework, ReadError, read_release};
 use crate::db::{self, Database};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportFailure {
     #[error(transparent)]
-    Unreadable(#[from] ImportError),
+    Unreadable(#[from] ReadError),
     #[error("{file}: release {version} is already loaded{detail}")]
     AlreadyLoaded { file: String, version: String, detail: String },
     #[error("storing the release failed: {0}")]

@@ -21,7 +21,7 @@ use crate::atlas::model::{
     AttackReference, CaseStudy, CaseStudyKind, DateGranularity, Maturity, ProcedureStep, SourceFormat, Technique,
     official_url,
 };
-use crate::atlas::{Framework, ImportErrorKind, MAX_IMPORT_BYTES};
+use crate::atlas::{Framework, MAX_RELEASE_BYTES, ReadErrorKind};
 use crate::releases::{self, ImportFailure};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_case_studies))
         .routes(routes!(get_case_study))
         .routes(routes!(diff_frameworks))
-        .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_RELEASE_BYTES))
 }
 
 fn release(state: &AppState, version: &str) -> ApiResult<Arc<Framework>> {
@@ -292,7 +292,7 @@ async fn import_framework(
 ) -> ApiResult<(StatusCode, HeaderMap, Json<ReleaseImportResult>)> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(format!("the file is over the import limit of {MAX_IMPORT_BYTES} bytes"))
+            ApiError::TooLarge(format!("the file is over the import limit of {MAX_RELEASE_BYTES} bytes"))
         } else {
             ApiError::BadRequest(rejection.body_text())
         }
@@ -304,9 +304,9 @@ async fn import_framework(
     let framework = releases::import(&state.db, &state.catalog, &body, file, params.version.as_deref()).await.map_err(
         |failure| match failure {
             ImportFailure::Unreadable(e) => match e.kind {
-                ImportErrorKind::TooLarge => ApiError::TooLarge(e.to_string()),
-                ImportErrorKind::UnknownFormat => ApiError::UnsupportedFormat(e.to_string()),
-                ImportErrorKind::Syntax | ImportErrorKind::Invalid => ApiError::InvalidFile(e.to_string()),
+                ReadErrorKind::TooLarge => ApiError::TooLarge(e.to_string()),
+                ReadErrorKind::UnknownFormat => ApiError::UnsupportedFormat(e.to_string()),
+                ReadErrorKind::Syntax | ReadErrorKind::Invalid => ApiError::InvalidFile(e.to_string()),
             },
             ImportFailure::AlreadyLoaded { .. } => ApiError::Conflict(failure.to_string()),
             ImportFailure::Database(e) => ApiError::Internal(e.into()),

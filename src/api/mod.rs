@@ -273,7 +273,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub fn error_for_status(status: StatusCode) -> Response {
     let (code, message): (&'static str, String) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            ("too_large", format!("the request body is over the limit of {} bytes", crate::atlas::MAX_IMPORT_BYTES))
+            ("too_large", format!("the request body is over the limit of {} bytes", crate::atlas::MAX_RELEASE_BYTES))
         }
         StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long and was stopped".into()),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this path does not accept that method".into()),

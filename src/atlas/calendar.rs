@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use yaml_serde::Value;
 
-use super::import::{ImportError, ImportErrorKind, yaml_error};
+use super::error::{ReadError, ReadErrorKind, yaml_error};
 use super::legacy::scalar_string;
 use super::model::{
     AttackReference, CaseStudy, CaseStudyKind, DateGranularity, Maturity, Mitigation, MitigationLink, ProcedureStep,
@@ -90,9 +90,9 @@ struct Relationship {
     position: Option<i64>,
 }
 
-pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
+pub fn read(text: &str, file: &str) -> Result<Release, ReadError> {
     let parsed: File = yaml_serde::from_str(text).map_err(|e| yaml_error(file, e))?;
-    let invalid = |message: String| ImportError::new(file, ImportErrorKind::Invalid, message);
+    let invalid = |message: String| ReadError::new(file, ReadErrorKind::Invalid, message);
 
     let format_version = scalar_string(&parsed.format_version).unwrap_or_default();
     if format_version.split('.').next() != Some("6") {
@@ -304,7 +304,7 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::atlas::import::read_release;
+    use crate::atlas::read::read_release;
 
     /// Invented data in the calendar layout, with the quirks a reader meets:
     /// steps stored out of order, a sub-technique without relationships.

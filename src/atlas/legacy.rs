@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use yaml_serde::Value;
 
-use super::import::{ImportError, ImportErrorKind, yaml_error};
+use super::error::{ReadError, ReadErrorKind, yaml_error};
 use super::model::{
     AttackReference, CaseStudy, CaseStudyKind, DateGranularity, Maturity, Mitigation, MitigationLink, ProcedureStep,
     Release, SourceFormat, Tactic, Technique, tactic_shortname,
@@ -125,16 +125,16 @@ struct LegacyCaseStudy {
     case_study_type: Option<String>,
 }
 
-pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
+pub fn read(text: &str, file: &str) -> Result<Release, ReadError> {
     let parsed: File = yaml_serde::from_str(text).map_err(|e| yaml_error(file, e))?;
     let version = scalar_string(&parsed.version)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| ImportError::new(file, ImportErrorKind::Invalid, "top-level `version` is missing or empty"))?;
+        .ok_or_else(|| ReadError::new(file, ReadErrorKind::Invalid, "top-level `version` is missing or empty"))?;
     let matrix = parsed
         .matrices
         .into_iter()
         .next()
-        .ok_or_else(|| ImportError::new(file, ImportErrorKind::Invalid, "`matrices` is empty"))?;
+        .ok_or_else(|| ReadError::new(file, ReadErrorKind::Invalid, "`matrices` is empty"))?;
 
     let tactics = matrix
         .tactics
@@ -156,11 +156,7 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
         let maturity = match t.maturity.as_deref() {
             None => None,
             Some(raw) => Some(Maturity::parse(raw).ok_or_else(|| {
-                ImportError::new(
-                    file,
-                    ImportErrorKind::Invalid,
-                    format!("technique {}: unknown maturity `{raw}`", t.id),
-                )
+                ReadError::new(file, ReadErrorKind::Invalid, format!("technique {}: unknown maturity `{raw}`", t.id))
             })?),
         };
         techniques.push(Technique {
@@ -185,9 +181,9 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
         let kind = match cs.case_study_type.as_deref() {
             None => None,
             Some(raw) => Some(CaseStudyKind::parse(raw).ok_or_else(|| {
-                ImportError::new(
+                ReadError::new(
                     file,
-                    ImportErrorKind::Invalid,
+                    ReadErrorKind::Invalid,
                     format!("case study {}: unknown case-study-type `{raw}`", cs.id),
                 )
             })?),
@@ -195,9 +191,9 @@ pub fn read(text: &str, file: &str) -> Result<Release, ImportError> {
         let date_granularity = match cs.granularity.as_deref() {
             None => None,
             Some(raw) => Some(DateGranularity::parse(raw).ok_or_else(|| {
-                ImportError::new(
+                ReadError::new(
                     file,
-                    ImportErrorKind::Invalid,
+                    ReadErrorKind::Invalid,
                     format!("case study {}: unknown incident-date-granularity `{raw}`", cs.id),
                 )
             })?),
@@ -270,7 +266,7 @@ pub(crate) fn scalar_string(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::atlas::import::read_release;
+    use crate::atlas::read::read_release;
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/legacy-mini.yaml");
 
@@ -300,7 +296,7 @@ mod tests {
     fn a_dangling_parent_is_named_in_the_error() {
         let broken = FIXTURE.replace("subtechnique-of: AML.T0000", "subtechnique-of: AML.T0099");
         let err = read_release(broken.as_bytes(), "fixture.yaml", None).unwrap_err();
-        assert_eq!(err.kind, ImportErrorKind::Invalid);
+        assert_eq!(err.kind, ReadErrorKind::Invalid);
         assert!(err.to_string().contains("fixture.yaml"), "{err}");
         assert!(err.to_string().contains("AML.T0000.001") && err.to_string().contains("AML.T0099"), "{err}");
     }

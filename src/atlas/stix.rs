@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
-use super::import::{ImportError, ImportErrorKind, json_error};
+use super::error::{ReadError, ReadErrorKind, json_error};
 use super::model::{Mitigation, MitigationLink, Release, SourceFormat, Tactic, Technique, tactic_shortname};
 
 #[derive(Deserialize)]
@@ -72,13 +72,13 @@ impl Domain {
     }
 }
 
-pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, ImportError> {
+pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, ReadError> {
     let bundle: Bundle = serde_json::from_str(text).map_err(|e| json_error(file, e))?;
-    let invalid = |message: String| ImportError::new(file, ImportErrorKind::Invalid, message);
+    let invalid = |message: String| ReadError::new(file, ReadErrorKind::Invalid, message);
     if bundle.kind != "bundle" {
-        return Err(ImportError::new(
+        return Err(ReadError::new(
             file,
-            ImportErrorKind::UnknownFormat,
+            ReadErrorKind::UnknownFormat,
             format!("`type` is `{}`, not `bundle`", bundle.kind),
         ));
     }
@@ -261,7 +261,17 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
 
     let version = match version {
         Some(v) => v.to_string(),
-        None => format!("stix-{}", newest_modified.as_deref().map(|m| &m[..m.len().min(10)]).unwrap_or("unversioned")),
+        None => match newest_modified.as_deref() {
+            None => "stix-unversioned".to_string(),
+            Some(modified) => format!(
+                "stix-{}",
+                date_prefix(modified).ok_or_else(|| invalid(format!(
+                    "the bundle names no ATLAS version, and its newest `modified` value `{}` does not start with a \
+                     date (YYYY-MM-DD) to name it by; give the version explicitly",
+                    modified.chars().take(40).collect::<String>()
+                )))?
+            ),
+        },
     };
     Ok(Release {
         version,
@@ -274,10 +284,17 @@ pub fn read(text: &str, file: &str, version: Option<&str>) -> Result<Release, Im
     })
 }
 
+/// The `YYYY-MM-DD` a STIX timestamp starts with, if it does.
+fn date_prefix(stamp: &str) -> Option<&str> {
+    let prefix = stamp.get(..10)?;
+    let shape = prefix.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    shape.then_some(prefix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::atlas::import::read_release;
+    use crate::atlas::read::read_release;
 
     fn fixture() -> String {
         let ext = |id: &str| {
@@ -321,7 +338,24 @@ mod tests {
         let text = fixture();
         let cut = &text[..text.len() / 2];
         let err = read_release(cut.as_bytes(), "bundle.json", None).unwrap_err();
-        assert_eq!(err.kind, ImportErrorKind::Syntax);
+        assert_eq!(err.kind, ReadErrorKind::Syntax);
         assert!(err.message.starts_with("line "), "{err}");
+    }
+
+    #[test]
+    fn an_unversioned_bundle_is_named_by_its_newest_date_and_a_garbled_date_is_refused() {
+        let dated =
+            fixture().replace(r#""name":"Parent","#, r#""name":"Parent","modified":"2025-03-04T05:06:07.000Z","#);
+        let release = read_release(dated.as_bytes(), "bundle.json", None).expect("a dated bundle reads");
+        assert_eq!(release.version, "stix-2025-03-04");
+        // A multi-byte character across the tenth byte once crashed the reader.
+        for garbled in ["2025-0€-01T00:00:00Z", "2025-03-0€", "€€€€", "2025/03/04"] {
+            let text = fixture().replace(r#""name":"Parent","#, &format!(r#""name":"Parent","modified":"{garbled}","#));
+            let err = read_release(text.as_bytes(), "bundle.json", None).expect_err(garbled);
+            assert_eq!(err.kind, ReadErrorKind::Invalid, "{garbled}");
+            assert!(err.to_string().starts_with("bundle.json: ") && err.message.contains("modified"), "{err}");
+        }
+        let named = fixture().replace(r#""name":"Parent","#, r#""name":"Parent","modified":"2025-0€-01","#);
+        assert!(read_release(named.as_bytes(), "bundle.json", Some("5.6.0")).is_ok(), "a named version needs no date");
     }
 }

@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use atlascope::atlas::{MAX_IMPORT_BYTES, bundled, read_release};
+use atlascope::atlas::{MAX_RELEASE_BYTES, bundled, read_release};
 use atlascope::domain::records::System;
 use atlascope::domain::{Exposure, Rating};
 use atlascope::reports::SystemSource;
@@ -71,7 +71,7 @@ fn hostile_shapes() -> Vec<(String, Vec<u8>)> {
         ("an alias bomb ahead of a real file".into(), format!("{bomb_head}{calendar}").into_bytes()),
         ("3,000 indentation levels".into(), format!("matrices:\n{indented}").into_bytes()),
         ("10,000 compact sequences".into(), format!("matrices:\n{}x\n", "- ".repeat(10_000)).into_bytes()),
-        ("one byte over the size limit".into(), vec![b'#'; MAX_IMPORT_BYTES + 1]),
+        ("one byte over the size limit".into(), vec![b'#'; MAX_RELEASE_BYTES + 1]),
         ("UTF-16 text".into(), "matrices: []".encode_utf16().flat_map(u16::to_le_bytes).collect()),
     ]
 }
@@ -270,7 +270,7 @@ async fn a_server_refusing_hostile_files_gives_its_memory_back() {
                 let status = match send("POST", path, bytes.clone()).await {
                     Ok(status) => status,
                     // The server may answer 413 and close before a too-large upload is all sent.
-                    Err(_) if bytes.len() > MAX_IMPORT_BYTES => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    Err(_) if bytes.len() > MAX_RELEASE_BYTES => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                     Err(error) => panic!("round {round}, {name} to {path}: no answer: {error}"),
                 };
                 assert!(started.elapsed() < LIMIT, "round {round}, {name} to {path} took {:?}", started.elapsed());

@@ -123,7 +123,7 @@ async fn bad_files_are_refused_with_the_reason_and_nothing_is_stored() {
     let reply = app.post("/api/v1/frameworks", b"{\"type\": \"bundle\", \"objects\": [".to_vec()).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let huge = vec![b'#'; atlascope::atlas::MAX_IMPORT_BYTES + 1];
+    let huge = vec![b'#'; atlascope::atlas::MAX_RELEASE_BYTES + 1];
     let reply = app.post("/api/v1/frameworks", huge).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(reply.json()["error"]["code"], "too_large");

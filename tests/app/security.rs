@@ -237,7 +237,7 @@ async fn hardening_hsts_json_413_token_guessing_and_read_only_administration() {
     assert!(tls.header("strict-transport-security").starts_with("max-age="), "{:?}", tls.headers);
 
     // A body over the limit gets the API's JSON error, not the framework's text.
-    let huge = vec![b'x'; atlascope::atlas::MAX_IMPORT_BYTES + 100 * 1024];
+    let huge = vec![b'x'; atlascope::atlas::MAX_RELEASE_BYTES + 100 * 1024];
     let refused = app.post("/api/v1/frameworks", huge).await;
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(refused.json()["error"]["code"], "too_large", "{}", refused.body);

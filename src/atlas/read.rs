@@ -1,73 +1,48 @@
-//! Format detection, limits, validation and normalisation shared by the
-//! readers. Every error names the file and the object or line at fault.
+//! Reading an ATLAS release file: format detection, the size limit, then
+//! the reader of that format, normalisation and validation of the result.
+//! Every error names the file and the object or line at fault.
 
 use std::collections::{HashMap, HashSet};
 
+use super::error::{ReadError, ReadErrorKind};
 use super::model::{Release, SourceFormat, parent_from_id};
 use super::{calendar, legacy, stix};
 
-/// Largest file accepted for import (official files are under 1 MiB).
-pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportErrorKind {
-    /// The file is over [`MAX_IMPORT_BYTES`].
-    TooLarge,
-    /// Not an ATLAS file this program knows how to read.
-    UnknownFormat,
-    /// Malformed or truncated YAML/JSON.
-    Syntax,
-    /// Well-formed, but the content breaks a rule (missing field, dangling link).
-    Invalid,
-}
-
-/// Why a file could not be read as an ATLAS release.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}: {message}")]
-pub struct ImportError {
-    pub file: String,
-    pub kind: ImportErrorKind,
-    pub message: String,
-}
-
-impl ImportError {
-    pub fn new(file: &str, kind: ImportErrorKind, message: impl Into<String>) -> Self {
-        ImportError { file: file.to_string(), kind, message: message.into() }
-    }
-}
+/// Largest release file accepted (official files are under 1 MiB).
+pub const MAX_RELEASE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Reads any official ATLAS distribution, detecting its format.
 ///
 /// `version_override` names the release when the file does not (STIX
 /// bundles carry no ATLAS data version) or when the user wants another name.
-pub fn read_release(bytes: &[u8], file: &str, version_override: Option<&str>) -> Result<Release, ImportError> {
-    if bytes.len() > MAX_IMPORT_BYTES {
-        return Err(ImportError::new(
+pub fn read_release(bytes: &[u8], file: &str, version_override: Option<&str>) -> Result<Release, ReadError> {
+    if bytes.len() > MAX_RELEASE_BYTES {
+        return Err(ReadError::new(
             file,
-            ImportErrorKind::TooLarge,
-            format!("the file is {} bytes; the import limit is {} bytes", bytes.len(), MAX_IMPORT_BYTES),
+            ReadErrorKind::TooLarge,
+            format!("the file is {} bytes; the import limit is {} bytes", bytes.len(), MAX_RELEASE_BYTES),
         ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        ImportError::new(
+        ReadError::new(
             file,
-            ImportErrorKind::UnknownFormat,
+            ReadErrorKind::UnknownFormat,
             format!("the file is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
         )
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if looks_like_navigator_layer(text) {
-        return Err(ImportError::new(
+        return Err(ReadError::new(
             file,
-            ImportErrorKind::UnknownFormat,
+            ReadErrorKind::UnknownFormat,
             "this is an ATLAS Navigator layer (an annotation of techniques), not an ATLAS release; \
              import a release file such as ATLAS.yaml, ATLAS-2026.05.yaml or stix-atlas.json",
         ));
     }
     let format = detect_format(text).ok_or_else(|| {
-        ImportError::new(
+        ReadError::new(
             file,
-            ImportErrorKind::UnknownFormat,
+            ReadErrorKind::UnknownFormat,
             "unknown format: expected a legacy ATLAS.yaml (top-level `matrices`), a calendar-format file \
              (`format-version: 6.x`) or a STIX 2.1 bundle (`\"type\": \"bundle\"`)",
         )
@@ -75,7 +50,7 @@ pub fn read_release(bytes: &[u8], file: &str, version_override: Option<&str>) ->
     if matches!(format, SourceFormat::Legacy | SourceFormat::Calendar)
         && let Err(over) = super::yaml_budget::check(text)
     {
-        return Err(ImportError::new(file, ImportErrorKind::Invalid, format!("line {}: {}", over.line, over.message)));
+        return Err(ReadError::new(file, ReadErrorKind::Invalid, format!("line {}: {}", over.line, over.message)));
     }
     let mut release = match format {
         SourceFormat::Legacy => legacy::read(text, file)?,
@@ -85,9 +60,9 @@ pub fn read_release(bytes: &[u8], file: &str, version_override: Option<&str>) ->
     if let Some(version) = version_override {
         let version = version.trim();
         if !is_valid_version_label(version) {
-            return Err(ImportError::new(
+            return Err(ReadError::new(
                 file,
-                ImportErrorKind::Invalid,
+                ReadErrorKind::Invalid,
                 format!("release version `{version}` must be 1-40 letters, digits, dots, dashes or underscores"),
             ));
         }
@@ -131,45 +106,6 @@ fn detect_format(text: &str) -> Option<SourceFormat> {
     None
 }
 
-/// Turns a YAML parser error into a message with its line and column.
-pub(crate) fn yaml_error(file: &str, error: yaml_serde::Error) -> ImportError {
-    let kind = if error.to_string().contains("invalid type")
-        || error.to_string().contains("missing field")
-        || error.to_string().contains("unknown variant")
-    {
-        ImportErrorKind::Invalid
-    } else {
-        ImportErrorKind::Syntax
-    };
-    let mut message = match error.location() {
-        Some(loc) => format!("line {} column {}: {}", loc.line(), loc.column(), strip_location(&error.to_string())),
-        None => error.to_string(),
-    };
-    if message.contains("missing field") {
-        message.push_str(" (is the file complete?)");
-    }
-    ImportError::new(file, kind, message)
-}
-
-pub(crate) fn json_error(file: &str, error: serde_json::Error) -> ImportError {
-    let kind = match error.classify() {
-        serde_json::error::Category::Data => ImportErrorKind::Invalid,
-        _ => ImportErrorKind::Syntax,
-    };
-    let what = match error.classify() {
-        serde_json::error::Category::Eof => "the JSON ends early (truncated file?)".to_string(),
-        _ => strip_location(&error.to_string()),
-    };
-    ImportError::new(file, kind, format!("line {} column {}: {what}", error.line(), error.column()))
-}
-
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
-}
-
 /// Puts a freshly read release into canonical shape: objects in ID order,
 /// sub-techniques carrying their parent's tactics, duplicate links dropped.
 pub(crate) fn normalise(release: &mut Release) {
@@ -199,8 +135,8 @@ fn dedup_in_order(items: &mut Vec<String>) {
 }
 
 /// Checks that every reference in the release points at an object it holds.
-pub(crate) fn validate(release: &Release, file: &str) -> Result<(), ImportError> {
-    let invalid = |message: String| Err(ImportError::new(file, ImportErrorKind::Invalid, message));
+pub(crate) fn validate(release: &Release, file: &str) -> Result<(), ReadError> {
+    let invalid = |message: String| Err(ReadError::new(file, ReadErrorKind::Invalid, message));
     if release.tactics.is_empty() {
         return invalid("the file holds no tactics".into());
     }
