@@ -93,7 +93,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(web::not_found)
         .layer((
             TraceLayer::new_for_http().make_span_with(request_span),
-            axum::middleware::from_fn(https_and_api_errors),
+            axum::middleware::from_fn(finish_response),
             CatchPanicLayer::new(),
             TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)),
             CompressionLayer::new().quality(CompressionLevel::Fastest),
@@ -106,15 +106,34 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Two things every response gets on its way out: HSTS when the request
-/// came over HTTPS, and under `/api` the documented JSON error body on a
-/// failure answered before any handler ran (body over the limit, timeout,
-/// panic), which the layers below write as plain text.
-async fn https_and_api_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// A failure the server must look into, attached to its answer by the
+/// error types of pages and the API; [`finish_response`] logs it once.
+#[derive(Clone)]
+pub struct FailureReport(pub Arc<anyhow::Error>);
+
+/// The sentence an error answer says to a person, attached by the page
+/// errors; an htmx request gets it as the whole answer, to show where the
+/// person acted.
+#[derive(Clone)]
+pub struct ShownMessage(pub String);
+
+/// What every response gets on its way out: its failure logged once; HSTS
+/// when the request came over HTTPS; under `/api` the documented JSON error
+/// body on a failure answered before any handler ran (body over the limit,
+/// timeout, panic), which the layers below write as plain text; and for an
+/// htmx request that failed, the message alone as text, which the page
+/// shows beside the control that sent it.
+async fn finish_response(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let https = crate::auth::served_over_https(request.headers());
     let api = request.uri().path().starts_with("/api/");
+    let htmx = web::is_htmx(request.headers());
+    let method = request.method().clone();
+    let path = shown_path(request.uri().path()).to_string();
     let mut response = next.run(request).await;
     let status = response.status();
+    if let Some(FailureReport(error)) = response.extensions_mut().remove::<FailureReport>() {
+        tracing::error!(%method, path, status = status.as_u16(), error = ?error, "request failed");
+    }
     let json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if api && (status.is_client_error() || status.is_server_error()) && !json {
@@ -123,6 +142,14 @@ async fn https_and_api_errors(request: axum::extract::Request, next: axum::middl
             headers.remove(name);
         }
         response = api::error_for_status(status);
+        response.headers_mut().extend(headers);
+    }
+    if htmx && let Some(ShownMessage(message)) = response.extensions_mut().remove::<ShownMessage>() {
+        let mut headers = std::mem::take(response.headers_mut());
+        for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
+            headers.remove(name);
+        }
+        response = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response();
         response.headers_mut().extend(headers);
     }
     if https {
@@ -153,9 +180,12 @@ async fn run_writes_to_completion(request: axum::extract::Request, next: axum::m
 /// The log span of a request. It names the route, never the query string or
 /// a secret in the path (invite codes), and no header (cookies, tokens).
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let path = request.uri().path();
-    let shown = if path.starts_with("/join/") { "/join/{code}" } else { path };
-    tracing::debug_span!("request", method = %request.method(), path = %shown)
+    tracing::debug_span!("request", method = %request.method(), path = %shown_path(request.uri().path()))
+}
+
+/// A request path as the log may show it: invite codes are secrets.
+fn shown_path(path: &str) -> &str {
+    if path.starts_with("/join/") { "/join/{code}" } else { path }
 }
 
 /// Serves until `shutdown` completes, then ends every live stream and drains
@@ -203,5 +233,60 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::web::WebError;
+
+    /// Collects what the log writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_logged_once_with_its_route_and_never_shown_to_the_person() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let _log = tracing::subscriber::set_default(subscriber);
+        let router: Router = Router::new()
+            .route(
+                "/broken",
+                axum::routing::get(|| async { WebError::Internal(anyhow::anyhow!("disk on fire")).into_response() }),
+            )
+            .layer(axum::middleware::from_fn(finish_response));
+        for htmx in [false, true] {
+            let mut request = Request::get("/broken");
+            if htmx {
+                request = request.header("hx-request", "true");
+            }
+            let response = router.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            let body = String::from_utf8_lossy(&body);
+            assert!(!body.contains("disk on fire"), "the cause stays in the log: {body}");
+            assert_eq!(body.contains("<html"), !htmx, "a page, or one sentence for htmx: {body}");
+        }
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(log.matches("disk on fire").count(), 2, "once per failed request: {log}");
+        assert!(log.contains("path=\"/broken\"") && log.contains("status=500"), "{log}");
     }
 }

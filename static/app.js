@@ -62,6 +62,45 @@
     if (next) { next.focus(); event.preventDefault(); }
   });
 
+  // A failed htmx request says so where the person acted: inside the form
+  // that sent it, or at the top of the region it would have changed. The
+  // server answers a failed htmx request with one sentence of plain text.
+  function actionPlace(detail) {
+    var elt = detail.elt;
+    if (!elt) return null;
+    return elt.closest("form") || detail.target || elt.parentElement;
+  }
+  function showActionError(detail, text) {
+    var place = actionPlace(detail);
+    if (!place) return;
+    var note = place.querySelector(":scope > .action-error");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "notice error action-error";
+      note.setAttribute("role", "alert");
+      place.insertBefore(note, place.firstChild);
+    }
+    note.textContent = text;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var place = actionPlace(event.detail);
+    var old = place && place.querySelector(":scope > .action-error");
+    if (old) old.remove();
+  });
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var type = (xhr.getResponseHeader("content-type") || "").toLowerCase();
+    var text = type.indexOf("text/plain") === 0 && xhr.responseText ? xhr.responseText.slice(0, 500)
+      : "Not done: the server answered " + xhr.status + ". Reload the page and try again.";
+    showActionError(event.detail, text);
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    showActionError(event.detail, "Not saved: the server could not be reached. Check the connection and try again.");
+  });
+  document.addEventListener("htmx:timeout", function (event) {
+    showActionError(event.detail, "Not saved: the server did not answer in time. Try again.");
+  });
+
   // Keep the keyboard focus where it was when the panel is re-rendered after
   // a save, and move it into the panel when a technique is opened.
   var focusedId = null;

@@ -208,8 +208,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = match &self {
-            ApiError::Internal(e) => {
-                tracing::error!(error = ?e, "API request failed");
+            ApiError::Internal(_) => {
                 "the server could not complete this request; the details are in its log".to_string()
             }
             other => other.to_string(),
@@ -238,6 +237,9 @@ impl IntoResponse for ApiError {
                 }
             }
             _ => {}
+        }
+        if let ApiError::Internal(error) = self {
+            response.extensions_mut().insert(crate::app::FailureReport(std::sync::Arc::new(error)));
         }
         response
     }

@@ -29,7 +29,36 @@ enum Refusal {
     Internal(anyhow::Error),
 }
 
-fn refuse(api: bool, uri: &axum::http::Uri, refusal: Refusal) -> Response {
+/// Who is refused: the API, a page, or htmx on a page.
+struct Asker<'a> {
+    api: bool,
+    uri: &'a axum::http::Uri,
+    /// For an htmx request, the page it was sent from (path and query).
+    htmx_page: Option<String>,
+}
+
+impl<'a> Asker<'a> {
+    fn of(uri: &'a axum::http::Uri, headers: &HeaderMap) -> Self {
+        let htmx_page = crate::web::is_htmx(headers).then(|| {
+            headers
+                .get("hx-current-url")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<axum::http::Uri>().ok())
+                .and_then(|current| current.path_and_query().map(|p| p.as_str().to_string()))
+                .unwrap_or_else(|| "/".to_string())
+        });
+        Asker { api: uri.path().starts_with("/api/"), uri, htmx_page }
+    }
+}
+
+/// The sign-in page, coming back to `next` (a local path) afterwards.
+fn sign_in_location(next: &str) -> String {
+    let encoded = percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC);
+    format!("/login?next={encoded}")
+}
+
+fn refuse(asker: &Asker, refusal: Refusal) -> Response {
+    let (api, uri) = (asker.api, asker.uri);
     if api {
         let error = match refusal {
             Refusal::SignIn => ApiError::Unauthorized("sign in or send `Authorization: Bearer <token>`".into()),
@@ -46,11 +75,20 @@ fn refuse(api: bool, uri: &axum::http::Uri, refusal: Refusal) -> Response {
         return error.into_response();
     }
     match refusal {
-        Refusal::SignIn | Refusal::BadToken => {
-            let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let encoded = percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC);
-            Redirect::to(&format!("/login?next={encoded}")).into_response()
-        }
+        Refusal::SignIn | Refusal::BadToken => match &asker.htmx_page {
+            // htmx would swap the sign-in page into the panel; send the
+            // whole page there instead, back to where the person was.
+            Some(page) => {
+                let mut response = StatusCode::UNAUTHORIZED.into_response();
+                if let Ok(location) = HeaderValue::from_str(&sign_in_location(page)) {
+                    response.headers_mut().insert("hx-redirect", location);
+                }
+                response
+            }
+            None => {
+                Redirect::to(&sign_in_location(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))).into_response()
+            }
+        },
         Refusal::NotSetUp => Redirect::to("/setup").into_response(),
         Refusal::Forbidden(why) => WebError::Forbidden(why).into_response(),
         Refusal::NotFound => WebError::NotFound(format!("There is no page at {}.", uri.path())).into_response(),
@@ -116,14 +154,14 @@ pub async fn guard(
             return response;
         }
         tracing::error!(%method, path, "route has no access rule; refused");
-        return refuse(api, &uri, Refusal::Forbidden("this route has no access rule".into()));
+        return refuse(&Asker::of(&uri, request.headers()), Refusal::Forbidden("this route has no access rule".into()));
     };
 
     if !state.setup.is_done() && !matches!(path.as_str(), "/setup" | "/static/{*path}" | "/healthz") {
         match crate::db::accounts::count_admins(&state.db).await {
-            Ok(0) => return refuse(api, &uri, Refusal::NotSetUp),
+            Ok(0) => return refuse(&Asker::of(&uri, request.headers()), Refusal::NotSetUp),
             Ok(_) => state.setup.mark_done(),
-            Err(e) => return refuse(api, &uri, Refusal::Internal(e.into())),
+            Err(e) => return refuse(&Asker::of(&uri, request.headers()), Refusal::Internal(e.into())),
         }
     }
 
@@ -132,11 +170,11 @@ pub async fn guard(
         Ok(None) => {
             // Guessing tokens costs like guessing passwords.
             if let Err(wait) = state.login_limiter.check(&format!("bad-token:{}", client_address(&request))) {
-                return refuse(api, &uri, Refusal::TooMany(wait.as_secs().max(1)));
+                return refuse(&Asker::of(&uri, request.headers()), Refusal::TooMany(wait.as_secs().max(1)));
             }
-            return refuse(api, &uri, Refusal::BadToken);
+            return refuse(&Asker::of(&uri, request.headers()), Refusal::BadToken);
         }
-        Err(e) => return refuse(api, &uri, Refusal::Internal(e)),
+        Err(e) => return refuse(&Asker::of(&uri, request.headers()), Refusal::Internal(e)),
     };
 
     if api && !matches!(rule, Rule::Public) {
@@ -147,12 +185,12 @@ pub async fn guard(
             Principal::Anonymous => client_address(&request),
         };
         if let Err(wait) = state.api_limiter.check(&key) {
-            return refuse(api, &uri, Refusal::TooMany(wait.as_secs().max(1)));
+            return refuse(&Asker::of(&uri, request.headers()), Refusal::TooMany(wait.as_secs().max(1)));
         }
     }
 
     if let Err(refusal) = authorize(&state, &principal, &method, rule, &params).await {
-        return refuse(api, &uri, refusal);
+        return refuse(&Asker::of(&uri, request.headers()), refusal);
     }
     request.extensions_mut().insert(principal);
     next.run(request).await

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::app::{AppState, FailureReport, ShownMessage};
 use crate::atlas::Framework;
 
 pub fn router() -> Router<AppState> {
@@ -113,6 +113,22 @@ impl From<askama::Error> for WebError {
     }
 }
 
+impl From<crate::service::ServiceError> for WebError {
+    fn from(error: crate::service::ServiceError) -> Self {
+        match error {
+            crate::service::ServiceError::NotFound(m) => WebError::NotFound(m),
+            crate::service::ServiceError::Gone(m) => WebError::Gone(m),
+            crate::service::ServiceError::Invalid(e) => WebError::BadRequest(e.to_string()),
+            crate::service::ServiceError::Duplicate(m)
+            | crate::service::ServiceError::Refused(m)
+            | crate::service::ServiceError::Conflict { message: m, .. }
+            | crate::service::ServiceError::InvalidFile(m) => WebError::BadRequest(m),
+            crate::service::ServiceError::Database(e) => WebError::Internal(e.into()),
+            crate::service::ServiceError::Internal(e) => WebError::Internal(e),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "pages/error.html")]
 struct ErrorPage {
@@ -132,20 +148,23 @@ impl IntoResponse for WebError {
             WebError::TooManyRequests(s) => {
                 (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", format!("Please wait {s} seconds and try again."))
             }
-            WebError::Internal(e) => {
-                tracing::error!(error = ?e, "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "The server could not complete this request; the details are in its log.".to_string(),
-                )
-            }
+            WebError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not complete this request; the details are in its log.".to_string(),
+            ),
         };
+        let shown = ShownMessage(format!("{title}: {message}"));
         let page = ErrorPage { chrome: Chrome::bare(), status: status.as_u16(), title, message };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, title).into_response(),
+        };
+        response.extensions_mut().insert(shown);
+        if let WebError::Internal(error) = self {
+            response.extensions_mut().insert(FailureReport(Arc::new(error)));
         }
+        response
     }
 }
 
@@ -164,6 +183,11 @@ pub fn release(state: &AppState, version: &str) -> Result<Arc<Framework>, WebErr
     state.catalog.get(version).ok_or_else(|| {
         WebError::NotFound(format!("ATLAS release {version} is not loaded. The releases page lists the loaded ones."))
     })
+}
+
+/// True for a request htmx sent (not a history restore, which wants a page).
+pub fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.get("hx-request").is_some_and(|v| v == "true") && headers.get("hx-history-restore-request").is_none()
 }
 
 /// True for an htmx request that targets the element with this id.

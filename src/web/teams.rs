@@ -51,22 +51,6 @@ fn form_error(error: ServiceError) -> Result<(StatusCode, String), WebError> {
     }
 }
 
-impl From<ServiceError> for WebError {
-    fn from(error: ServiceError) -> Self {
-        match error {
-            ServiceError::NotFound(m) => WebError::NotFound(m),
-            ServiceError::Gone(m) => WebError::Gone(m),
-            ServiceError::Invalid(e) => WebError::BadRequest(e.to_string()),
-            ServiceError::Duplicate(m)
-            | ServiceError::Refused(m)
-            | ServiceError::Conflict { message: m, .. }
-            | ServiceError::InvalidFile(m) => WebError::BadRequest(m),
-            ServiceError::Database(e) => WebError::Internal(e.into()),
-            ServiceError::Internal(e) => WebError::Internal(e),
-        }
-    }
-}
-
 fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Response {
     (status, html).into_response()
 }

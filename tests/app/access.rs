@@ -15,9 +15,17 @@ use crate::helpers::{ADMIN, ADMIN_PASSWORD, Reply, StatusCode, TestApp, sqlite};
 /// the source of `src/web`, and the API routes, from the OpenAPI document.
 async fn served_routes(app: &TestApp) -> BTreeSet<(Method, String)> {
     let mut routes = BTreeSet::new();
-    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
-    for entry in std::fs::read_dir(web).expect("src/web") {
-        let source = std::fs::read_to_string(entry.expect("entry").path()).expect("source");
+    let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web")];
+    let mut files = Vec::new();
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).expect("a source folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() { folders.push(path) } else { files.push(path) }
+        }
+    }
+    assert!(files.len() > 10, "the page modules were found");
+    for file in files {
+        let source = std::fs::read_to_string(file).expect("source");
         let mut rest = source.as_str();
         while let Some(at) = rest.find(".route(\"") {
             rest = &rest[at + 8..];

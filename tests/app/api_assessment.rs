@@ -633,13 +633,29 @@ async fn history_names_the_account_and_undo_restores_the_value() {
     assert_ne!(app.get(&path).await.json()["rationale"], "x", "nothing written");
 }
 
-#[tokio::test]
-async fn errors_are_json_with_honest_statuses_naming_the_field() {
+/// A team "Errors" with one system "Strict", for the error tests; returns
+/// the app, the team and the system's API path.
+async fn strict_system() -> (TestApp, i64, String) {
     let app = TestApp::spawn().await;
     let team = create_team(&app, "Errors").await;
     let system = create_system(&app, team, "Strict").await;
-    let base = format!("/api/v1/systems/{system}");
+    (app, team, format!("/api/v1/systems/{system}"))
+}
 
+/// Nothing a refused request touches was written: the team keeps its one
+/// system, and the system only its creation in the history.
+async fn assert_nothing_written(app: &TestApp, team: i64, base: &str) {
+    assert_eq!(app.get(&format!("/api/v1/systems?team_id={team}")).await.json().as_array().unwrap().len(), 1);
+    assert!(app.get(&format!("{base}/acceptances")).await.json().as_array().unwrap().is_empty());
+    let history = app.get(&format!("{base}/history")).await.json();
+    assert_eq!(history.as_array().unwrap().len(), 1, "only the system's creation: {history}");
+    let a = app.get(&format!("{base}/assessments/AML.T0051")).await.json();
+    assert_eq!(a["version"], 0);
+}
+
+#[tokio::test]
+async fn unknown_ids_in_the_path_answer_404_as_json() {
+    let (app, team, base) = strict_system().await;
     // 404: unknown IDs in the path.
     for path in [
         "/api/v1/teams/999".to_string(),
@@ -676,7 +692,12 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
         "not_found",
         "no risk acceptance",
     );
+    assert_nothing_written(&app, team, &base).await;
+}
 
+#[tokio::test]
+async fn names_taken_case_insensitively_answer_409() {
+    let (app, team, base) = strict_system().await;
     // 409: names taken (case-insensitively).
     let reply = app.post_json("/api/v1/teams", &json!({ "name": "ERRORS" })).await;
     assert_error(&reply, StatusCode::CONFLICT, "conflict", "name: a team called ERRORS already exists");
@@ -691,7 +712,12 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
     let reply =
         app.post_json(&format!("/api/v1/teams/{team}/controls"), &json!({ "name": "mfa", "techniques": [] })).await;
     assert_error(&reply, StatusCode::CONFLICT, "conflict", "name:");
+    assert_nothing_written(&app, team, &base).await;
+}
 
+#[tokio::test]
+async fn bodies_of_the_wrong_shape_or_refused_values_answer_422_naming_the_field() {
+    let (app, team, base) = strict_system().await;
     // 422: the body has the wrong shape, naming the field.
     let reply = app.post_json("/api/v1/teams", &json!({ "description": "no name" })).await;
     assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "missing field `name`");
@@ -751,6 +777,12 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
     );
     let reply = app.put_json(&format!("{base}/assessments/AML.T0051"), &json!({ "rationale": "r".repeat(4001) })).await;
     assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "rationale: is 4001 characters");
+    assert_nothing_written(&app, team, &base).await;
+}
+
+#[tokio::test]
+async fn well_formed_ids_the_release_lacks_answer_404_naming_the_field() {
+    let (app, team, base) = strict_system().await;
     // A well-formed ID the release does not have names a missing thing: 404.
     let reply = app.put_json(&format!("{base}/assessments/AML.T9999"), &json!({ "applicability": "applies" })).await;
     assert_error(
@@ -828,7 +860,12 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
         "not_found",
         "control_id:",
     );
+    assert_nothing_written(&app, team, &base).await;
+}
 
+#[tokio::test]
+async fn bodies_that_are_not_json_or_not_declared_as_json_answer_400_or_415() {
+    let (app, team, base) = strict_system().await;
     // 400: not JSON, or a path ID that is no number.
     let reply = app
         .request(Method::POST, "/api/v1/teams", &[("content-type", "application/json")], b"{\"name\": ".to_vec())
@@ -850,16 +887,7 @@ async fn errors_are_json_with_honest_statuses_naming_the_field() {
     assert_error(&app.get("/api/v1/systems?team_id=abc").await, StatusCode::BAD_REQUEST, "bad_request", "team_id");
     let reply = app.get(&format!("{base}/controls/first")).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", "control_id: `first` in the path is not a number");
-
-    // Nothing was written by any of these.
-    let teams = app.get("/api/v1/teams").await.json();
-    assert_eq!(teams.as_array().unwrap().len(), 2);
-    assert_eq!(app.get(&format!("/api/v1/systems?team_id={team}")).await.json().as_array().unwrap().len(), 1);
-    assert!(app.get(&format!("{base}/acceptances")).await.json().as_array().unwrap().is_empty());
-    let history = app.get(&format!("{base}/history")).await.json();
-    assert_eq!(history.as_array().unwrap().len(), 1, "only the system's creation: {history}");
-    let a = app.get(&format!("{base}/assessments/AML.T0051")).await.json();
-    assert_eq!(a["version"], 0);
+    assert_nothing_written(&app, team, &base).await;
 }
 
 #[tokio::test]

@@ -251,6 +251,45 @@ async fn two_people_in_a_workshop_see_each_others_changes_and_conflicts() {
     drop(driver);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_save_says_so_in_the_panel_and_an_ended_session_goes_to_the_sign_in_page() {
+    let Some(driver) = start_driver().await else { return };
+    let app = TestApp::spawn().await;
+    let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
+    app.member("bob", 1, Some(atlascope::auth::Role::Editor)).await;
+    let bob_id = atlascope::db::accounts::user_by_name(&app.state.db, "bob").await.unwrap().unwrap().id;
+    let bob = open_browser(&driver, "bob").await;
+    sign_in(&bob, &app.base, "bob", "a long enough password").await;
+    bob.goto(&format!("{}{system}", app.base)).await.expect("workshop loads");
+    let cell = r#"a.wlink[data-technique="AML.T0051"]"#;
+    bob.find(Locator::Css(cell)).await.expect("cell").click().await.expect("open the panel");
+    eventually("Bob's panel", || async { text_of(&bob, "#panel-title").await.contains("LLM Prompt Injection") }).await;
+
+    // Bob becomes a viewer while his panel is open: his next save is refused, and he is told where he clicked.
+    atlascope::service::accounts::set_member(&app.state, 1, "bob", atlascope::auth::Role::Viewer).await.unwrap();
+    let risk = bob.find(Locator::Css(r#"#panel select[name="risk"]"#)).await.expect("risk");
+    risk.select_by_value("high").await.expect("select high");
+    eventually("the refusal beside the form", || async {
+        text_of(&bob, "#panel form .action-error").await.contains("Not allowed")
+    })
+    .await;
+    assert!(!text_of(&bob, "#panel").await.contains("Saved."), "nothing claims it was saved");
+
+    // His sessions end: the next action takes the whole page to the sign-in form, coming back here afterwards.
+    atlascope::service::accounts::set_member(&app.state, 1, "bob", atlascope::auth::Role::Editor).await.unwrap();
+    atlascope::service::accounts::revoke_other_sessions(&app.state, bob_id, "").await.unwrap();
+    let risk = bob.find(Locator::Css(r#"#panel select[name="risk"]"#)).await.expect("risk");
+    risk.select_by_value("low").await.expect("select low");
+    eventually("the sign-in page", || async { bob.current_url().await.is_ok_and(|u| u.path() == "/login") }).await;
+    let url = bob.current_url().await.expect("url");
+    let next = url.query_pairs().find(|(k, _)| k == "next").map(|(_, v)| v.into_owned());
+    assert_eq!(next.as_deref(), Some(system.as_str()), "back to the workshop after signing in: {url}");
+    assert!(bob.find(Locator::Css("#panel")).await.is_err(), "the sign-in page is the whole page, not the panel");
+
+    bob.close().await.expect("close");
+    drop(driver);
+}
+
 const PAYLOAD: &str = r#"<img src=x onerror="window.xss=1"><script>window.xss=1</script>"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,5 +14,6 @@ mod http_pages;
 mod reports;
 mod robustness;
 mod security;
+mod services;
 mod tools;
 mod workshop;

@@ -241,3 +241,40 @@ async fn the_cached_state_matches_the_database_after_concurrent_writes() {
     assert_eq!(summary(&fresh.get(&system).await.body), summary(&cached_page));
     drop(keep);
 }
+
+#[tokio::test]
+async fn htmx_requests_get_a_sign_in_redirect_htmx_follows_and_refusals_as_one_sentence() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let save = format!("{system}/techniques/AML.T0051");
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let current = format!("{}{system}?tactic=AML.TA0005", app.base);
+
+    // No session: htmx is told to load the sign-in page, coming back to the page it was on.
+    let anonymous = [form, ("cookie", ""), ("hx-request", "true"), ("hx-current-url", current.as_str())];
+    let reply = app.request(axum::http::Method::POST, &save, &anonymous, b"risk=high".to_vec()).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let expected = format!(
+        "/login?next={}",
+        percent_encoding::utf8_percent_encode(
+            &format!("{system}?tactic=AML.TA0005"),
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    );
+    assert_eq!(reply.header("hx-redirect"), expected);
+    // Without htmx, the browser is redirected as before.
+    let plain = app.request(axum::http::Method::POST, &save, &[form, ("cookie", "")], b"risk=high".to_vec()).await;
+    assert_eq!(plain.status, StatusCode::SEE_OTHER);
+    assert!(plain.header("location").starts_with("/login?next="));
+
+    // A viewer's save is refused with one sentence for htmx, a page otherwise.
+    let viewer = app.member("vera", 1, Some(atlascope::auth::Role::Viewer)).await;
+    let as_viewer = [form, ("cookie", viewer.as_str()), ("hx-request", "true")];
+    let refused = app.request(axum::http::Method::POST, &save, &as_viewer, b"risk=high".to_vec()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.header("content-type").starts_with("text/plain"), "{}", refused.header("content-type"));
+    assert!(refused.body.starts_with("Not allowed: ") && !refused.body.contains('<'), "{}", refused.body);
+    let page = app.request(axum::http::Method::POST, &save, &as_viewer[..2], b"risk=high".to_vec()).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("<html"), "a page without htmx");
+}

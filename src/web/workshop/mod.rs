@@ -10,10 +10,10 @@ mod page;
 mod panel;
 
 use axum::Router;
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 
 use crate::app::AppState;
+use crate::web::is_htmx;
 
 pub use live::{ACCESS_RECHECK, render_live_updates};
 
@@ -35,8 +35,4 @@ pub fn router() -> Router<AppState> {
 /// Technique IDs hold dots; DOM ids and event names use underscores.
 pub fn dom_id(id: &str) -> String {
     id.replace('.', "_")
-}
-
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers.get("hx-request").is_some_and(|v| v == "true")
 }
