@@ -257,9 +257,10 @@ async fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
             println!("Cleared the failed sign-ins of {username} from {cleared} address(es)");
         }
         UserCommand::List => {
-            for user in db::accounts::users(&state.db).await? {
+            for user in crate::service::accounts::users(&state).await? {
                 let role = if user.is_admin { "administrator" } else { "user" };
-                println!("{}  {}  [{role}; created {}]", user.username, user.display_name, user.created_at);
+                let created = crate::domain::records::format_timestamp(user.created_at);
+                println!("{}  {}  [{role}; created {created}]", user.username, user.display_name);
             }
         }
     }
@@ -270,9 +271,7 @@ async fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
     let state = local_core(data_dir).await?;
     match command {
         TokenCommand::Create { username, name, write, team, days } => {
-            let user = db::accounts::user_by_name(&state.db, &username)
-                .await?
-                .with_context(|| format!("no account is called {username}"))?;
+            let user = crate::service::accounts::user_named(&state, &username).await?;
             let scope = if write { crate::auth::TokenScope::Write } else { crate::auth::TokenScope::Read };
             let token = crate::service::accounts::create_token(&state, user.id, &name, scope, team, days).await?;
             eprintln!(
@@ -344,7 +343,7 @@ async fn serve(
     let core = Core::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
-    let has_admin = db::accounts::count_admins(&core.db).await? > 0;
+    let has_admin = crate::service::accounts::has_administrator(&core).await?;
     let setup = SetupState::new(has_admin).with_names(public_names);
     if !has_admin {
         let code = setup.issue_code();

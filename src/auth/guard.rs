@@ -158,9 +158,9 @@ pub async fn guard(
     };
 
     if !state.setup.is_done() && !matches!(path.as_str(), "/setup" | "/static/{*path}" | "/healthz") {
-        match crate::db::accounts::count_admins(&state.db).await {
-            Ok(0) => return refuse(&Asker::of(&uri, request.headers()), Refusal::NotSetUp),
-            Ok(_) => state.setup.mark_done(),
+        match accounts::has_administrator(&state).await {
+            Ok(false) => return refuse(&Asker::of(&uri, request.headers()), Refusal::NotSetUp),
+            Ok(true) => state.setup.mark_done(),
             Err(e) => return refuse(&Asker::of(&uri, request.headers()), Refusal::Internal(e.into())),
         }
     }

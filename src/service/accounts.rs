@@ -49,6 +49,11 @@ fn check_username(username: &str) -> ServiceResult<String> {
 }
 
 /// Creates an account. The first account of a fresh installation must be an administrator.
+/// True once some account is a site administrator (first-run set-up is done).
+pub async fn has_administrator(core: &Core) -> ServiceResult<bool> {
+    Ok(db::accounts::count_admins(&core.db).await? > 0)
+}
+
 pub async fn create_user(
     core: &Core,
     username: &str,
@@ -76,6 +81,13 @@ pub async fn user(core: &Core, user_id: i64) -> ServiceResult<User> {
     db::accounts::user(&core.db, user_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("this account no longer exists".into()))
+}
+
+/// The account with this user name (case-insensitive), or not found.
+pub async fn user_named(core: &Core, username: &str) -> ServiceResult<User> {
+    db::accounts::user_by_name(&core.db, username)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no account is called {username}")))
 }
 
 /// Every account, by user name.

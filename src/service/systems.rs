@@ -80,6 +80,12 @@ pub async fn get(core: &Core, id: i64) -> ServiceResult<System> {
     Ok(system_context(core, id).await?.system)
 }
 
+/// The team a system belongs to now, read from the database (not from a
+/// cached snapshot), or `None` once it is deleted: what a live stream checks.
+pub async fn team_of(core: &Core, id: i64) -> ServiceResult<Option<i64>> {
+    Ok(crate::db::systems::team_of(&core.db, id).await?)
+}
+
 pub async fn list(core: &Core, team_id: Option<i64>) -> ServiceResult<Vec<System>> {
     Ok(db::systems::list(&core.db, team_id).await?)
 }

@@ -200,11 +200,11 @@ async fn is_set_up(state: &AppState) -> Result<bool, WebError> {
     if state.setup.is_done() {
         return Ok(true);
     }
-    let admins = crate::db::accounts::count_admins(&state.db).await.map_err(|e| WebError::Internal(e.into()))?;
-    if admins > 0 {
+    let done = crate::service::accounts::has_administrator(state).await?;
+    if done {
         state.setup.mark_done();
     }
-    Ok(admins > 0)
+    Ok(done)
 }
 
 #[derive(Deserialize)]

@@ -90,9 +90,8 @@ async fn teams_view(
 ) -> Result<TeamsPage, WebError> {
     let systems = service::systems::list(state, None).await?;
     let visible = visible_teams(state, principal).await?;
-    let teams = crate::db::teams::list(&state.db)
-        .await
-        .map_err(|e| WebError::Internal(e.into()))?
+    let teams = service::teams::list(state)
+        .await?
         .into_iter()
         .filter(|team| visible.as_ref().is_none_or(|v| v.contains(&team.id)))
         .map(|team| TeamRow { systems: systems.iter().filter(|s| s.team_id == team.id).count(), team })

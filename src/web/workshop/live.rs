@@ -79,7 +79,7 @@ impl Follower {
     /// read again from the database, still has a role on that team. A
     /// database error keeps the stream (the next check decides).
     async fn still_allowed(&self, state: &AppState) -> bool {
-        match crate::db::systems::team_of(&state.db, self.system_id).await {
+        match crate::service::systems::team_of(state, self.system_id).await {
             Ok(Some(team)) if team == self.team_id => {}
             Ok(_) => return false,
             Err(error) => {
