@@ -371,7 +371,7 @@ async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result
             let db = db::open_existing(data_dir).await?;
             let catalog = releases::load_catalog(&db, None).await?;
             let name = display_name(&file);
-            let framework = releases::import(&db, &catalog, &bytes, &name, as_version.as_deref()).await?;
+            let framework = releases::add_release_file(&db, &catalog, &bytes, &name, as_version.as_deref()).await?;
             println!("Imported ATLAS release {}", framework.version());
             println!("  format: {}", framework.release.format.label());
             println!("  {}", framework.counts());

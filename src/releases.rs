@@ -12,7 +12,7 @@ use crate::atlas::{Catalog, Framework, ReadError, read_release};
 use crate::db::{self, Database};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ImportFailure {
+pub enum AddReleaseFailure {
     #[error(transparent)]
     Unreadable(#[from] ReadError),
     #[error("{file}: release {version} is already loaded{detail}")]
@@ -46,34 +46,34 @@ pub async fn load_catalog(db: &Database, default_version: Option<&str>) -> anyho
     Ok(catalog)
 }
 
-/// Imports an official file. Nothing is stored or registered unless the
+/// Adds a release from an official file. Nothing is stored or registered unless the
 /// whole file reads and validates.
 ///
-/// Importing the official file of the bundled release is allowed once: it
+/// Adding the official file of the bundled release is allowed once: it
 /// must hold the same facts, and it adds MITRE's full text.
-pub async fn import(
+pub async fn add_release_file(
     db: &Database,
     catalog: &Catalog,
     bytes: &[u8],
     file: &str,
     version_override: Option<&str>,
-) -> Result<Arc<Framework>, ImportFailure> {
+) -> Result<Arc<Framework>, AddReleaseFailure> {
     // Parsing a large file takes a while: off the async runtime.
     let (owned, name, version) = (bytes.to_vec(), file.to_string(), version_override.map(str::to_string));
     let mut release = tokio::task::spawn_blocking(move || read_release(&owned, &name, version.as_deref()))
         .await
-        .map_err(|e| ImportFailure::Reader(e.to_string()))??;
+        .map_err(|e| AddReleaseFailure::Reader(e.to_string()))??;
     if let Some(existing) = catalog.get(&release.version) {
         let upgrades_bundled = existing.origin == Origin::Bundled && release.version == BUNDLED_VERSION;
         if !upgrades_bundled {
-            return Err(ImportFailure::AlreadyLoaded {
+            return Err(AddReleaseFailure::AlreadyLoaded {
                 file: file.to_string(),
                 version: release.version.clone(),
                 detail: String::new(),
             });
         }
         if existing.release.facts_only() != release.facts_only() {
-            return Err(ImportFailure::AlreadyLoaded {
+            return Err(AddReleaseFailure::AlreadyLoaded {
                 file: file.to_string(),
                 version: release.version.clone(),
                 detail: " as the bundled release, and this file's facts differ from it; import it under another \
@@ -89,7 +89,7 @@ pub async fn import(
         Ok(()) => {}
         // Another import of the same version won the race.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(ImportFailure::AlreadyLoaded {
+            return Err(AddReleaseFailure::AlreadyLoaded {
                 file: file.to_string(),
                 version: release.version.clone(),
                 detail: String::new(),
