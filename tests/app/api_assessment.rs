@@ -104,11 +104,12 @@ async fn teams_and_systems_are_created_read_edited_with_etags_and_locations() {
 
 /// One system walked through every kind of decision, checked against the
 /// rules documented in `src/domain/coverage.rs`.
-#[tokio::test]
-async fn decisions_add_up_to_the_documented_coverage() {
-    let app = TestApp::spawn().await;
-    let team = create_team(&app, "Assistants").await;
-    let system = create_system(&app, team, "Chat").await;
+/// Records the decisions of the documented example on a new system and
+/// checks the coverage they add up to; returns the system's API path, the
+/// firewall control and the path of the risk acceptance.
+async fn documented_decisions(app: &TestApp) -> (String, i64, String) {
+    let team = create_team(app, "Assistants").await;
+    let system = create_system(app, team, "Chat").await;
     let base = format!("/api/v1/systems/{system}");
 
     // Nothing assessed yet: 170 techniques, all not assessed, default rows at version 0.
@@ -304,7 +305,19 @@ async fn decisions_add_up_to_the_documented_coverage() {
     assert_eq!(execution["coverage_percent"], 66.7);
     let exfiltration = tactics.iter().find(|t| t["tactic_id"] == "AML.TA0010").unwrap();
     assert!(exfiltration["coverage_percent"].is_null(), "nothing applies there: no percentage");
+    (base, firewall, path)
+}
 
+#[tokio::test]
+async fn decisions_add_up_to_the_documented_coverage() {
+    let app = TestApp::spawn().await;
+    documented_decisions(&app).await;
+}
+
+#[tokio::test]
+async fn withdrawing_an_acceptance_or_changing_a_control_moves_the_states_at_once() {
+    let app = TestApp::spawn().await;
+    let (base, firewall, path) = documented_decisions(&app).await;
     // Withdrawing the acceptance makes T0051.002 partially covered again.
     let withdrawn = app.request(Method::DELETE, &path, &[("if-match", "\"2\"")], Vec::new()).await;
     assert_eq!(withdrawn.status, StatusCode::NO_CONTENT, "{}", withdrawn.body);
