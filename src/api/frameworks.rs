@@ -14,7 +14,6 @@ use utoipa_axum::routes;
 
 use super::{ApiError, ApiResult, ErrorBody};
 use crate::app::AppState;
-use crate::atlas::diff::{ReleaseDiff, diff};
 use crate::atlas::framework::{Counts, Origin};
 use crate::atlas::matrix::{self, TechniqueFilter};
 use crate::atlas::model::{
@@ -22,6 +21,7 @@ use crate::atlas::model::{
     official_url,
 };
 use crate::atlas::{Framework, MAX_RELEASE_BYTES, ReadErrorKind};
+use crate::domain::release_diff::{ReleaseDiff, diff};
 use crate::releases::{self, AddReleaseFailure};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -523,8 +523,10 @@ async fn get_case_study(
     Ok(Json(case_study_dto(c)))
 }
 
-/// What changed between two releases: techniques added, removed, renamed,
-/// moved between tactics, re-parented, maturity changed.
+/// What changed between two releases, from their content: techniques added,
+/// removed (with a proposed successor and its evidence), renamed, possibly
+/// reused, moved, re-parented, maturity and platforms changed; tactics,
+/// mitigations, mitigation links and case studies added, removed or changed.
 #[utoipa::path(get, path = "/frameworks/{version}/diff/{other}", tag = "frameworks",
     params(("version" = String, Path, description = "The older release"), ("other" = String, Path, description = "The newer release")),
     responses((status = OK, body = ReleaseDiff), (status = NOT_FOUND, body = ErrorBody)))]

@@ -10,7 +10,6 @@
 pub mod bundled;
 pub mod calendar;
 pub mod catalog;
-pub mod diff;
 pub mod error;
 pub mod framework;
 pub mod legacy;

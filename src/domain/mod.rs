@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod gaps;
 pub mod history;
 pub mod records;
+pub mod release_diff;
 
 pub use records::format_date;
 

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use super::{Chrome, WebError, is_htmx_for, release, render};
 use crate::app::AppState;
 use crate::atlas::Framework;
-use crate::atlas::diff::{ReleaseDiff, diff};
 use crate::atlas::framework::{Counts, Origin};
 use crate::atlas::markdown;
 use crate::atlas::matrix::{self, TechniqueFilter};
 use crate::atlas::model::{CaseStudy, Maturity, Mitigation, PLATFORMS, Tactic, Technique, official_url};
+use crate::domain::release_diff::{ReleaseDiff, diff};
 
 pub fn router() -> Router<AppState> {
     Router::new()

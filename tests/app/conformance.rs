@@ -172,8 +172,10 @@ fn the_diff_of_5_5_0_to_2026_05_finds_the_three_new_sub_techniques() {
         return;
     };
     let new = read("ATLAS-2026.05.yaml", None).expect("present");
-    let changes =
-        atlascope::atlas::diff::diff(&Framework::new(old, Origin::Bundled), &Framework::new(new, Origin::Bundled));
+    let changes = atlascope::domain::release_diff::diff(
+        &Framework::new(old, Origin::Bundled),
+        &Framework::new(new, Origin::Bundled),
+    );
     let added: Vec<_> = changes.added.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(added, ["AML.T0002.002", "AML.T0052.001", "AML.T0095.000"]);
     assert!(changes.removed.is_empty() && changes.renamed.is_empty() && changes.reparented.is_empty());
@@ -185,8 +187,10 @@ fn the_4_9_1_to_5_6_0_diff_finds_the_known_rename_and_moves() {
         return;
     };
     let new = read("ATLAS-5.6.0.yaml", None).expect("present");
-    let changes =
-        atlascope::atlas::diff::diff(&Framework::new(old, Origin::Bundled), &Framework::new(new, Origin::Bundled));
+    let changes = atlascope::domain::release_diff::diff(
+        &Framework::new(old, Origin::Bundled),
+        &Framework::new(new, Origin::Bundled),
+    );
     assert!(
         changes.renamed.iter().any(|r| r.id == "AML.T0053" && r.new_name == "AI Agent Tool Invocation"),
         "{changes}"
@@ -194,6 +198,29 @@ fn the_4_9_1_to_5_6_0_diff_finds_the_known_rename_and_moves() {
     let moved: Vec<_> = changes.moved.iter().map(|m| m.id.as_str()).collect();
     assert!(moved.contains(&"AML.T0012") && moved.contains(&"AML.T0052"), "{moved:?}");
     assert!(changes.maturity_changed.is_empty(), "4.9.1 states no maturity, so none can change");
+}
+
+#[test]
+fn the_official_chain_from_4_9_1_to_2026_05_reuses_no_id_and_loses_no_technique() {
+    let Some(first) = read("ATLAS-4.9.1.yaml", None) else {
+        return;
+    };
+    let mut previous = Framework::new(first, Origin::Bundled);
+    for name in ["ATLAS-5.5.0.yaml", "ATLAS-5.6.0.yaml", "ATLAS-2026.04.yaml", "ATLAS-2026.05.yaml"] {
+        let next = Framework::new(read(name, None).expect("present"), Origin::Bundled);
+        let changes = atlascope::domain::release_diff::diff(&previous, &next);
+        assert!(changes.possibly_reused.is_empty(), "{name}: {changes}");
+        assert!(changes.removed.is_empty(), "{name}: no technique was retired in this chain: {changes}");
+        assert!(changes.tactics_removed.is_empty() && changes.tactics_reordered.is_empty(), "{name}: {changes}");
+        previous = next;
+    }
+    // 2026.04 and 2026.05 hold the same techniques, tactics and mitigations.
+    let april = Framework::new(read("ATLAS-2026.04.yaml", None).expect("present"), Origin::Bundled);
+    let changes = atlascope::domain::release_diff::diff(&april, &previous);
+    assert!(
+        changes.added.is_empty() && changes.renamed.is_empty() && changes.mitigations_renamed.is_empty(),
+        "{changes}"
+    );
 }
 
 #[test]

@@ -166,6 +166,11 @@ async fn an_imported_release_is_served_refused_twice_and_survives_a_restart() {
 
     let diff = app.get("/api/v1/frameworks/5.6.0/diff/2026.05").await.json();
     assert!(diff["maturity_changed"].as_array().is_some_and(|m| !m.is_empty()));
+    assert!(diff["possibly_reused"].as_array().is_some_and(Vec::is_empty));
+    assert!(diff["links_added"].is_array() && diff["tactics_reordered"].is_array());
+    let page = app.get("/frameworks/diff?from=5.6.0&to=2026.05").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Maturity changed") && page.body.contains("never from their dates"));
 
     let data_dir = app.data_dir.clone();
     let keep = app.stop().await;
