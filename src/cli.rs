@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{self, AppState};
 use crate::atlas::bundled;
 use crate::atlas::framework::Origin;
+use crate::atlas::model::compare_versions;
 use crate::atlas::{Framework, read_release};
 use crate::auth::setup::SetupState;
 use crate::client::ApiClient;
@@ -84,6 +85,12 @@ pub enum Command {
         /// Also fail while any open gap is on a technique ATLAS rates as realized (seen in real attacks)
         #[arg(long)]
         no_realized_gaps: bool,
+        /// Also fail while the system is pinned to a release older than this one (e.g. 2026.05)
+        #[arg(long, value_name = "VERSION")]
+        require_release: Option<String>,
+        /// Also fail while a newer release than the system's is loaded
+        #[arg(long)]
+        fail_if_behind: bool,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -207,6 +214,21 @@ pub fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
     PathBuf::from("atlascope-data")
 }
 
+/// The exit code of a failed command: `check` tells "the system falls
+/// short" (1) from "the check could not run" (2); other commands exit 1.
+pub fn exit_code(command_was_check: bool, error: &anyhow::Error) -> u8 {
+    match (command_was_check, error.is::<FallsShort>()) {
+        (true, false) => 2,
+        _ => 1,
+    }
+}
+
+impl Cli {
+    pub fn is_check(&self) -> bool {
+        matches!(self.command, Command::Check { .. })
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = data_dir(cli.data_dir);
     match cli.command {
@@ -222,8 +244,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(ReportCommand::Gaps { system, format, layer_version, output, remote }) => {
             report_gaps(&data_dir, &system, (format, layer_version), output.as_deref(), remote).await
         }
-        Command::Check { system, min_coverage, no_realized_gaps, remote } => {
-            check(&data_dir, &system, min_coverage, no_realized_gaps, remote).await
+        Command::Check { system, min_coverage, no_realized_gaps, require_release, fail_if_behind, remote } => {
+            let gate = Gate { min_coverage, no_realized_gaps, require_release, fail_if_behind };
+            check(&data_dir, &system, gate, remote).await
         }
     }
 }
@@ -515,21 +538,45 @@ struct CheckedGap {
 }
 
 /// `check`: prints the system's figures and fails when it falls short.
-async fn check(
-    data_dir: &Path,
-    system: &str,
+/// What `check` requires of a system.
+struct Gate {
     min_coverage: f64,
     no_realized_gaps: bool,
-    remote: RemoteArgs,
-) -> anyhow::Result<()> {
+    require_release: Option<String>,
+    fail_if_behind: bool,
+}
+
+/// The check ran and the system falls short of it (exit code 1; any other
+/// failure of `check` exits with 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} falls short of the check")]
+pub struct FallsShort(String);
+
+/// A release listed by `GET /api/v1/frameworks`.
+#[derive(Debug, serde::Deserialize)]
+struct ListedRelease {
+    version: String,
+}
+
+async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) -> anyhow::Result<()> {
+    let min_coverage = gate.min_coverage;
     if !(0.0..=100.0).contains(&min_coverage) {
         anyhow::bail!("--min-coverage: {min_coverage} is not a percentage from 0 to 100");
     }
-    let json = match remote.server {
+    if let Some(required) = &gate.require_release
+        && !crate::atlas::read::is_valid_version_label(required)
+    {
+        anyhow::bail!("--require-release: `{required}` is not a release version (for example 2026.05)");
+    }
+    let (json, loaded) = match remote.server {
         Some(server) => {
             let client = ApiClient::new(&server, remote.token)?;
             let id = client.system_id(system).await?;
-            client.get(&format!("/systems/{id}/gaps?format=json&techniques=false&recommendations=0")).await?
+            let json =
+                client.get(&format!("/systems/{id}/gaps?format=json&techniques=false&recommendations=0")).await?;
+            let releases: Vec<ListedRelease> = serde_json::from_slice(&client.get("/frameworks").await?)
+                .context("the server's list of releases could not be read")?;
+            (json, releases.into_iter().map(|r| r.version).collect::<Vec<_>>())
         }
         None => {
             let state = local_core(data_dir).await?;
@@ -537,9 +584,11 @@ async fn check(
             let data = report_service::for_system(&state, found.id).await?;
             let request =
                 ReportRequest { recommendations: 0, json_techniques: false, ..ReportRequest::new(ReportFormat::Json) };
-            report_service::render(data, request).await?.bytes
+            let loaded = state.catalog.list().iter().map(|f| f.version().to_string()).collect();
+            (report_service::render(data, request).await?.bytes, loaded)
         }
     };
+    let no_realized_gaps = gate.no_realized_gaps;
     let report: CheckedReport = serde_json::from_slice(&json).context("the gap report could not be read")?;
     let checked = report.systems.first().context("the gap report names no system")?;
     let realized: Vec<&CheckedGap> =
@@ -575,8 +624,24 @@ async fn check(
             failures.push(format!("{} open gap(s) on realized techniques: {}", realized.len(), named.join(", ")));
         }
     }
+    let pinned = checked.framework_version.as_str();
+    if let Some(required) = &gate.require_release {
+        if compare_versions(pinned, required).is_lt() {
+            failures.push(format!("pinned to ATLAS {pinned}, older than the required {required}"));
+        } else {
+            println!("PASS pinned to ATLAS {pinned}, at least the required {required}");
+        }
+    }
+    if gate.fail_if_behind {
+        let newest = loaded.iter().max_by(|a, b| compare_versions(a, b)).map(String::as_str).unwrap_or(pinned);
+        if compare_versions(pinned, newest).is_lt() {
+            failures.push(format!("pinned to ATLAS {pinned} while {newest} is loaded; upgrade the system"));
+        } else {
+            println!("PASS pinned to ATLAS {pinned}, the newest loaded release");
+        }
+    }
     for failure in &failures {
         println!("FAIL {failure}");
     }
-    if failures.is_empty() { Ok(()) } else { anyhow::bail!("{} falls short of the check", checked.name) }
+    if failures.is_empty() { Ok(()) } else { Err(FallsShort(checked.name.clone()).into()) }
 }

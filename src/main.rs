@@ -6,11 +6,12 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     atlascope::telemetry::init();
     let cli = atlascope::cli::Cli::parse();
+    let check = cli.is_check();
     match atlascope::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(atlascope::cli::exit_code(check, &error))
         }
     }
 }

@@ -597,6 +597,12 @@ async fn the_import_page_previews_an_upload_and_applies_only_when_confirmed() {
 }
 
 fn atlascope(app: &TestApp, args: &[&str], token: Option<&str>) -> (bool, String, String) {
+    let (code, out, err) = atlascope_exit(app, args, token);
+    (code == Some(0), out, err)
+}
+
+/// Runs the binary on the app's data directory; its exit code and output.
+fn atlascope_exit(app: &TestApp, args: &[&str], token: Option<&str>) -> (Option<i32>, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_atlascope"));
     command.arg("--data-dir").arg(&app.data_dir).args(args).env("RUST_LOG", "warn").env_remove("ATLASCOPE_TOKEN");
     if let Some(token) = token {
@@ -604,10 +610,42 @@ fn atlascope(app: &TestApp, args: &[&str], token: Option<&str>) -> (bool, String
     }
     let output = command.output().expect("the binary runs");
     (
-        output.status.success(),
+        output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_gates_on_the_pinned_release_and_tells_falling_short_from_failing_to_run() {
+    let app = TestApp::spawn().await;
+    let id = assessed_system(&app).await.to_string();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "--system", id.as_str(), "--min-coverage", "0"];
+        args.extend_from_slice(extra);
+        atlascope_exit(&app, &args, None)
+    };
+    let (code, out, _) = check(&["--require-release", "2026.05", "--fail-if-behind"]);
+    assert_eq!(code, Some(0), "pinned to the newest and the required release: {out}");
+    assert!(out.contains("PASS pinned to ATLAS 2026.05, at least the required 2026.05"), "{out}");
+    let (code, out, err) = check(&["--require-release", "2027.01"]);
+    assert_eq!(code, Some(1), "falls short: {out} {err}");
+    assert!(out.contains("FAIL pinned to ATLAS 2026.05, older than the required 2027.01"), "{out}");
+    // Could not run: a bad version, or no such system.
+    let (code, _, err) = check(&["--require-release", "next month"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--require-release"), "{err}");
+    let (code, _, err) = atlascope_exit(&app, &["check", "--system", "Nope", "--min-coverage", "0"], None);
+    assert_eq!(code, Some(2), "{err}");
+
+    // A newer release is loaded: the system is behind.
+    let Some(dir) = crate::helpers::shared_atlas() else { return };
+    let file = dir.join("ATLAS-2026.05.yaml");
+    let (ok, _, err) = atlascope(&app, &["framework", "import", file.to_str().expect("path"), "--as", "2026.06"], None);
+    assert!(ok, "{err}");
+    let (code, out, _) = check(&["--fail-if-behind"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL pinned to ATLAS 2026.05 while 2026.06 is loaded"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
