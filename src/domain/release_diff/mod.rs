@@ -354,4 +354,4 @@ fn compare_mitigations(old: &Framework, new: &Framework, out: &mut ReleaseDiff) 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

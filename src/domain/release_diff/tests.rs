@@ -68,7 +68,7 @@ fn study(id: &str, technique: &str) -> CaseStudy {
     }
 }
 
-fn framework(
+pub(crate) fn framework(
     version: &str,
     tactics: Vec<Tactic>,
     techniques: Vec<Technique>,
@@ -87,7 +87,7 @@ fn framework(
     Framework::new(release, Origin::Bundled)
 }
 
-fn older() -> Framework {
+pub(crate) fn older() -> Framework {
     framework(
         "2026.05",
         vec![
@@ -109,7 +109,7 @@ fn older() -> Framework {
     )
 }
 
-fn newer() -> Framework {
+pub(crate) fn newer() -> Framework {
     let mut dated = technique("AML.T0040", "Inference API Access", "AML.TA0011");
     dated.modified = Some("2026-09-01".into());
     framework(
