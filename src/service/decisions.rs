@@ -558,6 +558,7 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
     let mut changed = Vec::new();
     let first_id = db::history::next_id(&mut tx).await?;
     let undo_batch = (entries.len() > 1).then_some(first_id);
+    let mut repinned = false;
     for entry in entries.iter().rev() {
         let version_after = entry.after.as_ref().map(Recorded::version);
         let restored = match (entry.entity, entry.before.as_ref()) {
@@ -607,6 +608,27 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
                     Some(_) => return Err(unreadable(entry)),
                 }
             }
+            (Entity::System, Some(Recorded::System(before))) if is_pin_change(entry) => {
+                let current = db::systems::get(&mut tx, system_id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound(format!("system {system_id}")))?;
+                check_version(&format!("system {}", current.name), current.version, version_after)?;
+                let platforms: Vec<&str> = current.platforms.iter().map(String::as_str).collect();
+                let fields = db::systems::SystemFields {
+                    name: &current.name,
+                    description: &current.description,
+                    owner: &current.owner,
+                    platforms: &platforms,
+                    exposure: current.exposure,
+                    criticality: current.criticality,
+                    framework_version: &before.framework_version,
+                };
+                let restored = db::systems::update(&mut tx, system_id, current.version, &fields, at)
+                    .await?
+                    .ok_or_else(|| ServiceError::conflict("the system", current.version + 1, current.version))?;
+                repinned = true;
+                Some(Recorded::System(restored))
+            }
             (other @ (Entity::System | Entity::Team | Entity::Control), _) => {
                 return Err(ServiceError::Refused(format!(
                     "change {history_id} is a change to a {}, which cannot be undone here",
@@ -634,8 +656,26 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
     }
     tx.commit().await?;
     core.snapshots.invalidate(system_id);
-    announce(core, system_id, changed.clone(), actor);
+    // A new pin changes the whole matrix.
+    announce(core, system_id, if repinned { Vec::new() } else { changed.clone() }, actor);
     Ok(BatchResult { changed, batch: Some(first_id) })
+}
+
+/// True for a history entry that changed only a system's release (an
+/// upgrade), which undo can reverse; other system edits are undone by
+/// editing the system again.
+fn is_pin_change(entry: &HistoryEntry) -> bool {
+    let unpinned = |record: Option<&Recorded>| match record {
+        Some(Recorded::System(system)) => Some(crate::domain::records::System {
+            framework_version: String::new(),
+            version: 0,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            ..system.clone()
+        }),
+        _ => None,
+    };
+    let (before, after) = (unpinned(entry.before.as_ref()), unpinned(entry.after.as_ref()));
+    before.is_some() && before == after
 }
 
 /// A history entry whose record is of another kind than its entity says.

@@ -1,0 +1,190 @@
+//! Upgrading a system's map to another ATLAS release: the preview (the
+//! domain's plan on the system's snapshot), and applying it in one
+//! transaction recorded as one history batch (the new pin first, then every
+//! assessment and risk acceptance the plan rewrites), which one undo
+//! reverses. Two people upgrading the same system at once get one success
+//! and one conflict: the system's version decides.
+
+use std::collections::BTreeMap;
+
+use super::{Actor, ServiceError, ServiceResult, begin_write, now, snapshot};
+use crate::core::{Core, today};
+use crate::db::{self, history::NewEntry, systems::SystemFields};
+use crate::domain::FieldError;
+use crate::domain::history::{Entity, Recorded};
+use crate::domain::records::{Acceptance, Assessment, Changed, System};
+use crate::domain::release_diff::diff;
+use crate::domain::upgrade::{MapToUpgrade, Rewrite, UpgradePlan, plan};
+
+/// What to upgrade to.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeRequest {
+    /// The target release's version.
+    pub to: String,
+    /// Successors chosen by a person (retired ID → new ID), over the proposals.
+    pub successors: BTreeMap<String, String>,
+    /// Apply the plan; otherwise only preview it.
+    pub apply: bool,
+}
+
+/// The plan, and whether it was applied (with the history batch to undo).
+#[derive(Debug, Clone)]
+pub struct UpgradeOutcome {
+    pub plan: UpgradePlan,
+    pub applied: bool,
+    pub batch: Option<i64>,
+}
+
+/// Previews, or applies, the upgrade of one system.
+pub async fn upgrade(
+    core: &Core,
+    system_id: i64,
+    request: &UpgradeRequest,
+    actor: &Actor,
+) -> ServiceResult<UpgradeOutcome> {
+    let current = snapshot::load(core, system_id).await?;
+    let target = core
+        .catalog
+        .get(request.to.trim())
+        .ok_or_else(|| FieldError::unknown("to", format!("ATLAS release {} is not loaded", request.to.trim())))?;
+    if target.version() == current.framework.version() {
+        return Err(FieldError::new("to", format!("the system is already pinned to {}", target.version())).into());
+    }
+    let (old, snapshot) = (current.framework.clone(), current.clone());
+    let successors = request.successors.clone();
+    let planned = tokio::task::spawn_blocking(move || {
+        let changes = diff(&old, &target);
+        let map = MapToUpgrade {
+            system: &snapshot.system,
+            assessments: &snapshot.assessments,
+            mitigation_statuses: &snapshot.mitigation_statuses,
+            controls: &snapshot.controls,
+            control_statuses: &snapshot.control_statuses,
+            acceptances: &snapshot.acceptances,
+        };
+        plan(&old, &target, &changes, &map, &successors, today())
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(e.into()))??;
+    if !request.apply {
+        return Ok(UpgradeOutcome { plan: planned, applied: false, batch: None });
+    }
+    let batch = apply(core, &current.system, &planned, actor).await?;
+    Ok(UpgradeOutcome { plan: planned, applied: true, batch: Some(batch) })
+}
+
+async fn apply(core: &Core, system: &System, planned: &UpgradePlan, actor: &Actor) -> ServiceResult<i64> {
+    let at = now();
+    let changed = Changed::by(actor.name(), at);
+    let mut tx = begin_write(core).await?;
+    let platforms: Vec<&str> = system.platforms.iter().map(String::as_str).collect();
+    let fields = SystemFields {
+        name: &system.name,
+        description: &system.description,
+        owner: &system.owner,
+        platforms: &platforms,
+        exposure: system.exposure,
+        criticality: system.criticality,
+        framework_version: &planned.to,
+    };
+    let Some(pinned) = db::systems::update(&mut tx, system.id, system.version, &fields, at).await? else {
+        let now_version = db::systems::get(&mut tx, system.id).await?.map_or(0, |s| s.version);
+        return Err(ServiceError::conflict(&format!("system {}", system.name), now_version, system.version));
+    };
+    let entry = |entity: Entity, item: &str, summary: String, before: Option<Recorded>, after: Option<Recorded>| {
+        (entity, item.to_string(), summary, before, after)
+    };
+    let mut entries = vec![entry(
+        Entity::System,
+        &system.id.to_string(),
+        format!("upgraded from ATLAS {} to {}", planned.from, planned.to),
+        Some(Recorded::System(system.clone())),
+        Some(Recorded::System(pinned)),
+    )];
+    for rewrite in &planned.assessments {
+        let written = write_assessment(&mut tx, system.id, rewrite, &changed).await?;
+        let summary = match &rewrite.carried_from {
+            Some(from) => format!("{}: carried from {from} by the upgrade to {}", rewrite.item, planned.to),
+            None => format!("{}: set by the upgrade to {}", rewrite.item, planned.to),
+        };
+        entries.push(entry(
+            Entity::Assessment,
+            &rewrite.item,
+            summary,
+            rewrite.before.clone().map(Recorded::Assessment),
+            Some(Recorded::Assessment(written)),
+        ));
+    }
+    for rewrite in &planned.acceptances {
+        let written = write_acceptance(&mut tx, system.id, rewrite, &changed).await?;
+        let summary = match (&rewrite.carried_from, &written) {
+            (Some(from), _) => format!("{}: risk acceptance carried from {from}", rewrite.item),
+            (None, None) => format!("{}: risk acceptance withdrawn, the ID names another technique", rewrite.item),
+            (None, Some(_)) => format!("{}: risk acceptance set by the upgrade", rewrite.item),
+        };
+        entries.push(entry(
+            Entity::Acceptance,
+            &rewrite.item,
+            summary,
+            rewrite.before.clone().map(Recorded::Acceptance),
+            written.map(Recorded::Acceptance),
+        ));
+    }
+    let batch = db::history::next_id(&mut tx).await?;
+    for (entity, item, summary, before, after) in &entries {
+        db::history::append(
+            &mut tx,
+            NewEntry {
+                team_id: system.team_id,
+                system_id: Some(system.id),
+                actor: actor.name(),
+                at,
+                entity: *entity,
+                item,
+                summary,
+                before: before.as_ref(),
+                after: after.as_ref(),
+                batch: Some(batch),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    core.snapshots.invalidate(system.id);
+    core.live.changed(crate::live::Change { system_id: system.id, techniques: Vec::new(), actor: actor.name().into() });
+    Ok(batch)
+}
+
+async fn write_assessment(
+    tx: &mut crate::service::WriteTx,
+    system_id: i64,
+    rewrite: &Rewrite<Assessment>,
+    changed: &Changed,
+) -> ServiceResult<Assessment> {
+    let current = db::decisions::assessment(&mut **tx, system_id, &rewrite.item).await?;
+    let expected = rewrite.before.as_ref().map_or(0, |b| b.version);
+    let found = current.as_ref().map_or(0, |c| c.version);
+    if found != expected {
+        return Err(ServiceError::conflict(&format!("the assessment of {}", rewrite.item), found, expected));
+    }
+    let after = rewrite.after.clone().unwrap_or_else(|| Assessment::unassessed(&rewrite.item));
+    Ok(db::decisions::put_assessment(tx, system_id, &Assessment { changed: changed.clone(), ..after }).await?)
+}
+
+async fn write_acceptance(
+    tx: &mut crate::service::WriteTx,
+    system_id: i64,
+    rewrite: &Rewrite<Acceptance>,
+    changed: &Changed,
+) -> ServiceResult<Option<Acceptance>> {
+    Ok(match &rewrite.after {
+        Some(after) => Some(
+            db::decisions::put_acceptance(tx, system_id, &Acceptance { changed: changed.clone(), ..after.clone() })
+                .await?,
+        ),
+        None => {
+            db::decisions::withdraw_acceptance(tx, system_id, &rewrite.item, changed).await?;
+            None
+        }
+    })
+}
