@@ -9,6 +9,7 @@ mod frameworks;
 mod reports;
 mod systems;
 mod teams;
+mod upgrade;
 
 use axum::Json;
 use axum::Router;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .merge(systems::router())
         .merge(assessment::router())
         .merge(reports::router())
+        .merge(upgrade::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)

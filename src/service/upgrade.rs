@@ -188,3 +188,65 @@ async fn write_acceptance(
         }
     })
 }
+
+/// A system a team upgrade left as it is, and why.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SkippedSystem {
+    pub system_id: i64,
+    pub name: String,
+    pub reason: String,
+}
+
+/// The upgrades of a team's systems.
+#[derive(Debug, Clone)]
+pub struct TeamUpgrade {
+    pub systems: Vec<UpgradeOutcome>,
+    pub skipped: Vec<SkippedSystem>,
+}
+
+/// Previews, or applies, the upgrade of every system of a team that is on
+/// an older release. Every system is planned first, so a refusal changes
+/// nothing; applied, each system is its own transaction, and one changed
+/// meanwhile by someone else is skipped with the reason.
+pub async fn upgrade_team(
+    core: &Core,
+    team_id: i64,
+    request: &UpgradeRequest,
+    actor: &Actor,
+) -> ServiceResult<TeamUpgrade> {
+    super::teams::get(core, team_id).await?;
+    let target = core
+        .catalog
+        .get(request.to.trim())
+        .ok_or_else(|| FieldError::unknown("to", format!("ATLAS release {} is not loaded", request.to.trim())))?;
+    let mut eligible = Vec::new();
+    let mut skipped = Vec::new();
+    for system in super::systems::list(core, Some(team_id)).await? {
+        let order = crate::atlas::model::compare_versions(&system.framework_version, target.version());
+        if order.is_lt() {
+            eligible.push(system);
+        } else {
+            let reason = if order.is_eq() { "already on this release" } else { "on a newer release" };
+            skipped.push(SkippedSystem { system_id: system.id, name: system.name, reason: reason.into() });
+        }
+    }
+    let preview = UpgradeRequest { apply: false, ..request.clone() };
+    let mut systems = Vec::new();
+    for system in &eligible {
+        systems.push(upgrade(core, system.id, &preview, actor).await?);
+    }
+    if !request.apply {
+        return Ok(TeamUpgrade { systems, skipped });
+    }
+    let mut applied = Vec::new();
+    for system in eligible {
+        match upgrade(core, system.id, request, actor).await {
+            Ok(outcome) => applied.push(outcome),
+            Err(ServiceError::Conflict { message, .. }) => {
+                skipped.push(SkippedSystem { system_id: system.id, name: system.name, reason: message })
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(TeamUpgrade { systems: applied, skipped })
+}

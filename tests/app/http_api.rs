@@ -218,3 +218,71 @@ async fn every_documented_response_has_a_description() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_system_and_a_team_are_upgraded_through_the_api_after_a_preview() {
+    let Some(dir) = shared_atlas() else { return };
+    let app = TestApp::spawn().await;
+    let loaded = app.post("/api/v1/frameworks", official(&dir, "ATLAS-5.6.0.yaml")).await;
+    assert_eq!(loaded.status, StatusCode::CREATED, "{}", loaded.body);
+    let team = app.post_json("/api/v1/teams", &serde_json::json!({"name": "Models"})).await.json()["id"].clone();
+    let mut systems = Vec::new();
+    for name in ["Chat", "Search"] {
+        let body = serde_json::json!({"team_id": team, "name": name, "exposure": "public", "criticality": "high",
+            "platforms": ["Generative AI"], "framework_version": "5.6.0"});
+        let created = app.post_json("/api/v1/systems", &body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        systems.push(created.json()["id"].as_i64().unwrap());
+    }
+    let chat = systems[0];
+    let put = app
+        .put_json(
+            &format!("/api/v1/systems/{chat}/assessments/AML.T0051"),
+            &serde_json::json!({"applicability": "applies", "risk": "high"}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+
+    // A preview by default: nothing changes.
+    let path = format!("/api/v1/systems/{chat}/upgrade");
+    let preview = app.post_json(&path, &serde_json::json!({"to": "2026.05"})).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let plan = preview.json();
+    assert_eq!(
+        (plan["from"].as_str(), plan["to"].as_str(), plan["applied"].as_bool()),
+        (Some("5.6.0"), Some("2026.05"), Some(false))
+    );
+    assert!(plan["retired"].as_array().unwrap().is_empty() && plan["reused"].as_array().unwrap().is_empty());
+    assert!(plan["coverage_before"]["counts"].is_object() && plan["coverage_after"]["counts"].is_object());
+    assert_eq!(app.get(&format!("/api/v1/systems/{chat}")).await.json()["framework_version"], "5.6.0");
+
+    // Refusals name what is wrong and change nothing.
+    let unknown = app.post_json(&path, &serde_json::json!({"to": "2031.01", "dry_run": false})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.body.contains("2031.01"), "{}", unknown.body);
+    let bad = app
+        .post_json(
+            &path,
+            &serde_json::json!({"to": "2026.05", "dry_run": false, "successors": {"AML.T0051": "AML.T0052"}}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("successors"), "{}", bad.body);
+
+    // Applied: the pin moves, the decision stays, and the answer says how to undo it.
+    let applied = app.post_json(&path, &serde_json::json!({"to": "2026.05", "dry_run": false})).await.json();
+    assert_eq!(applied["applied"], true);
+    assert!(applied["undo_entry"].is_i64());
+    assert_eq!(app.get(&format!("/api/v1/systems/{chat}")).await.json()["framework_version"], "2026.05");
+    let kept = app.get(&format!("/api/v1/systems/{chat}/assessments/AML.T0051")).await.json();
+    assert_eq!((kept["applicability"].as_str(), kept["risk"].as_str()), (Some("applies"), Some("high")));
+
+    // The team: the system already on 2026.05 is skipped, the other upgraded.
+    let team_path = format!("/api/v1/teams/{team}/upgrade");
+    let answer = app.post_json(&team_path, &serde_json::json!({"to": "2026.05", "dry_run": false})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = answer.json();
+    assert_eq!(answer["systems"].as_array().unwrap().len(), 1);
+    assert_eq!(answer["skipped"][0]["reason"], "already on this release");
+    assert_eq!(app.get(&format!("/api/v1/systems/{}", systems[1])).await.json()["framework_version"], "2026.05");
+}

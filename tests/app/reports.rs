@@ -802,3 +802,38 @@ async fn every_exported_layer_opens_in_mitreattack_python_as_written() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_previews_and_applies_an_upgrade() {
+    let Some(dir) = crate::helpers::shared_atlas() else { return };
+    let app = TestApp::spawn().await;
+    let loaded = app.post("/api/v1/frameworks", crate::helpers::official(&dir, "ATLAS-5.6.0.yaml")).await;
+    assert_eq!(loaded.status, StatusCode::CREATED, "{}", loaded.body);
+    let team = app.post_json("/api/v1/teams", &json!({"name": "Models"})).await.json()["id"].clone();
+    let body = json!({"team_id": team, "name": "Legacy Chat", "exposure": "public", "criticality": "high",
+        "framework_version": "5.6.0"});
+    let created = app.post_json("/api/v1/systems", &body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let (ok, out, err) = atlascope(&app, &["upgrade", "--system", "Legacy Chat", "--to", "2026.05"], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("Upgrading Legacy Chat from ATLAS 5.6.0 to 2026.05") && out.contains("add --apply"), "{out}");
+    let (ok, out, err) = atlascope(&app, &["upgrade", "--system", "Legacy Chat", "--to", "2026.05", "--apply"], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Upgraded Legacy Chat from ATLAS 5.6.0 to 2026.05") && out.contains("undo: history entry"),
+        "{out}"
+    );
+    let (code, out, err) = atlascope_exit(&app, &["upgrade", "--system", "Legacy Chat", "--to", "5.6.0"], None);
+    assert_eq!(code, Some(1), "older than the pinned 2026.05: {out}");
+    assert!(err.contains("older than the pinned release 2026.05"), "{err}");
+    let (code, _, err) = atlascope_exit(&app, &["upgrade", "--system", "Legacy Chat", "--to", "2031.01"], None);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("2031.01 is not loaded"), "{err}");
+    let (code, _, err) =
+        atlascope_exit(&app, &["upgrade", "--team", "Models", "--to", "2026.05", "--successor", "AML.T0019"], None);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is not OLD=NEW"), "{err}");
+    let (ok, out, err) = atlascope(&app, &["upgrade", "--team", "Models", "--to", "2026.05", "--apply"], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("Legacy Chat: left as it is (already on this release)"), "{out}");
+}
