@@ -39,7 +39,8 @@ pub struct UpgradeBody {
     #[schema(default = true)]
     pub dry_run: bool,
     /// Successors chosen by a person, over the proposals: the retired
-    /// technique's ID → a technique ID of the target release.
+    /// technique's ID → a technique ID of the target release, or `""` to
+    /// keep it without successor.
     #[serde(default)]
     pub successors: BTreeMap<String, String>,
 }

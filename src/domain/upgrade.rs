@@ -103,7 +103,7 @@ pub struct UpgradePlan {
 }
 
 /// Plans the upgrade of `map` from `old` to `new`; `successors` overrides
-/// the proposed successors (old ID → new ID). Refuses a target older than
+/// the proposed successors (old ID → new ID, or an empty ID for none). Refuses a target older than
 /// the pinned release and a successor that is not in the target.
 pub fn plan(
     old: &Framework,
@@ -128,7 +128,7 @@ pub fn plan(
         if !retired_ids.contains(from.as_str()) {
             return Err(FieldError::new("successors", format!("{from} is not a technique {} retires", new.version())));
         }
-        if new.technique(to).is_none() {
+        if !to.is_empty() && new.technique(to).is_none() {
             return Err(FieldError::unknown(
                 "successors",
                 format!("{to} (the successor given for {from}) is not a technique of ATLAS release {}", new.version()),
@@ -176,8 +176,12 @@ pub fn plan(
         if !decided(&gone.id) && !map.acceptances.contains_key(&gone.id) {
             continue;
         }
-        let chosen = successors.get(&gone.id).map(|id| (id.clone(), "chosen by a person".to_string()));
-        let successor = chosen.or_else(|| gone.successor.as_ref().map(|s| (s.id.clone(), s.reason.clone())));
+        // A person's choice wins; an empty choice means "no successor".
+        let successor = match successors.get(&gone.id) {
+            Some(id) if id.is_empty() => None,
+            Some(id) => Some((id.clone(), "chosen by a person".to_string())),
+            None => gone.successor.as_ref().map(|s| (s.id.clone(), s.reason.clone())),
+        };
         let target = successor.as_ref().map(|(id, _)| id.clone());
         retired.push(RetiredItem {
             technique_id: gone.id.clone(),
@@ -440,6 +444,9 @@ mod tests {
         let plan = planned(&[("AML.T0019", "AML.T0115")]).unwrap();
         assert_eq!(plan.retired[0].successor.as_deref(), Some("AML.T0115"));
         assert_eq!(plan.retired[0].reason.as_deref(), Some("chosen by a person"));
+        let none = planned(&[("AML.T0019", "")]).unwrap();
+        assert_eq!(none.retired[0].successor, None, "a person may keep it without successor");
+        assert!(none.assessments.iter().all(|w| w.item != "AML.T0115.000"));
         let err = planned(&[("AML.T0019", "AML.T9999")]).unwrap_err();
         assert!(err.to_string().contains("AML.T9999"), "{err}");
         let err = planned(&[("AML.T0040", "AML.T0115")]).unwrap_err();

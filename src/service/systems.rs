@@ -159,8 +159,20 @@ pub async fn update(
         .ok_or_else(|| ServiceError::NotFound(format!("system {id} does not exist")))?;
     // An edit that names no release keeps the system's release (rather than
     // moving it to the default one, which is what creation picks).
-    if input.framework_version.as_deref().is_none_or(|v| v.trim().is_empty()) {
-        input.framework_version = Some(current.framework_version.clone());
+    match input.framework_version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => input.framework_version = Some(current.framework_version.clone()),
+        Some(other) if other != current.framework_version => {
+            return Err(FieldError::new(
+                "framework_version",
+                format!(
+                    "moving {} from ATLAS {} to {other} is an upgrade, which carries its decisions over: preview \
+                     and apply it at /systems/{id}/upgrade or with POST /api/v1/systems/{id}/upgrade",
+                    current.name, current.framework_version
+                ),
+            )
+            .into());
+        }
+        Some(_) => {}
     }
     let valid = validate(core, &input)?;
     let expected = expected_version.unwrap_or(current.version);

@@ -11,6 +11,7 @@ mod help;
 pub mod page_cache;
 mod reports;
 mod teams;
+mod upgrade;
 pub mod workshop;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(workshop::router())
         .merge(reports::router())
+        .merge(upgrade::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher

@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A service failure on a form: the message to show and the status to answer.
-fn form_error(error: ServiceError) -> Result<(StatusCode, String), WebError> {
+pub(super) fn form_error(error: ServiceError) -> Result<(StatusCode, String), WebError> {
     match error {
         ServiceError::Invalid(e) => Ok((StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
         ServiceError::Duplicate(m) | ServiceError::Refused(m) => Ok((StatusCode::CONFLICT, m)),
@@ -346,7 +346,8 @@ async fn system_edit_view(state: &AppState, id: i64) -> Result<SystemEditPage, W
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
         system,
         form,
-        releases: state.catalog.list().iter().map(|f| f.version().to_string()).collect(),
+        // The release changes only through an upgrade.
+        releases: Vec::new(),
         platforms: PLATFORMS,
         exposures: Exposure::ALL,
         ratings: Rating::ALL,

@@ -278,3 +278,49 @@ async fn htmx_requests_get_a_sign_in_redirect_htmx_follows_and_refusals_as_one_s
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(page.body.contains("<html"), "a page without htmx");
 }
+
+#[tokio::test]
+async fn the_upgrade_assistant_previews_applies_and_the_workshop_undoes_it() {
+    let Some(dir) = crate::helpers::shared_atlas() else { return };
+    let app = TestApp::spawn().await;
+    let loaded = app.post("/api/v1/frameworks", crate::helpers::official(&dir, "ATLAS-5.6.0.yaml")).await;
+    assert_eq!(loaded.status, StatusCode::CREATED, "{}", loaded.body);
+    let team = app.post_json("/api/v1/teams", &serde_json::json!({"name": "Models"})).await.json()["id"].clone();
+    let body = serde_json::json!({"team_id": team, "name": "Legacy", "exposure": "public", "criticality": "high",
+        "framework_version": "5.6.0"});
+    let id = app.post_json("/api/v1/systems", &body).await.json()["id"].as_i64().unwrap();
+
+    // The release no longer changes silently through an edit.
+    let edit = app.get(&format!("/systems/{id}/edit")).await;
+    assert!(edit.body.contains("Upgrade to another release") && !edit.body.contains(r#"name="framework_version""#));
+    let put = app
+        .put_json(
+            &format!("/api/v1/systems/{id}"),
+            &serde_json::json!({"name": "Legacy", "exposure": "public",
+            "criticality": "high", "framework_version": "2026.05"}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", put.body);
+    assert!(put.body.contains("is an upgrade"), "{}", put.body);
+
+    let page = app.get(&format!("/systems/{id}/upgrade")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Upgrade Legacy from ATLAS 5.6.0")
+            && page.body.contains("What the upgrade to 2026.05 changes")
+    );
+    let applied = app.post_form(&format!("/systems/{id}/upgrade"), "to=2026.05").await;
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.body);
+    let location = applied.header("location").to_string();
+    assert!(location.starts_with(&format!("/systems/{id}?done=Upgraded")), "{location}");
+    assert_eq!(app.get(&format!("/api/v1/systems/{id}")).await.json()["framework_version"], "2026.05");
+    let workshop = app.get(&location).await;
+    assert!(workshop.body.contains("Upgraded from ATLAS 5.6.0 to 2026.05"), "the flash says what happened");
+    let undo = location.split("undo=").nth(1).expect("an undo entry");
+    let undone = app.post_form(&format!("/systems/{id}/undo/{undo}"), "").await;
+    assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
+    assert_eq!(app.get(&format!("/api/v1/systems/{id}")).await.json()["framework_version"], "5.6.0");
+    let bad = app.post_form(&format!("/systems/{id}/upgrade"), "to=2031.01").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Not upgraded") && bad.body.contains("2031.01"), "{}", bad.body);
+}

@@ -1,0 +1,172 @@
+//! The upgrade assistant of one system: pick a newer release, see what
+//! carries over, needs review, retires (with a successor to confirm or
+//! change) or is new, and the coverage before and after; then apply it,
+//! which lands on the workshop with an undo.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use super::actor::WebActor;
+use super::{Chrome, WebError, render};
+use crate::app::AppState;
+use crate::atlas::model::compare_versions;
+use crate::domain::records::System;
+use crate::domain::upgrade::UpgradePlan;
+use crate::service::upgrade::{self, UpgradeRequest};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/systems/{id}/upgrade", get(upgrade_page).post(apply_upgrade))
+}
+
+/// A retired technique with the successors one may pick.
+pub struct SuccessorChoice {
+    pub technique_id: String,
+    pub name: String,
+    pub proposed: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/upgrade.html")]
+struct UpgradePage {
+    chrome: Chrome,
+    system: System,
+    /// Releases newer than the system's.
+    newer: Vec<String>,
+    to: String,
+    plan: Option<UpgradePlan>,
+    choices: Vec<SuccessorChoice>,
+    /// Every technique of the target release, to pick a successor from.
+    targets: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UpgradeQuery {
+    to: Option<String>,
+}
+
+async fn page_for(
+    state: &AppState,
+    id: i64,
+    to: Option<String>,
+    successors: BTreeMap<String, String>,
+    actor: &crate::service::Actor,
+) -> Result<(StatusCode, UpgradePage), WebError> {
+    let system = crate::service::systems::get(state, id).await?;
+    let newer: Vec<String> = state
+        .catalog
+        .list()
+        .iter()
+        .map(|f| f.version().to_string())
+        .filter(|v| compare_versions(v, &system.framework_version).is_gt())
+        .collect();
+    let to = to.filter(|v| !v.trim().is_empty()).or_else(|| newer.first().cloned()).unwrap_or_default();
+    let mut page = UpgradePage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        system,
+        newer,
+        to: to.clone(),
+        plan: None,
+        choices: Vec::new(),
+        targets: Vec::new(),
+        error: None,
+    };
+    if to.is_empty() {
+        return Ok((StatusCode::OK, page));
+    }
+    let request = UpgradeRequest { to: to.clone(), successors, apply: false };
+    match upgrade::upgrade(state, id, &request, actor).await {
+        Ok(outcome) => {
+            page.choices = outcome
+                .plan
+                .retired
+                .iter()
+                .map(|r| SuccessorChoice {
+                    technique_id: r.technique_id.clone(),
+                    name: r.name.clone(),
+                    proposed: r.successor.clone(),
+                    reason: r.reason.clone(),
+                })
+                .collect();
+            if let Some(target) = state.catalog.get(&to) {
+                page.targets = target.techniques().iter().map(|t| (t.id.clone(), t.name.clone())).collect();
+            }
+            page.plan = Some(outcome.plan);
+            Ok((StatusCode::OK, page))
+        }
+        Err(e) => {
+            let (status, message) = super::teams::form_error(e)?;
+            page.error = Some(message);
+            Ok((status, page))
+        }
+    }
+}
+
+async fn upgrade_page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<UpgradeQuery>,
+    WebActor(actor): WebActor,
+) -> Result<Response, WebError> {
+    let (status, page) = page_for(&state, id, query.to, BTreeMap::new(), &actor).await?;
+    Ok((status, render(&page)?).into_response())
+}
+
+/// The form: `to`, and `successor:<retired ID>` for each retired technique
+/// (an empty value keeps it without successor).
+async fn apply_upgrade(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    WebActor(actor): WebActor,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let mut to = String::new();
+    let mut successors = BTreeMap::new();
+    for (name, value) in fields {
+        match name.strip_prefix("successor:") {
+            Some(retired) => {
+                successors.insert(retired.to_string(), value.trim().to_string());
+            }
+            None if name == "to" => to = value,
+            None => {}
+        }
+    }
+    let request = UpgradeRequest { to: to.clone(), successors: successors.clone(), apply: true };
+    match upgrade::upgrade(&state, id, &request, &actor).await {
+        Ok(outcome) => {
+            let plan = &outcome.plan;
+            let message = format!(
+                "Upgraded from ATLAS {} to {}: {} carried, {} to review, {} retired, {} new.",
+                plan.from,
+                plan.to,
+                plan.carried,
+                plan.review.len(),
+                plan.retired.len(),
+                plan.added.len()
+            );
+            let mut target = format!(
+                "/systems/{id}?done={}",
+                percent_encoding::utf8_percent_encode(&message, percent_encoding::NON_ALPHANUMERIC)
+            );
+            if let Some(batch) = outcome.batch {
+                target.push_str(&format!("&undo={batch}"));
+            }
+            Ok(Redirect::to(&target).into_response())
+        }
+        Err(e) => {
+            let (status, message) = super::teams::form_error(e)?;
+            let (_, mut page) = page_for(&state, id, Some(to), BTreeMap::new(), &actor).await?;
+            page.error = Some(format!("Not upgraded: {message}"));
+            Ok((status, render(&page)?).into_response())
+        }
+    }
+}
