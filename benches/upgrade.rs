@@ -59,9 +59,17 @@ async fn main() {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let applicability = if (i + n) % 4 == 0 { Applicability::NotApplicable } else { Applicability::Applies };
+                let applicability =
+                    if (i + n) % 4 == 0 { Applicability::NotApplicable } else { Applicability::Applies };
                 let risk = Some([Rating::Low, Rating::Medium, Rating::High][(i + n) % 3]);
-                (t.id.clone(), AssessmentChange { applicability: Some(applicability), risk: Some(risk), rationale: Some(format!("reason {i}")) })
+                (
+                    t.id.clone(),
+                    AssessmentChange {
+                        applicability: Some(applicability),
+                        risk: Some(risk),
+                        rationale: Some(format!("reason {i}")),
+                    },
+                )
             })
             .collect();
         decisions::set_assessments(&core, id, &changes, &actor).await.expect("assessed");
@@ -69,7 +77,8 @@ async fn main() {
             let change = StatusChange { status: Some(ImplementationStatus::Implemented), ..StatusChange::default() };
             decisions::set_mitigation_status(&core, id, &mitigation.id, change, None, &actor).await.expect("status");
         }
-        let accept = AcceptanceInput { justification: "bench".into(), accepted_by: None, expires_on: "2099-01-01".into() };
+        let accept =
+            AcceptanceInput { justification: "bench".into(), accepted_by: None, expires_on: "2099-01-01".into() };
         decisions::set_acceptance(&core, id, &old.techniques()[1].id, accept, None, &actor).await.expect("accepted");
         ids.push(id);
     }

@@ -51,15 +51,21 @@ pub struct NewSystemBody {
 }
 
 impl NewSystemBody {
-    fn split(self) -> (i64, SystemBody) {
+    /// The team, and the system to create there.
+    fn split(self) -> (i64, SystemInput) {
         let NewSystemBody { team_id, name, description, owner, platforms, exposure, criticality, framework_version } =
             self;
-        (team_id, SystemBody { name, description, owner, platforms, exposure, criticality, framework_version })
+        let input = SystemInput {
+            framework_version,
+            ..SystemBody { name, description, owner, platforms, exposure, criticality }.into()
+        };
+        (team_id, input)
     }
 }
 
 /// A system's editable fields. On an edit every field is replaced; an absent
-/// optional field is cleared, except `framework_version`, which is kept.
+/// optional field is cleared. The release is not among them: it changes only
+/// through `POST /api/v1/systems/{id}/upgrade`, which carries the decisions over.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemBody {
@@ -74,9 +80,6 @@ pub struct SystemBody {
     pub platforms: Vec<String>,
     pub exposure: Exposure,
     pub criticality: Rating,
-    /// The ATLAS release to assess against; kept when absent.
-    #[serde(default)]
-    pub framework_version: Option<String>,
 }
 
 impl From<SystemBody> for SystemInput {
@@ -88,7 +91,8 @@ impl From<SystemBody> for SystemInput {
             platforms: body.platforms,
             exposure: body.exposure.as_str().to_string(),
             criticality: body.criticality.as_str().to_string(),
-            framework_version: body.framework_version,
+            // The release changes only through an upgrade.
+            framework_version: None,
         }
     }
 }
@@ -149,7 +153,7 @@ async fn create_system(
         }
         Err(_) => return Err(ApiError::Internal(anyhow::anyhow!("role lookup failed"))),
     }
-    let system = systems::create(&state, team_id, fields.into(), &actor).await?;
+    let system = systems::create(&state, team_id, fields, &actor).await?;
     Ok(Versioned::created(system.version, format!("/api/v1/systems/{}", system.id), system))
 }
 

@@ -129,6 +129,35 @@ async fn create_team(
 pub struct SystemCard {
     pub system: System,
     pub figures: Option<CoverageFigures>,
+    /// What upgrading to the newest loaded release would change, when the
+    /// system is on an older one.
+    pub behind: Option<Behind>,
+}
+
+/// An upgrade waiting for a system, in figures.
+pub struct Behind {
+    pub to: String,
+    pub review: usize,
+    pub retired: usize,
+    pub reused: usize,
+    pub added: usize,
+}
+
+/// What upgrading `system` to `newest` would change, or `None` when it is
+/// on that release already or the preview cannot be made.
+async fn behind(state: &AppState, system: &System, newest: &str) -> Option<Behind> {
+    if !crate::atlas::model::compare_versions(&system.framework_version, newest).is_lt() {
+        return None;
+    }
+    let request = service::upgrade::UpgradeRequest { to: newest.to_string(), ..Default::default() };
+    let preview = service::upgrade::upgrade(state, system.id, &request, &service::Actor("preview".into())).await;
+    preview.ok().map(|outcome| Behind {
+        to: newest.to_string(),
+        review: outcome.plan.review.len(),
+        retired: outcome.plan.retired.len(),
+        reused: outcome.plan.reused.len(),
+        added: outcome.plan.added.len(),
+    })
 }
 
 #[derive(Template)]
@@ -137,6 +166,8 @@ struct TeamPage {
     chrome: Chrome,
     team: Team,
     systems: Vec<SystemCard>,
+    /// How many of them are on an older release than the newest loaded.
+    behind: usize,
     controls: Vec<Control>,
     releases: Vec<String>,
     platforms: [&'static str; 4],
@@ -150,15 +181,18 @@ struct TeamPage {
 
 async fn team_view(state: &AppState, id: i64) -> Result<TeamPage, WebError> {
     let team = service::teams::get(state, id).await?;
+    let newest = state.catalog.list().first().map(|f| f.version().to_string()).unwrap_or_default();
     let mut systems = Vec::new();
     for system in service::systems::list(state, Some(id)).await? {
         let figures = snapshot::load(state, system.id).await.ok().map(|s| CoverageFigures::from(s.coverage.overall));
-        systems.push(SystemCard { system, figures });
+        let behind = behind(state, &system, &newest).await;
+        systems.push(SystemCard { system, figures, behind });
     }
     let team_form =
         TeamFormValues { name: team.name.clone(), description: team.description.clone(), version: Some(team.version) };
     Ok(TeamPage {
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        behind: systems.iter().filter(|s| s.behind.is_some()).count(),
         systems,
         controls: service::controls::list(state, id).await?,
         releases: state.catalog.list().iter().map(|f| f.version().to_string()).collect(),

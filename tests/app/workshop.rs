@@ -290,6 +290,11 @@ async fn the_upgrade_assistant_previews_applies_and_the_workshop_undoes_it() {
         "framework_version": "5.6.0"});
     let id = app.post_json("/api/v1/systems", &body).await.json()["id"].as_i64().unwrap();
 
+    // The team page says the system is behind and what upgrading would change.
+    let team_page = app.get(&format!("/teams/{team}")).await.body;
+    assert!(team_page.contains("1 of 1 system(s) are on an older ATLAS release"), "{team_page}");
+    assert!(team_page.contains(&format!(r#"href="/systems/{id}/upgrade?to=2026.05">Upgrade to 2026.05</a>"#)));
+
     // The release no longer changes silently through an edit.
     let edit = app.get(&format!("/systems/{id}/edit")).await;
     assert!(edit.body.contains("Upgrade to another release") && !edit.body.contains(r#"name="framework_version""#));
@@ -301,7 +306,15 @@ async fn the_upgrade_assistant_previews_applies_and_the_workshop_undoes_it() {
         )
         .await;
     assert_eq!(put.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", put.body);
-    assert!(put.body.contains("is an upgrade"), "{}", put.body);
+    assert!(put.body.contains("framework_version"), "{}", put.body);
+    let form = app
+        .post_form(
+            &format!("/systems/{id}/edit"),
+            "name=Legacy&exposure=public&criticality=high&framework_version=2026.05",
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(form.body.contains("is an upgrade"), "a crafted form is told where upgrades are made");
 
     let page = app.get(&format!("/systems/{id}/upgrade")).await;
     assert_eq!(page.status, StatusCode::OK);
