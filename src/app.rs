@@ -55,7 +55,33 @@ impl AppState {
             api_limiter: Arc::new(RateLimiter::new(API_REQUESTS_PER_SECOND, API_BURST)),
         };
         tokio::spawn(crate::web::workshop::render_live_updates(state.clone()));
+        tokio::spawn(pick_up_stored_releases(state.core.clone()));
         state
+    }
+}
+
+/// Serves the releases another process stores (`atlascope framework
+/// import` beside a running server) without a restart, until shutdown.
+async fn pick_up_stored_releases(core: Core) {
+    let mut closing = core.live.watch_closing();
+    let mut tick = tokio::time::interval(crate::releases::STORED_RELEASES_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = closing.changed() => return,
+        }
+        if *closing.borrow() {
+            return;
+        }
+        match crate::releases::pick_up_stored(&core.db, &core.catalog).await {
+            Ok(added) => {
+                for version in added {
+                    tracing::info!(version, "a release stored by another process is now served");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not look for newly stored releases"),
+        }
     }
 }
 

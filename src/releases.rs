@@ -46,6 +46,31 @@ pub async fn load_catalog(db: &Database, default_version: Option<&str>) -> anyho
     Ok(catalog)
 }
 
+/// Registers the releases stored since the catalog was built (for example
+/// by `atlascope framework import` while a server runs); returns their
+/// versions. An import of the bundled version replaces the bundled copy.
+pub async fn pick_up_stored(db: &Database, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
+    let mut added = Vec::new();
+    for version in db::releases::versions(db).await? {
+        let known = catalog.get(&version).is_some_and(|f| f.origin != Origin::Bundled);
+        if known {
+            continue;
+        }
+        let Some(stored) = db::releases::get(db, &version).await? else { continue };
+        let mut release = stored.release;
+        bundled::apply_summaries(&mut release, &bundled::summaries());
+        catalog.insert(Framework::new(
+            release,
+            Origin::Imported { imported_at: stored.imported_at, file: stored.file_name },
+        ));
+        added.push(version);
+    }
+    Ok(added)
+}
+
+/// How often a server looks for releases stored by another process.
+pub const STORED_RELEASES_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Adds a release from an official file. Nothing is stored or registered unless the
 /// whole file reads and validates.
 ///

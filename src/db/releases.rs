@@ -70,3 +70,21 @@ pub async fn list(db: impl Into<Exec<'_>>) -> Result<Vec<StoredRelease>, sqlx::E
     .await)?;
     rows.into_iter().map(StoredRelease::try_from).collect()
 }
+
+/// The versions stored, without their content (cheap enough to poll).
+pub async fn versions(db: impl Into<Exec<'_>>) -> Result<Vec<String>, sqlx::Error> {
+    on_backend!(db.into(), e => sqlx::query_scalar("select version from framework_releases order by version")
+        .fetch_all(e)
+        .await)
+}
+
+/// One stored release.
+pub async fn get(db: impl Into<Exec<'_>>, version: &str) -> Result<Option<StoredRelease>, sqlx::Error> {
+    let row: Option<ReleaseRow> = on_backend!(db.into(), e => sqlx::query_as(
+        "select version, file_name, model_json, imported_at from framework_releases where version = $1",
+    )
+    .bind(version)
+    .fetch_optional(e)
+    .await)?;
+    row.map(StoredRelease::try_from).transpose()
+}

@@ -837,3 +837,22 @@ async fn the_command_line_previews_and_applies_an_upgrade() {
     assert!(ok, "{err}");
     assert!(out.contains("Legacy Chat: left as it is (already on this release)"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_added_by_the_command_line_is_served_by_a_running_server_without_a_restart() {
+    let Some(dir) = crate::helpers::shared_atlas() else { return };
+    let app = TestApp::spawn().await;
+    let file = dir.join("ATLAS-5.6.0.yaml");
+    let (ok, _, err) = atlascope(&app, &["framework", "import", file.to_str().expect("path")], None);
+    assert!(ok, "{err}");
+    let deadline = std::time::Instant::now() + atlascope::releases::STORED_RELEASES_POLL * 3;
+    loop {
+        let listed = app.get("/api/v1/frameworks").await.json();
+        if listed.as_array().unwrap().iter().any(|r| r["version"] == "5.6.0") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "5.6.0 never appeared: {listed}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.get("/frameworks/5.6.0/techniques/AML.T0051").await.status, StatusCode::OK);
+}
