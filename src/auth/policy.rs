@@ -68,7 +68,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/frameworks/{version}/case-studies")
         | ("GET", "/api/v1/frameworks/{version}/case-studies/{id}")
         | ("GET", "/api/v1/frameworks/{version}/diff/{other}") => SignedIn,
-        ("POST", "/api/v1/frameworks") => Admin,
+        ("POST", "/api/v1/frameworks") | ("POST", "/frameworks") => Admin,
 
         // Accounts.
         ("GET", "/account") => Account,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{Chrome, WebError, is_htmx_for, release, render};
 use crate::app::AppState;
 use crate::atlas::Framework;
-use crate::atlas::framework::{Counts, Origin};
+use crate::atlas::framework::Counts;
 use crate::atlas::markdown;
 use crate::atlas::matrix::{self, TechniqueFilter};
 use crate::atlas::model::{CaseStudy, Maturity, Mitigation, PLATFORMS, Tactic, Technique, official_url};
@@ -24,7 +24,6 @@ use crate::domain::release_diff::{ReleaseDiff, diff};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(default_matrix))
-        .route("/frameworks", get(releases_page))
         .route("/frameworks/switch", get(switch_release))
         .route("/frameworks/diff", get(diff_page))
         .route("/frameworks/{version}", get(matrix_page))
@@ -494,54 +493,6 @@ async fn case_study_page(
         description_html: case_study.description.as_deref().map(markdown::render),
         official_url: official_url(&case_study.id),
     };
-    Ok(render(&page)?.into_response())
-}
-
-// ---------------------------------------------------------------- releases
-
-pub struct ReleaseRow {
-    pub version: String,
-    pub format: &'static str,
-    pub origin: String,
-    pub date: String,
-    pub counts: Counts,
-    pub is_default: bool,
-    pub full_text: bool,
-}
-
-#[derive(Template)]
-#[template(path = "pages/releases.html")]
-struct ReleasesPage {
-    chrome: Chrome,
-    rows: Vec<ReleaseRow>,
-}
-
-fn release_rows(state: &AppState) -> Vec<ReleaseRow> {
-    let default = state.catalog.default_version();
-    state
-        .catalog
-        .list()
-        .iter()
-        .map(|f| ReleaseRow {
-            version: f.version().to_string(),
-            format: f.release.format.label(),
-            origin: match &f.origin {
-                Origin::Bundled => "bundled with atlascope (facts and project summaries)".to_string(),
-                Origin::Imported { imported_at, file } => {
-                    format!("imported from {file} at {}", crate::domain::records::format_timestamp(*imported_at))
-                }
-            },
-            date: f.release.date.clone().unwrap_or_default(),
-            counts: f.counts(),
-            is_default: f.version() == default,
-            full_text: f.has_official_text(),
-        })
-        .collect()
-}
-
-async fn releases_page(State(state): State<AppState>) -> Result<Response, WebError> {
-    let framework = state.catalog.default_release();
-    let page = ReleasesPage { chrome: Chrome::new(&state, &framework, ""), rows: release_rows(&state) };
     Ok(render(&page)?.into_response())
 }
 

@@ -9,6 +9,7 @@ mod filters;
 mod framework;
 mod help;
 pub mod page_cache;
+mod releases;
 mod reports;
 mod teams;
 mod upgrade;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(workshop::router())
         .merge(reports::router())
         .merge(upgrade::router())
+        .merge(releases::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher

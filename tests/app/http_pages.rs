@@ -168,3 +168,54 @@ async fn the_token_form_refuses_a_bad_team_or_day_count_instead_of_widening_the_
         .expect("count");
     assert_eq!(tokens, 0, "no token was created");
 }
+
+/// A multipart form with one file field and a version field.
+fn release_upload(name: &str, file: &[u8], version: &str) -> (String, Vec<u8>) {
+    let boundary = "atlascope-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\ncontent-disposition: form-data; name=\"version\"\r\n\r\n{version}\r\n").as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{name}\"\r\ncontent-type: application/yaml\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn an_administrator_adds_a_release_on_the_releases_page_with_the_same_checks_as_the_api() {
+    let Some(dir) = crate::helpers::shared_atlas() else { return };
+    let app = TestApp::spawn().await;
+    let page = app.get("/frameworks").await;
+    assert!(page.body.contains("Add a release from an official file"), "administrators see the form");
+    let file = crate::helpers::official(&dir, "ATLAS-5.6.0.yaml");
+    let (content_type, body) = release_upload("ATLAS-5.6.0.yaml", &file, "");
+    let added =
+        app.request(axum::http::Method::POST, "/frameworks", &[("content-type", &content_type)], body.clone()).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert!(added.body.contains("Added ATLAS 5.6.0"), "{}", added.body);
+    assert_eq!(app.get("/frameworks/5.6.0").await.status, StatusCode::OK);
+    let again = app.request(axum::http::Method::POST, "/frameworks", &[("content-type", &content_type)], body).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("release 5.6.0 is already loaded"), "{}", again.body);
+    let cut = &file[..file.len() / 3];
+    let (content_type, body) = release_upload("cut.yaml", cut, "cut");
+    let refused = app.request(axum::http::Method::POST, "/frameworks", &[("content-type", &content_type)], body).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Not added: cut.yaml"), "names the file: {}", refused.body);
+
+    // Anyone else sees the list without the form, and may not post.
+    let viewer = app.member("vera", 1, None).await;
+    let page = app.get_with("/frameworks", &[("cookie", &viewer)]).await;
+    assert!(!page.body.contains("Add a release from an official file"));
+    let (content_type, body) = release_upload("x.yaml", b"x", "");
+    let forbidden = app
+        .request(axum::http::Method::POST, "/frameworks", &[("content-type", &content_type), ("cookie", &viewer)], body)
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+}
