@@ -117,6 +117,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("POST", "/systems/{id}/techniques/{technique}/controls/{control}")
         | ("POST", "/systems/{id}/techniques/{technique}/acceptance")
         | ("POST", "/systems/{id}/techniques/{technique}/acceptance/remove")
+        | ("POST", "/systems/{id}/techniques/{technique}/review")
         | ("POST", "/systems/{id}/bulk" | "/systems/{id}/suggest" | "/systems/{id}/suggest/confirm")
         | ("POST", "/systems/{id}/undo/{entry}") => Team(EDIT, System),
         ("GET", "/api/v1/systems/{id}/assessments")

@@ -21,6 +21,7 @@ pub mod controls;
 pub mod decisions;
 pub mod history;
 pub mod releases;
+pub mod reviews;
 pub mod systems;
 pub mod teams;
 

@@ -654,6 +654,10 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
         )
         .await?;
     }
+    if repinned && let Some(batch) = entries.first().and_then(|e| e.batch) {
+        // The upgrade's review flags go with it.
+        db::reviews::clear_batch(&mut tx, system_id, batch).await?;
+    }
     tx.commit().await?;
     core.snapshots.invalidate(system_id);
     // A new pin changes the whole matrix.

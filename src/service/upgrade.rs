@@ -149,10 +149,50 @@ async fn apply(core: &Core, system: &System, planned: &UpgradePlan, actor: &Acto
         )
         .await?;
     }
+    for (technique, reason) in review_flags(planned) {
+        db::reviews::put(&mut tx, system.id, &technique, &reason, batch, at).await?;
+    }
     tx.commit().await?;
     core.snapshots.invalidate(system.id);
     core.live.changed(crate::live::Change { system_id: system.id, techniques: Vec::new(), actor: actor.name().into() });
     Ok(batch)
+}
+
+/// The techniques an applied plan asks a person to look at, and why.
+fn review_flags(planned: &UpgradePlan) -> Vec<(String, String)> {
+    let mut flags: Vec<(String, String)> =
+        planned.review.iter().map(|r| (r.technique_id.clone(), r.reasons.join("; "))).collect();
+    for rewrite in &planned.assessments {
+        if let Some(from) = &rewrite.carried_from {
+            flags.push((rewrite.item.clone(), format!("decisions carried from {from}, which {} retires", planned.to)));
+        }
+    }
+    for reused in &planned.reused {
+        flags.push((
+            reused.technique_id.clone(),
+            format!("this ID named “{}” in {}; its old decision was not carried", reused.old_name, planned.from),
+        ));
+    }
+    flags
+}
+
+/// The techniques of a system flagged for review by an upgrade.
+pub async fn flags(core: &Core, system_id: i64) -> ServiceResult<Vec<db::reviews::ReviewFlag>> {
+    Ok(db::reviews::list(&core.db, system_id).await?)
+}
+
+/// A person looked at a flagged technique: the flag goes.
+pub async fn confirm_review(core: &Core, system_id: i64, technique_id: &str, actor: &Actor) -> ServiceResult<()> {
+    super::system_context(core, system_id).await?;
+    if !db::reviews::clear(&core.db, system_id, technique_id).await? {
+        return Err(ServiceError::NotFound(format!("{technique_id} is not flagged for review on this system")));
+    }
+    core.live.changed(crate::live::Change {
+        system_id,
+        techniques: vec![technique_id.to_string()],
+        actor: actor.name().into(),
+    });
+    Ok(())
 }
 
 async fn write_assessment(

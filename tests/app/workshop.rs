@@ -316,6 +316,17 @@ async fn the_upgrade_assistant_previews_applies_and_the_workshop_undoes_it() {
     assert_eq!(form.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(form.body.contains("is an upgrade"), "a crafted form is told where upgrades are made");
 
+    // A decided technique whose maturity 2026.05 changes will be flagged for review.
+    let changes = app.get("/api/v1/frameworks/5.6.0/diff/2026.05").await.json();
+    let matured = changes["maturity_changed"][0]["id"].as_str().expect("a maturity change").to_string();
+    let put = app
+        .put_json(
+            &format!("/api/v1/systems/{id}/assessments/{matured}"),
+            &serde_json::json!({"applicability": "applies"}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+
     let page = app.get(&format!("/systems/{id}/upgrade")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -329,10 +340,27 @@ async fn the_upgrade_assistant_previews_applies_and_the_workshop_undoes_it() {
     assert_eq!(app.get(&format!("/api/v1/systems/{id}")).await.json()["framework_version"], "2026.05");
     let workshop = app.get(&location).await;
     assert!(workshop.body.contains("Upgraded from ATLAS 5.6.0 to 2026.05"), "the flash says what happened");
+    assert!(workshop.body.contains("The last upgrade flagged 1 technique(s) for review"), "{}", workshop.body);
+    let only = app.get(&format!("/systems/{id}?review=1")).await.body;
+    assert!(only.contains(&format!(r#"data-technique="{matured}""#)) && only.contains("Showing the 1 technique(s)"));
+    let panel = app.get(&format!("/systems/{id}/techniques/{matured}")).await.body;
+    assert!(panel.contains("To review after the upgrade:") && panel.contains("maturity"), "{panel}");
+    let reviewed = app.post_htmx(&format!("/systems/{id}/techniques/{matured}/review"), "").await;
+    assert_eq!(reviewed.status, StatusCode::OK);
+    assert!(!reviewed.body.contains("To review after the upgrade"), "the flag is gone from the panel");
+    assert!(!app.get(&format!("/systems/{id}")).await.body.contains("flagged"), "and from the workshop");
+    let again = app.post_htmx(&format!("/systems/{id}/techniques/{matured}/review"), "").await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
     let undo = location.split("undo=").nth(1).expect("an undo entry");
     let undone = app.post_form(&format!("/systems/{id}/undo/{undo}"), "").await;
     assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
     assert_eq!(app.get(&format!("/api/v1/systems/{id}")).await.json()["framework_version"], "5.6.0");
+    // Undoing an upgrade takes its review flags with it.
+    let location = app.post_form(&format!("/systems/{id}/upgrade"), "to=2026.05").await.header("location").to_string();
+    assert!(app.get(&format!("/systems/{id}")).await.body.contains("flagged 1 technique(s)"));
+    let undo = location.split("undo=").nth(1).expect("an undo entry");
+    app.post_form(&format!("/systems/{id}/undo/{undo}"), "").await;
+    assert!(!app.get(&format!("/systems/{id}")).await.body.contains("flagged"));
     let bad = app.post_form(&format!("/systems/{id}/upgrade"), "to=2031.01").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("Not upgraded") && bad.body.contains("2031.01"), "{}", bad.body);

@@ -1,7 +1,7 @@
 //! The workshop page: the system's matrix with each technique's state, the
 //! filters, the bulk-action bar and the (empty) panel.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -44,6 +44,8 @@ pub struct WorkshopQuery {
     state: Option<String>,
     done: Option<String>,
     undo: Option<i64>,
+    /// `1`: only the techniques flagged for review by an upgrade.
+    review: Option<String>,
 }
 
 #[derive(Template)]
@@ -66,6 +68,7 @@ struct WorkshopPage<'a> {
     flash: Option<String>,
     undo: Option<i64>,
     suggested: usize,
+    review_count: usize,
 }
 
 /// The filters of the query, or the reason they were not understood (the
@@ -99,6 +102,8 @@ struct Layout<'s> {
     snapshot: &'s Snapshot,
     by_id: HashMap<&'s str, CoverageState>,
     state_filter: Option<CoverageState>,
+    /// Only these techniques (those flagged for review), when set.
+    only: Option<HashSet<String>>,
     open_parents: bool,
     shown: BTreeSet<&'s str>,
 }
@@ -106,6 +111,7 @@ struct Layout<'s> {
 impl<'s> Layout<'s> {
     fn keeps(&self, technique: &Technique) -> bool {
         self.state_filter.is_none_or(|s| self.by_id[technique.id.as_str()] == s)
+            && self.only.as_ref().is_none_or(|only| only.contains(&technique.id))
     }
 
     fn leaf(&self, technique: &'s Technique) -> askama::Result<Cell<'s>> {
@@ -152,11 +158,15 @@ pub(super) async fn workshop_page(
     let team = crate::service::teams::get(&state, snapshot.system.team_id).await?;
     let framework = &snapshot.framework;
     let (filter, state_filter, filter_error) = parse_filters(&snapshot, &query);
+    let flags = crate::service::upgrade::flags(&state, id).await?;
+    let only = (query.review.as_deref() == Some("1"))
+        .then(|| flags.iter().map(|f| f.technique_id.clone()).collect::<HashSet<String>>());
     let mut layout = Layout {
         snapshot: &snapshot,
         by_id: snapshot.coverage.by_id(framework),
         state_filter,
-        open_parents: state_filter.is_some() || filter.text.is_some(),
+        open_parents: state_filter.is_some() || filter.text.is_some() || only.is_some(),
+        only,
         shown: BTreeSet::new(),
     };
     let mut columns = Vec::new();
@@ -180,7 +190,7 @@ pub(super) async fn workshop_page(
         shown: layout.shown.len(),
         columns,
         query: &query,
-        filtered: !filter.is_empty() || state_filter.is_some(),
+        filtered: !filter.is_empty() || state_filter.is_some() || layout.only.is_some(),
         filter_error,
         states: CoverageState::ALL,
         applicabilities: Applicability::ALL,
@@ -194,6 +204,7 @@ pub(super) async fn workshop_page(
             .values()
             .filter(|a| a.suggested && a.applicability == Applicability::Unknown)
             .count(),
+        review_count: flags.len(),
         snapshot: &snapshot,
     };
     Ok(render(&page)?.into_response())

@@ -54,6 +54,8 @@ struct PanelView<'a> {
     history: Vec<HistoryEntry>,
     saved: Option<i64>,
     notice: Option<Notice>,
+    /// Why the last upgrade flagged this technique, until someone confirms it.
+    review: Option<String>,
 }
 
 /// A message shown at the top of the panel; a conflict offers to re-apply.
@@ -110,6 +112,11 @@ async fn panel_html(
     let acceptance = snapshot.acceptances.get(technique_id).cloned();
     let acceptance_expired = acceptance.as_ref().is_some_and(|a| !a.is_active(today()));
     let history = decisions::history(state, system_id, Some(technique_id), 10).await?;
+    let review = crate::service::upgrade::flags(state, system_id)
+        .await?
+        .into_iter()
+        .find(|f| f.technique_id == technique_id)
+        .map(|f| f.reason);
     let view = PanelView {
         system_id,
         framework_version: framework.version(),
@@ -134,6 +141,7 @@ async fn panel_html(
         history,
         saved,
         notice,
+        review,
     };
     Ok(view.render()?)
 }
@@ -382,5 +390,18 @@ pub(super) async fn remove_acceptance(
 ) -> Result<Response, WebError> {
     let outcome = decisions::remove_acceptance(&state, id, &technique, form.version, &actor).await;
     let action = format!("/systems/{id}/techniques/{technique}/acceptance/remove");
+    after_write(&state, &headers, id, &technique, outcome, action, Vec::new()).await
+}
+
+/// `POST …/techniques/{technique}/review`: a person looked at a technique
+/// the upgrade flagged; the flag goes.
+pub(super) async fn confirm_review(
+    State(state): State<AppState>,
+    Path((id, technique)): Path<(i64, String)>,
+    WebActor(actor): WebActor,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let outcome = crate::service::upgrade::confirm_review(&state, id, &technique, &actor).await.map(|()| None);
+    let action = format!("/systems/{id}/techniques/{technique}/review");
     after_write(&state, &headers, id, &technique, outcome, action, Vec::new()).await
 }
