@@ -1,7 +1,8 @@
 //! The upgrade assistant of one system: pick a newer release, see what
 //! carries over, needs review, retires (with a successor to confirm or
 //! change) or is new, and the coverage before and after; then apply it,
-//! which lands on the workshop with an undo.
+//! which lands on the workshop with an undo. And the archive: decisions on
+//! techniques the system's release no longer has, with their history.
 
 use std::collections::BTreeMap;
 
@@ -18,12 +19,16 @@ use super::actor::WebActor;
 use super::{Chrome, WebError, render};
 use crate::app::AppState;
 use crate::atlas::model::compare_versions;
-use crate::domain::records::System;
+use crate::domain::history::HistoryEntry;
+use crate::domain::records::{Acceptance, Assessment, System};
 use crate::domain::upgrade::UpgradePlan;
 use crate::service::upgrade::{self, UpgradeRequest};
+use crate::web::filters;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/systems/{id}/upgrade", get(upgrade_page).post(apply_upgrade))
+    Router::new()
+        .route("/systems/{id}/upgrade", get(upgrade_page).post(apply_upgrade))
+        .route("/systems/{id}/archive", get(archive_page))
 }
 
 /// A retired technique with the successors one may pick.
@@ -169,4 +174,42 @@ async fn apply_upgrade(
             Ok((status, render(&page)?).into_response())
         }
     }
+}
+
+/// A decision kept on a technique the system's release no longer has.
+pub struct ArchivedItem {
+    pub assessment: Assessment,
+    pub acceptance: Option<Acceptance>,
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/archive.html")]
+struct ArchivePage {
+    chrome: Chrome,
+    system: System,
+    items: Vec<ArchivedItem>,
+}
+
+/// `GET /systems/{id}/archive`: decisions on retired techniques, readable.
+async fn archive_page(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
+    let snapshot = crate::service::snapshot::load(&state, id).await?;
+    let mut retired: Vec<&Assessment> = snapshot
+        .assessments
+        .values()
+        .filter(|a| a.version > 0 && snapshot.framework.technique(&a.technique_id).is_none())
+        .collect();
+    retired.sort_by(|a, b| a.technique_id.cmp(&b.technique_id));
+    let mut items = Vec::new();
+    for assessment in retired {
+        let history = crate::service::decisions::history(&state, id, Some(&assessment.technique_id), 5).await?;
+        items.push(ArchivedItem {
+            acceptance: snapshot.acceptances.get(&assessment.technique_id).cloned(),
+            assessment: assessment.clone(),
+            history,
+        });
+    }
+    let page =
+        ArchivePage { chrome: Chrome::new(&state, &snapshot.framework, ""), system: snapshot.system.clone(), items };
+    Ok(render(&page)?.into_response())
 }

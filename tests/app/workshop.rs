@@ -365,3 +365,26 @@ async fn the_upgrade_assistant_previews_applies_and_the_workshop_undoes_it() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("Not upgraded") && bad.body.contains("2031.01"), "{}", bad.body);
 }
+
+#[tokio::test]
+async fn decisions_on_techniques_the_release_no_longer_has_stay_readable_in_the_archive() {
+    let app = TestApp::spawn().await;
+    let system = team_and_system(&app, "Support Chatbot").await;
+    let empty = app.get(&format!("{system}/archive")).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("Nothing is archived"));
+    // As an upgrade leaves a decision on a technique retired without successor (an ID no release has).
+    let id: i64 = system.trim_start_matches("/systems/").parse().unwrap();
+    sqlx::query(
+        "insert into assessments (system_id, technique_id, applicability, rationale, risk, updated_by, updated_at)
+         values ($1, 'AML.T0999', 'applies', 'public dataset mirror', 'high', 'ana', '2026-06-01T10:00:00Z')",
+    )
+    .bind(id)
+    .execute(crate::helpers::sqlite(&app))
+    .await
+    .unwrap();
+    app.state.snapshots.invalidate(id);
+    let page = app.get(&format!("{system}/archive")).await;
+    assert!(page.body.contains("AML.T0999") && page.body.contains("public dataset mirror"), "{}", page.body);
+    assert!(page.body.contains("risk High") || page.body.contains("risk high"), "{}", page.body);
+}
