@@ -3,8 +3,8 @@
 //! Nothing is applied here; a caller applies [`ImportPreview::assessment_changes`]
 //! only when [`ImportPreview::errors`] is empty and the user confirmed.
 //!
-//! A file that cannot be read at all (not JSON, another Navigator domain, a
-//! release that is not loaded, no `technique_id` column, …) is refused with
+//! A file that cannot be read at all (not JSON, another Navigator domain, no
+//! `technique_id` column, …) is refused with
 //! an [`ImportRefused`] naming the place and the reason. Problems with single
 //! entries or rows are listed in the preview: `errors` (naming the row or
 //! entry and the field) and `unknown_techniques` (never dropped silently).
@@ -15,9 +15,10 @@
 //! whose metadata `atlascope_system_id` is the system's ID is read, else the
 //! one whose `system` metadata or name names the system; a single layer is
 //! read whatever it names. The layer must have domain `atlas-atlas`, a
-//! format version 4.x when it states one, and its `atlas_data_version`, when
-//! present, must be a loaded release (a different release than the
-//! system's is read with a warning: techniques are matched by ID).
+//! format version 4.x when it states one. A layer made for another release
+//! than the system's, loaded or not (ATLAS publishes one a month), is read
+//! with a warning: techniques are matched by ID, and the IDs the system's
+//! release lacks are listed as unknown.
 //!
 //! Each technique entry gives an opinion on applicability:
 //!
@@ -501,16 +502,13 @@ pub fn preview_navigator(
     let mut planner = Planner::new(target, ImportFormat::Navigator);
     let framework = target.framework;
     match head.metadata_value(RELEASE_METADATA) {
-        Some(release) if !loaded_releases.contains(&release) => {
-            return Err(ImportRefused::new(
-                format!("{path}metadata.{RELEASE_METADATA}"),
-                format!(
-                    "the layer is for ATLAS release {}, which is not loaded (loaded: {})",
-                    release.chars().take(40).collect::<String>(),
-                    loaded_releases.join(", ")
-                ),
-            ));
-        }
+        Some(release) if !loaded_releases.contains(&release) => planner.warn(format!(
+            "the layer is for ATLAS release {}, which is not loaded (loaded: {}); techniques are matched by ID \
+             against release {}, and IDs it lacks are listed as unknown",
+            release.chars().take(40).collect::<String>(),
+            loaded_releases.join(", "),
+            framework.version()
+        )),
         Some(release) if release != framework.version() => planner.warn(format!(
             "the layer is for ATLAS release {release} and the system is assessed against {}; techniques are matched by ID",
             framework.version()
@@ -969,7 +967,7 @@ mod tests {
     }
 
     #[test]
-    fn layers_for_another_domain_or_an_unknown_release_are_refused() {
+    fn layers_for_another_domain_are_refused_and_for_another_release_read_by_id() {
         let fixture = Fixture::second_system();
         let attack = layer("").replace("atlas-atlas", "enterprise-attack");
         let refused = preview_navigator(attack.as_bytes(), &fixture.source(), &LOADED).unwrap_err();
@@ -977,9 +975,9 @@ mod tests {
         assert!(refused.reason.contains("`enterprise-attack`"));
 
         let future = layer("").replace("2026.05", "2031.01");
-        let refused = preview_navigator(future.as_bytes(), &fixture.source(), &LOADED).unwrap_err();
-        assert_eq!(refused.at, "metadata.atlas_data_version");
-        assert!(refused.reason.contains("2031.01, which is not loaded (loaded: 2026.05, 5.6.0)"));
+        let preview = preview_navigator(future.as_bytes(), &fixture.source(), &LOADED).expect("read by ID");
+        assert!(preview.warnings[0].contains("2031.01, which is not loaded (loaded: 2026.05, 5.6.0)"));
+        assert!(preview.warnings[0].contains("matched by ID"), "{:?}", preview.warnings);
 
         let older = layer("").replace("2026.05", "5.6.0");
         let preview = preview_navigator(older.as_bytes(), &fixture.source(), &LOADED).expect("a known release");
