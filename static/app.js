@@ -101,6 +101,17 @@
     showActionError(event.detail, "Not saved: the server did not answer in time. Try again.");
   });
 
+  // Upload progress for a large file (a form naming its <progress> in data-progress).
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest ? event.target.closest("form[data-progress]") : null;
+    var bar = form && document.getElementById(form.getAttribute("data-progress"));
+    if (!bar || !event.detail.lengthComputable) return;
+    var percent = Math.round(event.detail.loaded * 100 / event.detail.total);
+    bar.hidden = false;
+    bar.value = percent;
+    bar.textContent = percent + "%";
+  });
+
   // Keep the keyboard focus where it was when the panel is re-rendered after
   // a save, and move it into the panel when a technique is opened.
   var focusedId = null;

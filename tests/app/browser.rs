@@ -462,3 +462,39 @@ async fn the_html_gap_report_opens_offline_and_the_report_pages_load_under_the_c
     browser.close().await.expect("close");
     drop(driver);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_adds_a_release_in_the_browser_and_the_page_updates_in_place() {
+    let Some(atlas) = crate::helpers::shared_atlas() else { return };
+    let Some(driver) = start_driver().await else { return };
+    let app = TestApp::spawn().await;
+    let browser = open_browser(&driver, "admin").await;
+    sign_in(&browser, &app.base, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
+    browser.goto(&format!("{}/frameworks", app.base)).await.expect("releases page");
+    browser
+        .execute("window.notReloaded = true; document.querySelector('details.form-box').open = true", vec![])
+        .await
+        .expect("open the form");
+    let file = atlas.join("ATLAS-5.6.0.yaml").canonicalize().expect("the file");
+    browser
+        .find(Locator::Css("#release-file"))
+        .await
+        .expect("file field")
+        .send_keys(file.to_str().expect("path"))
+        .await
+        .expect("choose the file");
+    browser
+        .find(Locator::Css("form[data-progress] button[type=submit]"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("add");
+    eventually("the release to be added", || async { text_of(&browser, "#main").await.contains("Added ATLAS 5.6.0") })
+        .await;
+    let kept = browser.execute("return window.notReloaded === true", vec![]).await.expect("script");
+    assert_eq!(kept, json!(true), "the page updated in place");
+    assert!(text_of(&browser, "#main").await.contains("5.6.0"));
+    browser.close().await.expect("close");
+    drop(driver);
+}
