@@ -498,3 +498,60 @@ async fn an_administrator_adds_a_release_in_the_browser_and_the_page_updates_in_
     browser.close().await.expect("close");
     drop(driver);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_upgrades_a_system_and_reviews_the_flagged_technique_in_the_workshop() {
+    let Some(atlas) = crate::helpers::shared_atlas() else { return };
+    let Some(driver) = start_driver().await else { return };
+    let app = TestApp::spawn().await;
+    let loaded = app.post("/api/v1/frameworks", crate::helpers::official(&atlas, "ATLAS-5.6.0.yaml")).await;
+    assert_eq!(loaded.status.as_u16(), 201, "{}", loaded.body);
+    let team = app.post_json("/api/v1/teams", &json!({"name": "Models"})).await.json()["id"].clone();
+    let body = json!({"team_id": team, "name": "Legacy", "exposure": "public", "criticality": "high",
+        "framework_version": "5.6.0"});
+    let id = app.post_json("/api/v1/systems", &body).await.json()["id"].as_i64().unwrap();
+    let changes = app.get("/api/v1/frameworks/5.6.0/diff/2026.05").await.json();
+    let matured = changes["maturity_changed"][0]["id"].as_str().expect("a maturity change").to_string();
+    app.put_json(&format!("/api/v1/systems/{id}/assessments/{matured}"), &json!({"applicability": "applies"})).await;
+
+    let browser = open_browser(&driver, "owner").await;
+    sign_in(&browser, &app.base, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
+    browser.goto(&format!("{}/systems/{id}", app.base)).await.expect("workshop");
+    browser.find(Locator::LinkText("Upgrade release")).await.expect("link").click().await.expect("open");
+    eventually("the preview", || async {
+        text_of(&browser, "#main").await.contains("What the upgrade to 2026.05 changes")
+    })
+    .await;
+    browser
+        .find(Locator::Css("form[method=post][action$='/upgrade'] button[type=submit]"))
+        .await
+        .expect("apply")
+        .click()
+        .await
+        .expect("apply");
+    eventually("the workshop with the outcome", || async {
+        text_of(&browser, "#flash").await.contains("Upgraded from ATLAS 5.6.0 to 2026.05")
+    })
+    .await;
+    browser.find(Locator::LinkText("Show only those")).await.expect("review filter").click().await.expect("filter");
+    let cell = format!(r#"a.wlink[data-technique="{matured}"]"#);
+    eventually("the flagged technique", || async { browser.find(Locator::Css(&cell)).await.is_ok() }).await;
+    browser.find(Locator::Css(&cell)).await.expect("cell").click().await.expect("open the panel");
+    eventually("the reason in the panel", || async {
+        text_of(&browser, "#panel").await.contains("To review after the upgrade")
+    })
+    .await;
+    browser
+        .find(Locator::Css("#panel form[action$='/review'] button"))
+        .await
+        .expect("reviewed")
+        .click()
+        .await
+        .expect("confirm");
+    eventually("the flag to go", || async {
+        !text_of(&browser, "#panel").await.contains("To review after the upgrade")
+    })
+    .await;
+    browser.close().await.expect("close");
+    drop(driver);
+}
