@@ -213,6 +213,28 @@ struct Planner<'a> {
     unknown_not_listed: usize,
 }
 
+/// Adds a warning for each unknown technique that an older release had and
+/// the system's release retired, naming its proposed successor when the
+/// data offers one. `retired` comes from the release diffs; the first
+/// mention of an ID wins.
+pub fn note_retired(preview: &mut ImportPreview, retired: &[crate::domain::release_diff::Retired]) {
+    let mut seen = std::collections::HashSet::new();
+    for unknown in &preview.unknown_techniques {
+        let Some(gone) = retired.iter().find(|r| r.id == unknown.technique_id) else { continue };
+        if !seen.insert(gone.id.as_str()) {
+            continue;
+        }
+        let successor = match &gone.successor {
+            Some(s) => format!("its proposed successor is {} {} ({})", s.id, s.name, s.reason),
+            None => "the data offers no successor".to_string(),
+        };
+        preview.warnings.push(format!(
+            "{} {} was retired before release {}; {successor}; it is not applied",
+            gone.id, gone.name, preview.framework_version
+        ));
+    }
+}
+
 /// Most errors, and most unknown techniques, a preview lists; the rest are counted.
 pub const MAX_LISTED: usize = 1000;
 
@@ -929,6 +951,34 @@ mod tests {
                "metadata": [{{"name": "atlas_data_version", "value": "2026.05"}}, {{"divider": true}}],
                "techniques": [{techniques}]}}"#
         )
+    }
+
+    #[test]
+    fn an_unknown_id_an_older_release_retired_is_named_with_its_successor() {
+        use crate::domain::release_diff::{Evidence, Retired, Successor};
+        let fixture = Fixture::second_system();
+        let text = layer(r#"{"techniqueID": "AML.T0998", "score": 1}, {"techniqueID": "AML.T0999", "score": 1}"#);
+        let mut preview = preview_navigator(text.as_bytes(), &fixture.source(), &LOADED).expect("read");
+        assert_eq!(preview.unknown_techniques.len(), 2, "unknown IDs stay listed");
+        let retired = [
+            Retired {
+                id: "AML.T0998".into(),
+                name: "Publish Poisoned Datasets".into(),
+                successor: Some(Successor {
+                    id: "AML.T0115.000".into(),
+                    name: "Datasets".into(),
+                    evidence: vec![Evidence::NameAsSubtechnique],
+                    reason: "its name is now a sub-technique's".into(),
+                }),
+            },
+            Retired { id: "AML.T0999".into(), name: "Gone".into(), successor: None },
+        ];
+        note_retired(&mut preview, &retired);
+        let notes: Vec<&String> = preview.warnings.iter().filter(|w| w.contains("was retired")).collect();
+        assert_eq!(notes.len(), 2, "{:?}", preview.warnings);
+        assert!(notes[0].contains("AML.T0998 Publish Poisoned Datasets was retired before release 2026.05"));
+        assert!(notes[0].contains("its proposed successor is AML.T0115.000 Datasets"));
+        assert!(notes[1].contains("the data offers no successor"));
     }
 
     #[test]

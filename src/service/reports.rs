@@ -197,18 +197,29 @@ pub async fn preview_import(
         )));
     }
     let snapshot = snapshot::load(core, system_id).await?;
-    let loaded: Vec<String> = core.catalog.list().iter().map(|f| f.version().to_string()).collect();
+    let releases = core.catalog.list();
+    let loaded: Vec<String> = releases.iter().map(|f| f.version().to_string()).collect();
     // Reading a large file takes a while: off the async runtime, a few at a time.
     let _turn = core.heavy_work.acquire().await.map_err(|e| ServiceError::Internal(e.into()))?;
     let preview = tokio::task::spawn_blocking(move || {
         let source = snapshot.source();
-        match format.unwrap_or_else(|| ImportFormat::detect(&file)) {
+        let mut preview = match format.unwrap_or_else(|| ImportFormat::detect(&file)) {
             ImportFormat::Csv => import::preview_csv(&file, &source),
             ImportFormat::Navigator => {
                 let loaded: Vec<&str> = loaded.iter().map(String::as_str).collect();
                 import::preview_navigator(&file, &source, &loaded)
             }
+        }?;
+        // Unknown IDs an older loaded release had: say they were retired, and by what.
+        if !preview.unknown_techniques.is_empty() {
+            let current = &snapshot.framework;
+            let older = releases
+                .iter()
+                .filter(|f| crate::atlas::model::compare_versions(f.version(), current.version()).is_lt());
+            let retired: Vec<_> = older.flat_map(|f| crate::domain::release_diff::diff(f, current).removed).collect();
+            import::note_retired(&mut preview, &retired);
         }
+        Ok::<_, import::ImportRefused>(preview)
     })
     .await
     .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the import failed: {e}")))?;
