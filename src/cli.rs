@@ -736,7 +736,7 @@ fn describe_upgrade(name: &str, outcome: &crate::service::upgrade::UpgradeOutcom
         "  coverage {} -> {}; {} carried, {} for review, {} retired, {} reused, {} new",
         percent(plan.coverage_before.coverage_percent),
         percent(plan.coverage_after.coverage_percent),
-        plan.carried,
+        plan.carried.len(),
         plan.review.len(),
         plan.retired.len(),
         plan.reused.len(),

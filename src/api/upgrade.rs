@@ -62,7 +62,7 @@ pub struct UpgradeAnswer {
     /// (`POST /api/v1/systems/{id}/history/{entry_id}/undo`); null for a preview.
     pub undo_entry: Option<i64>,
     /// Decided techniques that carry over with nothing to look at.
-    pub carried: usize,
+    pub carried: Vec<String>,
     pub review: Vec<ReviewItem>,
     pub retired: Vec<RetiredItem>,
     pub reused: Vec<ReusedItem>,

@@ -108,6 +108,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("POST", "/systems/{id}/edit" | "/systems/{id}/delete") => Team(OWN, System),
         ("GET" | "POST", "/systems/{id}/upgrade") => Team(OWN, System),
         ("GET", "/systems/{id}/archive") => Team(VIEW, System),
+        ("GET" | "POST", "/teams/{id}/upgrade") => Team(OWN, TeamId),
         ("PUT" | "DELETE", "/api/v1/systems/{id}") | ("POST", "/api/v1/systems/{id}/upgrade") => Team(OWN, System),
         ("POST", "/api/v1/teams/{id}/upgrade") => Team(OWN, TeamId),
         ("GET", "/api/v1/systems/{id}") => Team(VIEW, System),

@@ -89,7 +89,7 @@ pub struct UpgradePlan {
     pub from: String,
     pub to: String,
     /// Decided techniques that carry over with nothing to look at.
-    pub carried: usize,
+    pub carried: Vec<String>,
     pub review: Vec<ReviewItem>,
     pub retired: Vec<RetiredItem>,
     pub reused: Vec<ReusedItem>,
@@ -257,7 +257,7 @@ pub fn plan(
 
     // Kept techniques with a decision: carried, or carried for review.
     let reused_ids: HashSet<&str> = diff.possibly_reused.iter().map(|r| r.id.as_str()).collect();
-    let mut carried = 0;
+    let mut carried = Vec::new();
     let mut review = Vec::new();
     for technique in new.techniques() {
         if !decided(&technique.id) || reused_ids.contains(technique.id.as_str()) {
@@ -287,7 +287,7 @@ pub fn plan(
             reasons.push(format!("state {} → {}", state_before.label(), state_after.label()));
         }
         if reasons.is_empty() {
-            carried += 1;
+            carried.push(technique.id.clone());
         } else {
             review.push(ReviewItem {
                 technique_id: technique.id.clone(),
@@ -435,7 +435,7 @@ mod tests {
         assert_eq!(review, ["AML.T0040", "AML.T0072"]);
         assert!(plan.review[0].reasons.iter().any(|r| r.starts_with("tactics")), "{:?}", plan.review[0]);
         assert!(plan.review[1].reasons.iter().any(|r| r.contains("renamed from “Reverse Shell”")));
-        assert_eq!(plan.carried, 0);
+        assert!(plan.carried.is_empty());
         assert_eq!(plan.added.len(), 4);
     }
 

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/systems/{id}/upgrade", get(upgrade_page).post(apply_upgrade))
         .route("/systems/{id}/archive", get(archive_page))
+        .route("/teams/{id}/upgrade", get(team_upgrade_page).post(apply_team_upgrade))
 }
 
 /// A retired technique with the successors one may pick.
@@ -153,7 +154,7 @@ async fn apply_upgrade(
                 "Upgraded from ATLAS {} to {}: {} carried, {} to review, {} retired, {} new.",
                 plan.from,
                 plan.to,
-                plan.carried,
+                plan.carried.len(),
                 plan.review.len(),
                 plan.retired.len(),
                 plan.added.len()
@@ -212,4 +213,103 @@ async fn archive_page(State(state): State<AppState>, Path(id): Path<i64>) -> Res
     let page =
         ArchivePage { chrome: Chrome::new(&state, &snapshot.framework, ""), system: snapshot.system.clone(), items };
     Ok(render(&page)?.into_response())
+}
+
+/// One system's line in a team upgrade.
+pub struct TeamLine {
+    pub system_id: i64,
+    pub name: String,
+    pub plan: UpgradePlan,
+    pub undo: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/team_upgrade.html")]
+struct TeamUpgradePage {
+    chrome: Chrome,
+    team_id: i64,
+    team_name: String,
+    releases: Vec<String>,
+    to: String,
+    applied: bool,
+    lines: Vec<TeamLine>,
+    skipped: Vec<upgrade::SkippedSystem>,
+    error: Option<String>,
+}
+
+async fn team_page_for(
+    state: &AppState,
+    team_id: i64,
+    to: Option<String>,
+    apply: bool,
+    actor: &crate::service::Actor,
+) -> Result<(StatusCode, TeamUpgradePage), WebError> {
+    let team = crate::service::teams::get(state, team_id).await?;
+    let releases: Vec<String> = state.catalog.list().iter().map(|f| f.version().to_string()).collect();
+    let to = to.filter(|v| !v.trim().is_empty()).or_else(|| releases.first().cloned()).unwrap_or_default();
+    let mut page = TeamUpgradePage {
+        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        team_id,
+        team_name: team.name,
+        releases,
+        to: to.clone(),
+        applied: apply,
+        lines: Vec::new(),
+        skipped: Vec::new(),
+        error: None,
+    };
+    let request = UpgradeRequest { to, successors: BTreeMap::new(), apply };
+    match upgrade::upgrade_team(state, team_id, &request, actor).await {
+        Ok(outcome) => {
+            let systems = crate::service::systems::list(state, Some(team_id)).await?;
+            page.lines = outcome
+                .systems
+                .into_iter()
+                .map(|o| TeamLine {
+                    system_id: o.plan.system_id,
+                    name: systems.iter().find(|s| s.id == o.plan.system_id).map(|s| s.name.clone()).unwrap_or_default(),
+                    undo: o.batch,
+                    plan: o.plan,
+                })
+                .collect();
+            page.skipped = outcome.skipped;
+            Ok((StatusCode::OK, page))
+        }
+        Err(e) => {
+            let (status, message) = super::teams::form_error(e)?;
+            page.applied = false;
+            page.error = Some(format!("Not upgraded: {message}"));
+            Ok((status, page))
+        }
+    }
+}
+
+/// `GET /teams/{id}/upgrade`: what upgrading every system of the team would change.
+async fn team_upgrade_page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<UpgradeQuery>,
+    WebActor(actor): WebActor,
+) -> Result<Response, WebError> {
+    let (status, page) = team_page_for(&state, id, query.to, false, &actor).await?;
+    Ok((status, render(&page)?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct TeamUpgradeForm {
+    #[serde(default)]
+    to: String,
+}
+
+/// `POST /teams/{id}/upgrade`: upgrades every system on an older release,
+/// each with the proposed successors (a system's own page lets a person
+/// pick others), and shows what was done with an undo per system.
+async fn apply_team_upgrade(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    WebActor(actor): WebActor,
+    Form(form): Form<TeamUpgradeForm>,
+) -> Result<Response, WebError> {
+    let (status, page) = team_page_for(&state, id, Some(form.to), true, &actor).await?;
+    Ok((status, render(&page)?).into_response())
 }

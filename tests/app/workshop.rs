@@ -388,3 +388,34 @@ async fn decisions_on_techniques_the_release_no_longer_has_stay_readable_in_the_
     assert!(page.body.contains("AML.T0999") && page.body.contains("public dataset mirror"), "{}", page.body);
     assert!(page.body.contains("risk High") || page.body.contains("risk high"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_team_owner_previews_and_upgrades_every_system_at_once() {
+    let Some(dir) = crate::helpers::shared_atlas() else { return };
+    let app = TestApp::spawn().await;
+    let loaded = app.post("/api/v1/frameworks", crate::helpers::official(&dir, "ATLAS-5.6.0.yaml")).await;
+    assert_eq!(loaded.status, StatusCode::CREATED, "{}", loaded.body);
+    let team = app.post_json("/api/v1/teams", &serde_json::json!({"name": "Models"})).await.json()["id"].clone();
+    let mut ids = Vec::new();
+    for name in ["Chat", "Search"] {
+        let body = serde_json::json!({"team_id": team, "name": name, "exposure": "public", "criticality": "high",
+            "framework_version": "5.6.0"});
+        ids.push(app.post_json("/api/v1/systems", &body).await.json()["id"].as_i64().unwrap());
+    }
+    let team_page = app.get(&format!("/teams/{team}")).await.body;
+    assert!(team_page.contains(&format!(r#"href="/teams/{team}/upgrade">Upgrade them together"#)));
+    let preview = app.get(&format!("/teams/{team}/upgrade")).await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert!(preview.body.contains("Upgrade these 2 system(s) to 2026.05"), "{}", preview.body);
+    assert_eq!(app.get(&format!("/api/v1/systems/{}", ids[0])).await.json()["framework_version"], "5.6.0");
+    let done = app.post_form(&format!("/teams/{team}/upgrade"), "to=2026.05").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Upgraded 2 system(s) to ATLAS 2026.05"), "{}", done.body);
+    for id in &ids {
+        assert_eq!(app.get(&format!("/api/v1/systems/{id}")).await.json()["framework_version"], "2026.05");
+    }
+    let after = app.get(&format!("/teams/{team}/upgrade")).await.body;
+    assert!(
+        after.contains("No system of this team is on an older release") && after.contains("already on this release")
+    );
+}
