@@ -148,6 +148,30 @@ pub async fn update(
     row.map(System::try_from).transpose()
 }
 
+/// Moves a system to another ATLAS release (an upgrade or its undo), if it
+/// is still at `expected`; nothing else about it changes.
+pub async fn repin(
+    db: impl Into<Exec<'_>>,
+    id: i64,
+    expected: i64,
+    framework_version: &str,
+    now: Timestamp,
+) -> Result<Option<System>, sqlx::Error> {
+    let sql = format!(
+        "update systems set framework_version = $1, version = version + 1, updated_at = $2
+         where id = $3 and version = $4 returning {COLUMNS}"
+    );
+    let now = time_text(now);
+    let row: Option<SystemRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(framework_version)
+        .bind(&now)
+        .bind(id)
+        .bind(expected)
+        .fetch_optional(e)
+        .await)?;
+    row.map(System::try_from).transpose()
+}
+
 /// Deletes the system and, through the foreign keys, all its decisions and history.
 pub async fn delete(db: impl Into<Exec<'_>>, id: i64) -> Result<bool, sqlx::Error> {
     let deleted = on_backend!(db.into(), e => sqlx::query("delete from systems where id = $1")

@@ -613,17 +613,7 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
                     .await?
                     .ok_or_else(|| ServiceError::NotFound(format!("system {system_id}")))?;
                 check_version(&format!("system {}", current.name), current.version, version_after)?;
-                let platforms: Vec<&str> = current.platforms.iter().map(String::as_str).collect();
-                let fields = db::systems::SystemFields {
-                    name: &current.name,
-                    description: &current.description,
-                    owner: &current.owner,
-                    platforms: &platforms,
-                    exposure: current.exposure,
-                    criticality: current.criticality,
-                    framework_version: &before.framework_version,
-                };
-                let restored = db::systems::update(&mut tx, system_id, current.version, &fields, at)
+                let restored = db::systems::repin(&mut tx, system_id, current.version, &before.framework_version, at)
                     .await?
                     .ok_or_else(|| ServiceError::conflict("the system", current.version + 1, current.version))?;
                 repinned = true;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{Actor, ServiceError, ServiceResult, begin_write, now, snapshot};
 use crate::core::{Core, today};
-use crate::db::{self, history::NewEntry, systems::SystemFields};
+use crate::db::{self, history::NewEntry};
 use crate::domain::FieldError;
 use crate::domain::history::{Entity, Recorded};
 use crate::domain::records::{Acceptance, Assessment, Changed, System};
@@ -77,17 +77,7 @@ async fn apply(core: &Core, system: &System, planned: &UpgradePlan, actor: &Acto
     let at = now();
     let changed = Changed::by(actor.name(), at);
     let mut tx = begin_write(core).await?;
-    let platforms: Vec<&str> = system.platforms.iter().map(String::as_str).collect();
-    let fields = SystemFields {
-        name: &system.name,
-        description: &system.description,
-        owner: &system.owner,
-        platforms: &platforms,
-        exposure: system.exposure,
-        criticality: system.criticality,
-        framework_version: &planned.to,
-    };
-    let Some(pinned) = db::systems::update(&mut tx, system.id, system.version, &fields, at).await? else {
+    let Some(pinned) = db::systems::repin(&mut tx, system.id, system.version, &planned.to, at).await? else {
         let now_version = db::systems::get(&mut tx, system.id).await?.map_or(0, |s| s.version);
         return Err(ServiceError::conflict(&format!("system {}", system.name), now_version, system.version));
     };
