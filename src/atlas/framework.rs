@@ -166,6 +166,16 @@ impl Framework {
         self.technique_index.get(id).map(|&i| &self.release.techniques[i])
     }
 
+    /// A technique's name as people need it out of context: a sub-technique
+    /// is named with its parent ("Phishing: Spearphishing via Social
+    /// Engineering LLM").
+    pub fn full_name(&self, technique: &Technique) -> String {
+        match technique.parent.as_deref().and_then(|p| self.technique(p)) {
+            Some(parent) => format!("{}: {}", parent.name, technique.name),
+            None => technique.name.clone(),
+        }
+    }
+
     pub fn mitigation(&self, id: &str) -> Option<&Mitigation> {
         self.mitigation_index.get(id).map(|&i| &self.release.mitigations[i])
     }

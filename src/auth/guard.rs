@@ -33,21 +33,13 @@ enum Refusal {
 struct Asker<'a> {
     api: bool,
     uri: &'a axum::http::Uri,
-    /// For an htmx request, the page it was sent from (path and query).
-    htmx_page: Option<String>,
+    /// htmx on a page, which wants a sentence rather than a page.
+    htmx: bool,
 }
 
 impl<'a> Asker<'a> {
     fn of(uri: &'a axum::http::Uri, headers: &HeaderMap) -> Self {
-        let htmx_page = crate::web::is_htmx(headers).then(|| {
-            headers
-                .get("hx-current-url")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<axum::http::Uri>().ok())
-                .and_then(|current| current.path_and_query().map(|p| p.as_str().to_string()))
-                .unwrap_or_else(|| "/".to_string())
-        });
-        Asker { api: uri.path().starts_with("/api/"), uri, htmx_page }
+        Asker { api: uri.path().starts_with("/api/"), uri, htmx: crate::web::is_htmx(headers) }
     }
 }
 
@@ -75,17 +67,16 @@ fn refuse(asker: &Asker, refusal: Refusal) -> Response {
         return error.into_response();
     }
     match refusal {
-        Refusal::SignIn | Refusal::BadToken => match &asker.htmx_page {
-            // htmx would swap the sign-in page into the panel; send the
-            // whole page there instead, back to where the person was.
-            Some(page) => {
-                let mut response = StatusCode::UNAUTHORIZED.into_response();
-                if let Ok(location) = HeaderValue::from_str(&sign_in_location(page)) {
-                    response.headers_mut().insert("hx-redirect", location);
-                }
-                response
-            }
-            None => {
+        Refusal::SignIn | Refusal::BadToken => match asker.htmx {
+            // htmx would swap the sign-in page into the panel: say in words,
+            // where the person acted, that the session ended.
+            true => (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Not saved: your session has ended (you signed out, it expired, or your workshop invite ended).",
+            )
+                .into_response(),
+            false => {
                 Redirect::to(&sign_in_location(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))).into_response()
             }
         },
@@ -192,8 +183,9 @@ pub async fn guard(
     if let Err(refusal) = authorize(&state, &principal, &method, rule, &params).await {
         return refuse(&Asker::of(&uri, request.headers()), refusal);
     }
+    let viewer = crate::web::viewer::Viewer::of(&principal, &uri, request.headers());
     request.extensions_mut().insert(principal);
-    next.run(request).await
+    crate::web::viewer::scope(viewer, next.run(request)).await
 }
 
 /// The client's address, for per-address limits.

@@ -48,6 +48,8 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("GET", "/static/{*path}") | ("GET", "/healthz") | ("GET", "/api/openapi.json") => Public,
         ("GET" | "POST", "/login") | ("GET" | "POST", "/setup") | ("GET" | "POST", "/join/{code}") => Public,
         ("POST", "/logout") => Public,
+        // A display preference kept in this browser's cookies.
+        ("POST", "/preferences/view") => Public,
 
         // The ATLAS knowledge base.
         ("GET", "/" | "/frameworks" | "/frameworks/switch" | "/frameworks/diff" | "/frameworks/{version}") => SignedIn,
@@ -107,7 +109,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("GET", "/systems/{id}/edit" | "/systems/{id}/delete") => Team(OWN, System),
         ("POST", "/systems/{id}/edit" | "/systems/{id}/delete") => Team(OWN, System),
         ("GET" | "POST", "/systems/{id}/upgrade") => Team(OWN, System),
-        ("GET", "/systems/{id}/archive") => Team(VIEW, System),
+        ("GET", "/systems/{id}/archive" | "/systems/{id}/history") => Team(VIEW, System),
         ("GET" | "POST", "/teams/{id}/upgrade") => Team(OWN, TeamId),
         ("PUT" | "DELETE", "/api/v1/systems/{id}") | ("POST", "/api/v1/systems/{id}/upgrade") => Team(OWN, System),
         ("POST", "/api/v1/teams/{id}/upgrade") => Team(OWN, TeamId),

@@ -124,6 +124,75 @@ pub async fn for_system(
     decode_all(rows)
 }
 
+/// Which entries of a system's history to read.
+#[derive(Debug, Default, Clone)]
+pub struct HistoryQuery {
+    /// Only changes to these techniques, mitigations or controls (any item when empty).
+    pub items: Vec<String>,
+    /// Only changes by this person (compared without regard to case).
+    pub actor: Option<String>,
+    /// Only changes at or after this moment.
+    pub from: Option<Timestamp>,
+    /// Only changes before this moment.
+    pub until: Option<Timestamp>,
+    /// Only entries older than this one (the next page).
+    pub before_id: Option<i64>,
+}
+
+/// A system's history narrowed by `query`, newest first.
+pub async fn search(
+    db: impl Into<Exec<'_>>,
+    system_id: i64,
+    query: &HistoryQuery,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let mut sql = format!("select {COLUMNS} from history where system_id = $1");
+    let mut texts: Vec<String> = Vec::new();
+    let mut next = 2;
+    let mut placeholder = |sql: &mut String, clause: &str| {
+        sql.push_str(&clause.replace('?', &format!("${next}")));
+        next += 1;
+    };
+    if !query.items.is_empty() {
+        sql.push_str(" and item in (");
+        for (i, item) in query.items.iter().enumerate() {
+            placeholder(&mut sql, if i == 0 { "?" } else { ", ?" });
+            texts.push(item.clone());
+        }
+        sql.push(')');
+    }
+    if let Some(actor) = &query.actor {
+        placeholder(&mut sql, " and lower(actor) = lower(?)");
+        texts.push(actor.clone());
+    }
+    if let Some(from) = query.from {
+        placeholder(&mut sql, " and at >= ?");
+        texts.push(time_text(from));
+    }
+    if let Some(until) = query.until {
+        placeholder(&mut sql, " and at < ?");
+        texts.push(time_text(until));
+    }
+    let before = query.before_id.unwrap_or(i64::MAX);
+    placeholder(&mut sql, " and id < ?");
+    placeholder(&mut sql, " order by id desc limit ?");
+    let rows: Vec<EntryRow> = on_backend!(db.into(), e => {
+        let mut q = sqlx::query_as(&sql).bind(system_id);
+        for text in &texts {
+            q = q.bind(text);
+        }
+        q.bind(before).bind(limit).fetch_all(e).await
+    })?;
+    decode_all(rows)
+}
+
+/// The people who changed a system, for the history page's filter.
+pub async fn actors(db: impl Into<Exec<'_>>, system_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    on_backend!(db.into(), e => sqlx::query_scalar(
+        "select distinct actor from history where system_id = $1 order by actor"
+    ).bind(system_id).fetch_all(e).await)
+}
+
 /// The entries of one bulk action.
 pub async fn batch(db: impl Into<Exec<'_>>, batch: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from history where batch = $1 order by id");

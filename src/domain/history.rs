@@ -44,6 +44,19 @@ impl Entity {
         }
     }
 
+    /// How people call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Entity::Assessment => "Assessment",
+            Entity::Mitigation => "Mitigation",
+            Entity::ControlStatus => "Control",
+            Entity::Acceptance => "Risk acceptance",
+            Entity::System => "System",
+            Entity::Team => "Team",
+            Entity::Control => "Control definition",
+        }
+    }
+
     pub fn parse(raw: &str) -> Result<Entity, String> {
         Entity::ALL.into_iter().find(|e| e.as_str() == raw).ok_or_else(|| format!("`{raw}` is not a kind of change"))
     }

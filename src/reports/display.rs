@@ -69,7 +69,10 @@ pub fn gap_lines(report: &GapReport, shown: usize) -> Vec<GapLine> {
                 rank: i + 1,
                 system: if report.is_team() { gap.system_name.to_string() } else { String::new() },
                 technique_id: gap.technique_id.to_string(),
-                name: gap.technique_name.to_string(),
+                name: match gap.parent_name {
+                    Some(parent) => format!("{parent}: {}", gap.technique_name),
+                    None => gap.technique_name.to_string(),
+                },
                 tactics: gap.tactics.iter().map(|t| report.tactic_name(t)).collect::<Vec<_>>().join(", "),
                 state: gap.state,
                 maturity: gap.maturity.map_or("not graded", |m| m.label()),

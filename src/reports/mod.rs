@@ -608,9 +608,24 @@ pub(crate) fn percent(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}%"))
 }
 
-/// Priorities and weights as reports print them: up to three decimals, no trailing zeros.
+/// Priorities and weights rounded for people: whole numbers from 100 up
+/// (with thousands separated: "4,634"), one decimal from 10, two below; no
+/// trailing zeros.
 pub(crate) fn number(value: f64) -> String {
-    let text = format!("{value:.3}");
+    let magnitude = value.abs();
+    if magnitude >= 100.0 {
+        let whole = value.round() as i64;
+        let digits = whole.unsigned_abs().to_string();
+        let mut grouped = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        return if whole < 0 { format!("-{grouped}") } else { grouped };
+    }
+    let text = if magnitude >= 10.0 { format!("{value:.1}") } else { format!("{value:.2}") };
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" { "0".to_string() } else { text.to_string() }
 }
@@ -703,8 +718,13 @@ mod tests {
     fn formats_parse_and_name_the_alternatives() {
         assert_eq!(ReportFormat::parse("MD"), Ok(ReportFormat::Markdown));
         assert!(ReportFormat::parse("pdf").unwrap_err().contains("html, md, csv, json, navigator"));
-        assert_eq!(number(101.25), "101.25");
+        assert_eq!(number(4633.875), "4,634");
+        assert_eq!(number(1_234_567.0), "1,234,567");
+        assert_eq!(number(101.25), "101");
+        assert_eq!(number(46.3), "46.3");
         assert_eq!(number(40.0), "40");
+        assert_eq!(number(0.75), "0.75");
+        assert_eq!(number(-0.001), "0");
         assert_eq!(percent(Some(100.0 / 6.0)), "16.7%");
         assert_eq!(percent(None), "n/a");
     }

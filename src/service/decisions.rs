@@ -539,6 +539,35 @@ pub async fn history(core: &Core, system_id: i64, item: Option<&str>, limit: i64
     Ok(db::history::for_system(&core.db, system_id, item, limit).await?)
 }
 
+/// A system's history narrowed by a query (items, person, period), newest first.
+pub async fn search_history(
+    core: &Core,
+    system_id: i64,
+    query: &db::history::HistoryQuery,
+    limit: i64,
+) -> ServiceResult<Vec<HistoryEntry>> {
+    if db::systems::get(&core.db, system_id).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("system {system_id} does not exist")));
+    }
+    Ok(db::history::search(&core.db, system_id, query, limit).await?)
+}
+
+/// Everything that changed what a technique's state is made of: its own
+/// assessment and acceptance, and the status of every mitigation and
+/// control that covers it (a status shared with other techniques included).
+pub async fn technique_history(
+    core: &Core,
+    snapshot: &crate::service::snapshot::Snapshot,
+    technique_id: &str,
+    limit: i64,
+) -> ServiceResult<Vec<HistoryEntry>> {
+    let mut items = vec![technique_id.to_string()];
+    items.extend(snapshot.framework.mitigations_for(technique_id).map(|m| m.id.clone()));
+    items.extend(snapshot.controls_for(technique_id).map(|c| c.id.to_string()));
+    let query = db::history::HistoryQuery { items, ..Default::default() };
+    Ok(db::history::search(&core.db, snapshot.system.id, &query, limit).await?)
+}
+
 /// Reverts a change (one history entry, or the whole bulk action it belongs
 /// to), provided nobody changed the same items since. The revert is itself
 /// recorded in the history.

@@ -64,8 +64,8 @@ impl ServiceError {
     pub fn conflict(what: &str, current_version: i64, expected: i64) -> Self {
         ServiceError::Conflict {
             message: format!(
-                "{what} was changed by someone else (you edited version {expected}, it is now at version {current_version}); \
-                 review the current value and apply your change again"
+                "{what} was changed by someone else after you opened it (your edit started from revision {expected}; \
+                 the saved one is revision {current_version}); review the saved value and apply your change again"
             ),
             current_version,
         }

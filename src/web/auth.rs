@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 /// drop tabs and new lines, so `/\t/evil.example` would read as
 /// `//evil.example`), and decoding its escapes does not make it start with
 /// `//` or `/\` or hold a control character; anything else goes to `/`.
-fn safe_next(next: &str) -> String {
+pub(super) fn safe_next(next: &str) -> String {
     let local = |path: &str| path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\");
     let clean = local(next) && !next.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control());
     let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();

@@ -7,10 +7,42 @@ use time::{Date, OffsetDateTime};
 use crate::domain::records::format_date;
 
 /// A moment as `2026-12-01 06:02 UTC`.
+pub fn exact(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", format_date(at.date()), at.hour(), at.minute())
+}
+
+/// How long ago (or ahead) a moment is, in words: "just now", "12 minutes
+/// ago", "yesterday", "in 3 days", or the day itself when further away.
+pub fn in_words(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let seconds = (now - at).whole_seconds();
+    let ahead = seconds < 0;
+    let span = seconds.unsigned_abs();
+    let said = |n: u64, unit: &str| {
+        let plural = if n == 1 { "" } else { "s" };
+        if ahead { format!("in {n} {unit}{plural}") } else { format!("{n} {unit}{plural} ago") }
+    };
+    match span {
+        0..60 => "just now".to_string(),
+        60..3600 => said(span / 60, "minute"),
+        3600..86_400 => said(span / 3600, "hour"),
+        86_400..172_800 if !ahead => "yesterday".to_string(),
+        86_400..604_800 => said(span / 86_400, "day"),
+        _ => {
+            let day = at.to_offset(time::UtcOffset::UTC).date();
+            format!("{} {} {}", day.day(), &day.month().to_string()[..3], day.year())
+        }
+    }
+}
+
+/// A moment in words, with the exact time on hover and for machines
+/// (`<time>`; the page's script keeps the words current).
 #[askama::filter_fn]
-pub fn when<T: Moment>(at: T, _: &dyn Values) -> askama::Result<String> {
-    let at = at.moment().to_offset(time::UtcOffset::UTC);
-    Ok(format!("{} {:02}:{:02} UTC", format_date(at.date()), at.hour(), at.minute()))
+pub fn when<T: Moment>(at: T, _: &dyn Values) -> askama::Result<askama::filters::Safe<String>> {
+    let at = at.moment();
+    let words = in_words(at, OffsetDateTime::now_utc());
+    let machine = crate::domain::records::format_timestamp(at);
+    Ok(askama::filters::Safe(format!(r#"<time datetime="{machine}" title="{}">{words}</time>"#, exact(at))))
 }
 
 /// A calendar day as `2026-12-01`.
@@ -50,5 +82,23 @@ impl Day for Date {
 impl<T: Day + ?Sized> Day for &T {
     fn day(&self) -> Date {
         (**self).day()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn moments_read_in_words() {
+        let now = datetime!(2026-12-01 10:00 UTC);
+        assert_eq!(in_words(datetime!(2026-12-01 09:59:30 UTC), now), "just now");
+        assert_eq!(in_words(datetime!(2026-12-01 09:48 UTC), now), "12 minutes ago");
+        assert_eq!(in_words(datetime!(2026-12-01 09:00 UTC), now), "1 hour ago");
+        assert_eq!(in_words(datetime!(2026-11-30 08:00 UTC), now), "yesterday");
+        assert_eq!(in_words(datetime!(2026-12-04 10:00 UTC), now), "in 3 days");
+        assert_eq!(in_words(datetime!(2026-03-15 10:00 UTC), now), "15 Mar 2026");
+        assert_eq!(exact(datetime!(2026-03-15 10:05 UTC)), "2026-03-15 10:05 UTC");
     }
 }

@@ -12,7 +12,9 @@ pub mod page_cache;
 mod releases;
 mod reports;
 mod teams;
+mod technique_picker;
 mod upgrade;
+pub mod viewer;
 pub mod workshop;
 
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(upgrade::router())
         .merge(releases::router())
+        .merge(viewer::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher
@@ -55,6 +58,8 @@ pub struct Chrome {
     pub app_js_integrity: &'static str,
     pub sse_url: &'static str,
     pub sse_integrity: &'static str,
+    /// Who is looking, and how they asked to see pages.
+    pub viewer: viewer::Viewer,
 }
 
 pub struct ReleaseOption {
@@ -90,6 +95,7 @@ impl Chrome {
             app_js_integrity: &app_js.integrity,
             sse_url: &sse.url,
             sse_integrity: &sse.integrity,
+            viewer: viewer::current(),
         }
     }
 }

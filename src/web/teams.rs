@@ -11,11 +11,13 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use super::actor::WebActor;
+use super::technique_picker::{self, PickerOption};
 use super::{Chrome, WebError, render};
 use crate::app::AppState;
 use crate::atlas::model::PLATFORMS;
 use crate::auth::Principal;
-use crate::auth::guard::visible_teams;
+use crate::auth::Role;
+use crate::auth::guard::{team_role, visible_teams};
 use crate::domain::records::{Control, System, Team};
 use crate::domain::{Exposure, Rating};
 use crate::service::controls::ControlInput;
@@ -177,10 +179,18 @@ struct TeamPage {
     system_form: SystemFormValues,
     control_form: ControlFormValues,
     team_form: TeamFormValues,
+    /// Every technique of the default release, to map a new control.
+    picker: Vec<PickerOption>,
+    picker_id: &'static str,
+    /// Owners manage systems, controls, members and the team's settings.
+    can_own: bool,
+    /// Only site administrators delete a team.
+    can_delete: bool,
 }
 
-async fn team_view(state: &AppState, id: i64) -> Result<TeamPage, WebError> {
+async fn team_view(state: &AppState, principal: &Principal, id: i64) -> Result<TeamPage, WebError> {
     let team = service::teams::get(state, id).await?;
+    let role = team_role(state, principal, id).await?;
     let newest = state.catalog.list().first().map(|f| f.version().to_string()).unwrap_or_default();
     let mut systems = Vec::new();
     for system in service::systems::list(state, Some(id)).await? {
@@ -209,16 +219,25 @@ async fn team_view(state: &AppState, id: i64) -> Result<TeamPage, WebError> {
         control_form: ControlFormValues::default(),
         team_form,
         team,
+        picker: technique_picker::options(&state.catalog.default_release(), &[]),
+        picker_id: "new-control",
+        can_own: role.is_some_and(|r| r >= Role::Owner),
+        can_delete: principal.is_admin(),
     })
 }
 
-async fn team_page(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
-    Ok(render(&team_view(&state, id).await?)?.into_response())
+async fn team_page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    principal: Principal,
+) -> Result<Response, WebError> {
+    Ok(render(&team_view(&state, &principal, id).await?)?.into_response())
 }
 
 async fn edit_team(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    principal: Principal,
     WebActor(actor): WebActor,
     Form(form): Form<TeamFormValues>,
 ) -> Result<Response, WebError> {
@@ -227,7 +246,7 @@ async fn edit_team(
         Ok(team) => Ok(Redirect::to(&format!("/teams/{}", team.id)).into_response()),
         Err(e) => {
             let (status, message) = form_error(e)?;
-            let mut page = team_view(&state, id).await?;
+            let mut page = team_view(&state, &principal, id).await?;
             page.error = Some(message);
             page.team_form = form;
             Ok(with_status(status, render(&page)?))
@@ -336,6 +355,7 @@ impl SystemFormValues {
 async fn create_system(
     State(state): State<AppState>,
     Path(team_id): Path<i64>,
+    principal: Principal,
     WebActor(actor): WebActor,
     Form(form): Form<SystemFormValues>,
 ) -> Result<Response, WebError> {
@@ -343,7 +363,7 @@ async fn create_system(
         Ok(system) => Ok(Redirect::to(&format!("/systems/{}", system.id)).into_response()),
         Err(e) => {
             let (status, message) = form_error(e)?;
-            let mut page = team_view(&state, team_id).await?;
+            let mut page = team_view(&state, &principal, team_id).await?;
             page.error = Some(message);
             page.system_form = form;
             Ok(with_status(status, render(&page)?))
@@ -457,9 +477,9 @@ struct ControlFormValues {
     name: String,
     #[serde(default)]
     description: String,
-    /// Technique IDs separated by commas, spaces or new lines.
+    /// The ticked techniques (each may also be a list typed by hand).
     #[serde(default)]
-    techniques: String,
+    techniques: Vec<String>,
     #[serde(default)]
     version: Option<i64>,
 }
@@ -469,12 +489,7 @@ impl ControlFormValues {
         ControlInput {
             name: self.name.clone(),
             description: self.description.clone(),
-            techniques: self
-                .techniques
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
+            techniques: technique_picker::chosen_ids(&self.techniques),
         }
     }
 }
@@ -482,6 +497,7 @@ impl ControlFormValues {
 async fn create_control(
     State(state): State<AppState>,
     Path(team_id): Path<i64>,
+    principal: Principal,
     WebActor(actor): WebActor,
     Form(form): Form<ControlFormValues>,
 ) -> Result<Response, WebError> {
@@ -489,8 +505,9 @@ async fn create_control(
         Ok(_) => Ok(Redirect::to(&format!("/teams/{team_id}#controls")).into_response()),
         Err(e) => {
             let (status, message) = form_error(e)?;
-            let mut page = team_view(&state, team_id).await?;
+            let mut page = team_view(&state, &principal, team_id).await?;
             page.error = Some(message);
+            page.picker = technique_picker::options(&state.catalog.default_release(), &form.techniques);
             page.control_form = form;
             Ok(with_status(status, render(&page)?))
         }
@@ -505,33 +522,45 @@ struct ControlPage {
     team: Team,
     form: ControlFormValues,
     error: Option<String>,
+    picker: Vec<PickerOption>,
+    picker_id: &'static str,
+    can_own: bool,
 }
 
-async fn control_view(state: &AppState, id: i64) -> Result<ControlPage, WebError> {
+async fn control_view(state: &AppState, principal: &Principal, id: i64) -> Result<ControlPage, WebError> {
     let control = service::controls::get(state, id).await?;
     let team = service::teams::get(state, control.team_id).await?;
+    let can_own = team_role(state, principal, team.id).await?.is_some_and(|r| r >= Role::Owner);
     let form = ControlFormValues {
         name: control.name.clone(),
         description: control.description.clone(),
-        techniques: control.techniques.join(", "),
+        techniques: control.techniques.clone(),
         version: Some(control.version),
     };
     Ok(ControlPage {
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
         control,
         team,
+        picker: technique_picker::options(&state.catalog.default_release(), &form.techniques),
+        picker_id: "control",
+        can_own,
         form,
         error: None,
     })
 }
 
-async fn control_page(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, WebError> {
-    Ok(render(&control_view(&state, id).await?)?.into_response())
+async fn control_page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    principal: Principal,
+) -> Result<Response, WebError> {
+    Ok(render(&control_view(&state, &principal, id).await?)?.into_response())
 }
 
 async fn edit_control(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    principal: Principal,
     WebActor(actor): WebActor,
     Form(form): Form<ControlFormValues>,
 ) -> Result<Response, WebError> {
@@ -539,8 +568,9 @@ async fn edit_control(
         Ok(control) => Ok(Redirect::to(&format!("/teams/{}#controls", control.team_id)).into_response()),
         Err(e) => {
             let (status, message) = form_error(e)?;
-            let mut page = control_view(&state, id).await?;
+            let mut page = control_view(&state, &principal, id).await?;
             page.error = Some(message);
+            page.picker = technique_picker::options(&state.catalog.default_release(), &form.techniques);
             page.form = form;
             Ok(with_status(status, render(&page)?))
         }

@@ -237,10 +237,12 @@ async fn two_people_in_a_workshop_see_each_others_changes_and_conflicts() {
         .await
         .expect("click");
     eventually("Bob to be told about the conflict", || async {
-        text_of(&bob, "#panel").await.contains("changed by someone else")
+        text_of(&bob, "#panel").await.contains("Not saved: admin saved a change here")
     })
     .await;
-    assert!(text_of(&bob, "#panel").await.contains("Apply my change again"));
+    let compared = text_of(&bob, "#panel .conflict-table").await;
+    assert!(compared.contains("Risk rating") || compared.contains("Applies"), "both sides are shown: {compared}");
+    assert!(text_of(&bob, "#panel").await.contains("Save mine over theirs"));
     bob.find(Locator::Css("#panel .notice button")).await.expect("re-apply").click().await.expect("click");
     eventually("Bob's change to be saved", || async { text_of(&bob, "#panel").await.contains("Saved.") }).await;
     eventually("Alice to see Bob's decision", || async { text_of(&alice, state).await.contains("Not applicable") })
@@ -252,7 +254,7 @@ async fn two_people_in_a_workshop_see_each_others_changes_and_conflicts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_save_says_so_in_the_panel_and_an_ended_session_goes_to_the_sign_in_page() {
+async fn a_refused_save_says_so_in_the_panel_and_an_ended_session_says_so_on_the_page() {
     let Some(driver) = start_driver().await else { return };
     let app = TestApp::spawn().await;
     let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
@@ -275,16 +277,26 @@ async fn a_refused_save_says_so_in_the_panel_and_an_ended_session_goes_to_the_si
     .await;
     assert!(!text_of(&bob, "#panel").await.contains("Saved."), "nothing claims it was saved");
 
-    // His sessions end: the next action takes the whole page to the sign-in form, coming back here afterwards.
+    // His sessions end: the next action says so where he acted, the live
+    // status shows the page disconnected, and nothing is drawn in the panel.
     atlascope::service::accounts::set_member(&app.state, 1, "bob", atlascope::auth::Role::Editor).await.unwrap();
     atlascope::service::accounts::revoke_other_sessions(&app.state, bob_id, "").await.unwrap();
     let risk = bob.find(Locator::Css(r#"#panel select[name="risk"]"#)).await.expect("risk");
     risk.select_by_value("low").await.expect("select low");
-    eventually("the sign-in page", || async { bob.current_url().await.is_ok_and(|u| u.path() == "/login") }).await;
+    eventually("the ended session beside the form", || async {
+        text_of(&bob, "#panel form .action-error").await.contains("your session has ended")
+    })
+    .await;
+    eventually("the live status to say disconnected", || async {
+        text_of(&bob, "#live-status").await.contains("Disconnected")
+    })
+    .await;
     let url = bob.current_url().await.expect("url");
-    let next = url.query_pairs().find(|(k, _)| k == "next").map(|(_, v)| v.into_owned());
-    assert_eq!(next.as_deref(), Some(system.as_str()), "back to the workshop after signing in: {url}");
-    assert!(bob.find(Locator::Css("#panel")).await.is_err(), "the sign-in page is the whole page, not the panel");
+    assert_eq!(url.path(), system, "the workshop stays on screen");
+    assert!(bob.find(Locator::Css("#panel #login-username")).await.is_err(), "no sign-in form inside the panel");
+    let again = bob.find(Locator::Css("#panel form .action-error a")).await.expect("a way to sign in again");
+    let href = again.attr("href").await.expect("href").unwrap_or_default();
+    assert!(href.starts_with("/login?next="), "{href}");
 
     bob.close().await.expect("close");
     drop(driver);

@@ -36,7 +36,7 @@ async fn assessing_without_javascript_redirects_and_records_the_history() {
     assert_eq!(named.status, StatusCode::SEE_OTHER);
     assert_eq!(named.header("location"), format!("{system}/techniques/AML.T0051"));
     let item = app.get(&format!("{system}/techniques/AML.T0051")).await;
-    assert!(item.body.contains("✗ Gap"), "applies, ATLAS mitigations exist, none started");
+    assert!(item.body.contains(r#"class="badge s-gap""#), "applies, ATLAS mitigations exist, none started");
     assert!(
         item.body
             .contains("<strong>ana.lyst</strong>: AML.T0051 LLM Prompt Injection: applicability: unknown → applies"),
@@ -62,12 +62,12 @@ async fn htmx_saves_return_the_panel_with_undo() {
         app.post_htmx(&format!("{system}/techniques/AML.T0051.001"), "applicability=not_applicable&version=0").await;
     assert_eq!(saved.status, StatusCode::OK);
     assert!(!saved.body.contains("<html"), "a fragment");
-    assert!(saved.body.contains("– Not applicable"));
+    assert!(saved.body.contains(r#"class="badge s-not_applicable""#));
     let undo_start = saved.body.find("/undo/").expect("an undo form");
     let entry: String = saved.body[undo_start + 6..].chars().take_while(|c| c.is_ascii_digit()).collect();
     let undone = app.post_htmx(&format!("{system}/undo/{entry}"), "technique=AML.T0051.001").await;
     assert_eq!(undone.status, StatusCode::OK);
-    assert!(undone.body.contains("? Not assessed"), "back to the previous state");
+    assert!(undone.body.contains(r#"class="badge s-not_assessed""#), "back to the previous state");
     assert!(undone.body.contains("undid change"));
 }
 
@@ -81,10 +81,22 @@ async fn a_stale_write_is_refused_and_can_be_reapplied() {
     // A second person still holds version 0.
     let stale = app.post_htmx(&path, "applicability=not_applicable&rationale=Not+ours&version=0").await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
-    assert!(stale.body.contains("changed by someone else"));
+    assert!(stale.body.contains("Not saved: admin</strong> saved a change here"), "{}", stale.body);
     assert!(stale.body.contains(r#"value="applies" checked"#), "the current value is shown");
-    assert!(stale.body.contains("Apply my change again"));
+    let compared = stale.body.split("conflict-table").nth(1).expect("a comparison of both sides");
+    assert!(
+        compared.contains("<td class=\"pre-wrap\">Applies</td><td class=\"pre-wrap\">not_applicable</td>"),
+        "{compared}"
+    );
+    assert!(
+        stale.body.contains(
+            r#"<textarea id="reapply-rationale" name="rationale" rows="3" maxlength="4000">Not ours</textarea>"#
+        ),
+        "the typed text is kept, editable"
+    );
+    assert!(stale.body.contains("Save mine over theirs"));
     assert!(stale.body.contains(r#"name="version" value="1""#), "the re-apply form carries the current version");
+    assert!(!stale.body.contains("version 0") && !stale.body.contains("version 1"), "no version numbers in words");
     let reapplied = app.post_htmx(&path, "applicability=not_applicable&risk=&rationale=Not+ours&version=1").await;
     assert_eq!(reapplied.status, StatusCode::OK);
     assert!(reapplied.body.contains(r#"value="not_applicable" checked"#));
@@ -243,25 +255,21 @@ async fn the_cached_state_matches_the_database_after_concurrent_writes() {
 }
 
 #[tokio::test]
-async fn htmx_requests_get_a_sign_in_redirect_htmx_follows_and_refusals_as_one_sentence() {
+async fn htmx_requests_are_refused_in_one_sentence_without_taking_the_page_away() {
     let app = TestApp::spawn().await;
     let system = team_and_system(&app, "Support Chatbot").await;
     let save = format!("{system}/techniques/AML.T0051");
     let form = ("content-type", "application/x-www-form-urlencoded");
     let current = format!("{}{system}?tactic=AML.TA0005", app.base);
 
-    // No session: htmx is told to load the sign-in page, coming back to the page it was on.
+    // No session: htmx is told in one sentence, shown where the person acted;
+    // no sign-in page is drawn into the panel and the page is not taken away.
     let anonymous = [form, ("cookie", ""), ("hx-request", "true"), ("hx-current-url", current.as_str())];
     let reply = app.request(axum::http::Method::POST, &save, &anonymous, b"risk=high".to_vec()).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    let expected = format!(
-        "/login?next={}",
-        percent_encoding::utf8_percent_encode(
-            &format!("{system}?tactic=AML.TA0005"),
-            percent_encoding::NON_ALPHANUMERIC
-        )
-    );
-    assert_eq!(reply.header("hx-redirect"), expected);
+    assert!(reply.header("content-type").starts_with("text/plain"));
+    assert!(reply.body.starts_with("Not saved: your session has ended"), "{}", reply.body);
+    assert!(reply.header("hx-redirect").is_empty(), "no redirect htmx would follow");
     // Without htmx, the browser is redirected as before.
     let plain = app.request(axum::http::Method::POST, &save, &[form, ("cookie", "")], b"risk=high".to_vec()).await;
     assert_eq!(plain.status, StatusCode::SEE_OTHER);

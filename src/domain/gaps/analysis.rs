@@ -45,6 +45,8 @@ pub struct RankedGap<'a> {
     pub technique_name: &'a str,
     /// Parent technique of a sub-technique.
     pub parent: Option<&'a str>,
+    /// The parent's name, to name a sub-technique in full.
+    pub parent_name: Option<&'a str>,
     /// Tactic IDs, in the release's order for the technique.
     pub tactics: &'a [String],
     pub state: CoverageState,
@@ -135,6 +137,7 @@ pub fn analyse<'a>(system: &AssessedSystem<'a>, weights: &PriorityWeights, today
             technique_id: &technique.id,
             technique_name: &technique.name,
             parent: technique.parent.as_deref(),
+            parent_name: technique.parent.as_deref().and_then(|p| framework.technique(p)).map(|p| p.name.as_str()),
             tactics: &technique.tactics,
             state,
             maturity: technique.maturity,

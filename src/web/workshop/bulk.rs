@@ -5,11 +5,11 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::{is_htmx, panel};
+use super::{fragments, is_htmx, panel};
 use crate::app::AppState;
 use crate::domain::Applicability;
 use crate::service::decisions;
@@ -26,8 +26,10 @@ struct Flash {
     error: bool,
 }
 
-/// The outcome of a bulk action: a flash message for htmx, else back to the matrix.
-fn bulk_response(
+/// The outcome of a bulk action: a flash message for htmx (with suggested
+/// scope's buttons as they now stand), else back to the matrix.
+async fn bulk_response(
+    state: &AppState,
     headers: &HeaderMap,
     system_id: i64,
     outcome: ServiceResult<(String, Option<i64>)>,
@@ -43,7 +45,10 @@ fn bulk_response(
         Err(other) => return Err(other.into()),
     };
     if is_htmx(headers) {
-        return Ok((status, render(&Flash { system_id, message, undo, error })?).into_response());
+        let mut html = render(&Flash { system_id, message, undo, error })?.0;
+        let snapshot = crate::service::snapshot::load(state, system_id).await?;
+        html.push_str(&fragments::scope_actions(&snapshot, true)?);
+        return Ok((status, Html(html)).into_response());
     }
     let mut target = format!(
         "/systems/{system_id}?done={}",
@@ -99,7 +104,7 @@ pub(super) async fn bulk(
         Ok((format!("Set {} technique(s) to “{}”.", result.changed.len(), applicability.label()), result.batch))
     }
     .await;
-    bulk_response(&headers, id, outcome)
+    bulk_response(&state, &headers, id, outcome).await
 }
 
 pub(super) async fn suggest(
@@ -117,7 +122,7 @@ pub(super) async fn suggest(
             r.batch,
         )
     });
-    bulk_response(&headers, id, outcome)
+    bulk_response(&state, &headers, id, outcome).await
 }
 
 pub(super) async fn confirm_suggestions(
@@ -129,13 +134,16 @@ pub(super) async fn confirm_suggestions(
     let outcome = decisions::confirm_suggestions(&state, id, &actor)
         .await
         .map(|r| (format!("Marked {} suggested technique(s) as applying.", r.changed.len()), r.batch));
-    bulk_response(&headers, id, outcome)
+    bulk_response(&state, &headers, id, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
 pub(super) struct UndoForm {
     #[serde(default)]
     technique: String,
+    /// `history`: go back to the history page rather than the matrix.
+    #[serde(default)]
+    back: String,
 }
 
 pub(super) async fn undo(
@@ -147,13 +155,25 @@ pub(super) async fn undo(
 ) -> Result<Response, WebError> {
     let outcome = decisions::undo(&state, id, entry, &actor).await;
     if !form.technique.is_empty() {
-        let action = format!("/systems/{id}/undo/{entry}");
+        let submission = panel::Submission {
+            subject: panel::Subject::Action,
+            action: format!("/systems/{id}/undo/{entry}"),
+            fields: Vec::new(),
+        };
         let outcome = outcome.map(|r| r.batch);
-        return panel::after_write(&state, &headers, id, &form.technique, outcome, action, Vec::new()).await;
+        return panel::after_write(&state, &headers, id, &form.technique, outcome, submission).await;
     }
-    bulk_response(
-        &headers,
-        id,
-        outcome.map(|r| (format!("Undid the change to {} technique(s).", r.changed.len()), r.batch)),
-    )
+    let outcome = outcome.map(|r| (format!("Undid the change to {} item(s).", r.changed.len()), r.batch));
+    if form.back == "history" && !is_htmx(&headers) {
+        let message = match outcome {
+            Ok((message, _)) => message,
+            Err(ServiceError::Conflict { message, .. } | ServiceError::Refused(message)) => {
+                format!("Not undone: {message}")
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let encoded = percent_encoding::utf8_percent_encode(&message, percent_encoding::NON_ALPHANUMERIC);
+        return Ok(Redirect::to(&format!("/systems/{id}/history?done={encoded}")).into_response());
+    }
+    bulk_response(&state, &headers, id, outcome).await
 }

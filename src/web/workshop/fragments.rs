@@ -82,6 +82,25 @@ pub fn summary(snapshot: &Snapshot) -> askama::Result<String> {
     SummaryView { figures: CoverageFigures::from(snapshot.coverage.overall), states: CoverageState::ALL }.render()
 }
 
+#[derive(Template)]
+#[template(path = "partials/scope_actions.html")]
+struct ScopeActionsView {
+    system_id: i64,
+    suggested: usize,
+    oob: bool,
+}
+
+/// Suggested scope's buttons; `oob` marks it to replace the page's copy
+/// when it rides along with another answer.
+pub fn scope_actions(snapshot: &Snapshot, oob: bool) -> askama::Result<String> {
+    let suggested = snapshot
+        .assessments
+        .values()
+        .filter(|a| a.suggested && a.applicability == crate::domain::Applicability::Unknown)
+        .count();
+    ScopeActionsView { system_id: snapshot.system.id, suggested, oob }.render()
+}
+
 /// "Updated by … at …" in an open panel when someone else changed its technique.
 #[derive(Template)]
 #[template(path = "partials/item_notice.html")]

@@ -4,7 +4,9 @@
 //! server-sent events so everyone in the room sees every change.
 
 mod bulk;
+mod conflict;
 mod fragments;
+mod history;
 mod live;
 mod page;
 mod panel;
@@ -31,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/systems/{id}/suggest", post(bulk::suggest))
         .route("/systems/{id}/suggest/confirm", post(bulk::confirm_suggestions))
         .route("/systems/{id}/undo/{entry}", post(bulk::undo))
+        .route("/systems/{id}/history", get(history::history_page))
 }
 
 /// Technique IDs hold dots; DOM ids and event names use underscores.

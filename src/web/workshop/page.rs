@@ -12,15 +12,20 @@ use super::{dom_id, fragments};
 use crate::app::AppState;
 use crate::atlas::matrix::{self, Cell as MatrixCell, TechniqueFilter};
 use crate::atlas::model::{Maturity, Tactic, Technique};
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::domain::Applicability;
 use crate::domain::coverage::CoverageState;
 use crate::service::snapshot::{self, Snapshot};
+use crate::web::viewer::MatrixLayout;
 use crate::web::{Chrome, WebError, render};
 
 pub struct Cell<'a> {
     pub technique: &'a Technique,
     pub dom: String,
+    /// The part of the ID the compact layout leaves out ("AML." of a
+    /// technique, the parent's ID of a sub-technique) and the part it shows.
+    pub id_head: String,
+    pub id_tail: String,
     pub state_html: String,
     pub context_only: bool,
     pub subs: Vec<Cell<'a>>,
@@ -67,8 +72,12 @@ struct WorkshopPage<'a> {
     actor: String,
     flash: Option<String>,
     undo: Option<i64>,
-    suggested: usize,
     review_count: usize,
+    scope_html: String,
+    layout: &'static str,
+    compact: bool,
+    can_edit: bool,
+    can_own: bool,
 }
 
 /// The filters of the query, or the reason they were not understood (the
@@ -115,9 +124,16 @@ impl<'s> Layout<'s> {
     }
 
     fn leaf(&self, technique: &'s Technique) -> askama::Result<Cell<'s>> {
+        let split = match technique.parent.as_deref() {
+            Some(parent) if technique.id.starts_with(parent) => parent.len(),
+            _ => technique.id.find('.').map_or(0, |dot| dot + 1),
+        };
+        let (id_head, id_tail) = technique.id.split_at(split);
         Ok(Cell {
             technique,
             dom: dom_id(&technique.id),
+            id_head: id_head.to_string(),
+            id_tail: id_tail.to_string(),
             state_html: fragments::cell_state(self.snapshot, &self.by_id, technique)?,
             context_only: false,
             subs: Vec::new(),
@@ -156,6 +172,8 @@ pub(super) async fn workshop_page(
 ) -> Result<Response, WebError> {
     let snapshot = snapshot::load(&state, id).await?;
     let team = crate::service::teams::get(&state, snapshot.system.team_id).await?;
+    let role = crate::auth::guard::team_role(&state, &principal, team.id).await?;
+    let chosen_layout = crate::web::viewer::current().layout;
     let framework = &snapshot.framework;
     let (filter, state_filter, filter_error) = parse_filters(&snapshot, &query);
     let flags = crate::service::upgrade::flags(&state, id).await?;
@@ -199,12 +217,12 @@ pub(super) async fn workshop_page(
         actor: principal.actor().0,
         flash: query.done.clone(),
         undo: query.undo,
-        suggested: snapshot
-            .assessments
-            .values()
-            .filter(|a| a.suggested && a.applicability == Applicability::Unknown)
-            .count(),
         review_count: flags.len(),
+        scope_html: fragments::scope_actions(&snapshot, false)?,
+        layout: chosen_layout.as_str(),
+        compact: chosen_layout == MatrixLayout::Compact,
+        can_edit: role.is_some_and(|r| r >= Role::Editor),
+        can_own: role.is_some_and(|r| r >= Role::Owner),
         snapshot: &snapshot,
     };
     Ok(render(&page)?.into_response())

@@ -14,6 +14,7 @@ use super::{dom_id, fragments, is_htmx};
 use crate::app::AppState;
 use crate::atlas::model::{Mitigation, Technique};
 use crate::core::today;
+use crate::domain::coverage::CoverageState;
 use crate::domain::history::HistoryEntry;
 use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord};
 use crate::domain::{Applicability, ImplementationStatus, Rating, format_date};
@@ -30,6 +31,16 @@ pub struct StatusItem<'a> {
     pub category: String,
     pub row: StatusRecord,
     pub action: String,
+    /// The system's other techniques this status also counts for: a change
+    /// here changes them too.
+    pub also: Vec<AlsoCovered>,
+}
+
+/// Another technique a shared status covers, with its state now.
+pub struct AlsoCovered {
+    pub id: String,
+    pub name: String,
+    pub state: CoverageState,
 }
 
 #[derive(Template)]
@@ -56,19 +67,47 @@ struct PanelView<'a> {
     notice: Option<Notice>,
     /// Why the last upgrade flagged this technique, until someone confirms it.
     review: Option<String>,
+    /// Editors and owners change decisions; viewers see them.
+    can_edit: bool,
 }
 
-/// A message shown at the top of the panel; a conflict offers to re-apply.
+/// A message shown at the top of the panel; a conflict shows both sides.
 pub struct Notice {
     pub error: bool,
     pub message: String,
-    pub reapply: Option<Reapply>,
+    pub conflict: Option<Conflict>,
 }
 
-/// The refused submission, resent against the current version on request.
-pub struct Reapply {
+/// A save refused because someone else changed the same record first: who
+/// and when, each differing field with their value and yours, and a form
+/// that keeps your text to save it again over theirs.
+pub struct Conflict {
+    pub who: String,
+    pub at: Option<crate::domain::records::Timestamp>,
+    pub rows: Vec<ConflictRow>,
     pub action: String,
-    pub fields: Vec<(String, String)>,
+    /// The fields sent again as they were (the current version among them).
+    pub hidden: Vec<(String, String)>,
+}
+
+pub struct ConflictRow {
+    pub key: String,
+    pub label: &'static str,
+    pub theirs: String,
+    pub yours: String,
+    /// Free text, given back in a text box to edit before saving again.
+    pub editable: bool,
+}
+
+/// The record a panel form writes, to find its saved values on a conflict.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Assessment,
+    Mitigation(&'a str),
+    Control(i64),
+    Acceptance,
+    /// A form without fields of its own (withdraw, undo, review).
+    Action,
 }
 
 async fn panel_html(
@@ -77,6 +116,7 @@ async fn panel_html(
     technique_id: &str,
     saved: Option<i64>,
     notice: Option<Notice>,
+    can_edit: bool,
 ) -> Result<String, WebError> {
     let framework = &snapshot.framework;
     let technique = framework.technique(technique_id).ok_or_else(|| {
@@ -85,6 +125,20 @@ async fn panel_html(
     let system_id = snapshot.system.id;
     let base = format!("/systems/{system_id}/techniques/{technique_id}");
     let by_id = snapshot.coverage.by_id(framework);
+    let also = |ids: &mut dyn Iterator<Item = &str>| -> Vec<AlsoCovered> {
+        let mut list: Vec<AlsoCovered> = ids
+            .filter(|id| *id != technique_id)
+            .filter_map(|id| framework.technique(id))
+            .map(|t| AlsoCovered {
+                id: t.id.clone(),
+                name: framework.full_name(t),
+                state: by_id.get(t.id.as_str()).copied().unwrap_or(CoverageState::NotAssessed),
+            })
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list.dedup_by(|a, b| a.id == b.id);
+        list
+    };
     let mitigations = framework
         .mitigations_for(technique_id)
         .map(|m: &Mitigation| StatusItem {
@@ -93,6 +147,7 @@ async fn panel_html(
             category: m.categories.join(", "),
             row: snapshot.mitigation_statuses.get(&m.id).cloned().unwrap_or_else(|| StatusRecord::not_started(&m.id)),
             action: format!("{base}/mitigations/{}", m.id),
+            also: also(&mut m.techniques.iter().map(|link| link.technique.as_str())),
         })
         .collect();
     let controls = snapshot
@@ -107,11 +162,12 @@ async fn panel_html(
                 .cloned()
                 .unwrap_or_else(|| StatusRecord::not_started(&c.id.to_string())),
             action: format!("{base}/controls/{}", c.id),
+            also: also(&mut c.techniques.iter().map(String::as_str)),
         })
         .collect();
     let acceptance = snapshot.acceptances.get(technique_id).cloned();
     let acceptance_expired = acceptance.as_ref().is_some_and(|a| !a.is_active(today()));
-    let history = decisions::history(state, system_id, Some(technique_id), 10).await?;
+    let history = decisions::technique_history(state, snapshot, technique_id, 12).await?;
     let review = crate::service::upgrade::flags(state, system_id)
         .await?
         .into_iter()
@@ -142,6 +198,7 @@ async fn panel_html(
         saved,
         notice,
         review,
+        can_edit,
     };
     Ok(view.render()?)
 }
@@ -155,18 +212,25 @@ struct ItemPage<'a> {
     panel: String,
 }
 
+/// What a panel answer shows besides the technique itself.
+struct PanelOutcome {
+    saved: Option<i64>,
+    notice: Option<Notice>,
+    can_edit: bool,
+    status: StatusCode,
+}
+
 /// The panel alone for htmx, or the panel as a full page.
 async fn panel_response(
     state: &AppState,
     headers: &HeaderMap,
     system_id: i64,
     technique_id: &str,
-    saved: Option<i64>,
-    notice: Option<Notice>,
-    status: StatusCode,
+    outcome: PanelOutcome,
 ) -> Result<Response, WebError> {
     let snapshot = snapshot::load(state, system_id).await?;
-    let panel = panel_html(state, &snapshot, technique_id, saved, notice).await?;
+    let PanelOutcome { saved, notice, can_edit, status } = outcome;
+    let panel = panel_html(state, &snapshot, technique_id, saved, notice, can_edit).await?;
     if is_htmx(headers) {
         return Ok((status, Html(panel)).into_response());
     }
@@ -184,9 +248,25 @@ async fn panel_response(
 pub(super) async fn item_page(
     State(state): State<AppState>,
     Path((id, technique)): Path<(i64, String)>,
+    principal: crate::auth::Principal,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    panel_response(&state, &headers, id, &technique, None, None, StatusCode::OK).await
+    let team = crate::db::systems::team_of(&state.db, id).await.map_err(|e| WebError::Internal(e.into()))?;
+    let role = match team {
+        Some(team) => crate::auth::guard::team_role(&state, &principal, team).await?,
+        None => None,
+    };
+    let can_edit = role.is_some_and(|r| r >= crate::auth::Role::Editor);
+    let outcome = PanelOutcome { saved: None, notice: None, can_edit, status: StatusCode::OK };
+    panel_response(&state, &headers, id, &technique, outcome).await
+}
+
+/// A form sent from the panel: what it writes, where it was sent, and the
+/// values it carried.
+pub(super) struct Submission<'a> {
+    pub subject: Subject<'a>,
+    pub action: String,
+    pub fields: Vec<(String, String)>,
 }
 
 /// Answers a write from the panel: the refreshed panel (or a redirect
@@ -197,35 +277,33 @@ pub(super) async fn after_write(
     system_id: i64,
     technique_id: &str,
     outcome: ServiceResult<Option<i64>>,
-    action: String,
-    submitted: Vec<(String, String)>,
+    submission: Submission<'_>,
 ) -> Result<Response, WebError> {
+    let refused =
+        |notice: Notice, status: StatusCode| PanelOutcome { saved: None, notice: Some(notice), can_edit: true, status };
     match outcome {
         Ok(saved) => {
             if is_htmx(headers) {
-                panel_response(state, headers, system_id, technique_id, saved, None, StatusCode::OK).await
+                let outcome = PanelOutcome { saved, notice: None, can_edit: true, status: StatusCode::OK };
+                panel_response(state, headers, system_id, technique_id, outcome).await
             } else {
                 Ok(Redirect::to(&format!("/systems/{system_id}/techniques/{technique_id}")).into_response())
             }
         }
         Err(ServiceError::Conflict { message, current_version }) => {
-            let mut fields: Vec<(String, String)> = submitted.into_iter().filter(|(k, _)| k != "version").collect();
-            fields.push(("version".into(), current_version.to_string()));
-            let notice = Notice { error: true, message, reapply: Some(Reapply { action, fields }) };
-            panel_response(state, headers, system_id, technique_id, None, Some(notice), StatusCode::CONFLICT).await
+            let snapshot = snapshot::load(state, system_id).await?;
+            let conflict = super::conflict::describe(&snapshot, technique_id, submission, current_version);
+            let message = match &conflict {
+                Some(_) => String::new(),
+                None => message,
+            };
+            let notice = Notice { error: true, message, conflict };
+            panel_response(state, headers, system_id, technique_id, refused(notice, StatusCode::CONFLICT)).await
         }
         Err(ServiceError::Invalid(e)) => {
-            let notice = Notice { error: true, message: format!("Not saved: {e}"), reapply: None };
-            panel_response(
-                state,
-                headers,
-                system_id,
-                technique_id,
-                None,
-                Some(notice),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            let notice = Notice { error: true, message: format!("Not saved: {e}"), conflict: None };
+            let outcome = refused(notice, StatusCode::UNPROCESSABLE_ENTITY);
+            panel_response(state, headers, system_id, technique_id, outcome).await
         }
         Err(other) => Err(other.into()),
     }
@@ -270,8 +348,12 @@ pub(super) async fn save_assessment(
         decisions::set_assessment(&state, id, &technique, change, form.version, &actor).await.map(|w| w.history_id)
     }
     .await;
-    let action = format!("/systems/{id}/techniques/{technique}");
-    after_write(&state, &headers, id, &technique, outcome, action, submitted).await
+    let submission = Submission {
+        subject: Subject::Assessment,
+        action: format!("/systems/{id}/techniques/{technique}"),
+        fields: submitted,
+    };
+    after_write(&state, &headers, id, &technique, outcome, submission).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,8 +404,12 @@ pub(super) async fn save_mitigation_status(
             .map(|w: Written<StatusRecord>| w.history_id),
         Err(e) => Err(e),
     };
-    let action = format!("/systems/{id}/techniques/{technique}/mitigations/{mitigation}");
-    after_write(&state, &headers, id, &technique, outcome, action, form.submitted()).await
+    let submission = Submission {
+        subject: Subject::Mitigation(&mitigation),
+        action: format!("/systems/{id}/techniques/{technique}/mitigations/{mitigation}"),
+        fields: form.submitted(),
+    };
+    after_write(&state, &headers, id, &technique, outcome, submission).await
 }
 
 pub(super) async fn save_control_status(
@@ -339,8 +425,12 @@ pub(super) async fn save_control_status(
         }
         Err(e) => Err(e),
     };
-    let action = format!("/systems/{id}/techniques/{technique}/controls/{control}");
-    after_write(&state, &headers, id, &technique, outcome, action, form.submitted()).await
+    let submission = Submission {
+        subject: Subject::Control(control),
+        action: format!("/systems/{id}/techniques/{technique}/controls/{control}"),
+        fields: form.submitted(),
+    };
+    after_write(&state, &headers, id, &technique, outcome, submission).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,8 +462,12 @@ pub(super) async fn save_acceptance(
     };
     let outcome =
         decisions::set_acceptance(&state, id, &technique, input, form.version, &actor).await.map(|w| w.history_id);
-    let action = format!("/systems/{id}/techniques/{technique}/acceptance");
-    after_write(&state, &headers, id, &technique, outcome, action, submitted).await
+    let submission = Submission {
+        subject: Subject::Acceptance,
+        action: format!("/systems/{id}/techniques/{technique}/acceptance"),
+        fields: submitted,
+    };
+    after_write(&state, &headers, id, &technique, outcome, submission).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,8 +483,12 @@ pub(super) async fn remove_acceptance(
     Form(form): Form<VersionForm>,
 ) -> Result<Response, WebError> {
     let outcome = decisions::remove_acceptance(&state, id, &technique, form.version, &actor).await;
-    let action = format!("/systems/{id}/techniques/{technique}/acceptance/remove");
-    after_write(&state, &headers, id, &technique, outcome, action, Vec::new()).await
+    let submission = Submission {
+        subject: Subject::Action,
+        action: format!("/systems/{id}/techniques/{technique}/acceptance/remove"),
+        fields: Vec::new(),
+    };
+    after_write(&state, &headers, id, &technique, outcome, submission).await
 }
 
 /// `POST …/techniques/{technique}/review`: a person looked at a technique
@@ -402,6 +500,10 @@ pub(super) async fn confirm_review(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let outcome = crate::service::upgrade::confirm_review(&state, id, &technique, &actor).await.map(|()| None);
-    let action = format!("/systems/{id}/techniques/{technique}/review");
-    after_write(&state, &headers, id, &technique, outcome, action, Vec::new()).await
+    let submission = Submission {
+        subject: Subject::Action,
+        action: format!("/systems/{id}/techniques/{technique}/review"),
+        fields: Vec::new(),
+    };
+    after_write(&state, &headers, id, &technique, outcome, submission).await
 }
