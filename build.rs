@@ -1,14 +1,18 @@
 //! Build script: installs the pinned front-end packages (htmx and its SSE
-//! extension) from the npm registry into `OUT_DIR`, so the binary can embed
-//! them without any third-party script being kept in the repository.
+//! extension, and axe-core for the browser tests) from the npm registry into
+//! `OUT_DIR`, so the binary can embed htmx without any third-party script
+//! being kept in the repository.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
 
 const NPM_FILES: [&str; 2] = ["package.json", "package-lock.json"];
-const REQUIRED_ASSETS: [&str; 2] =
-    ["node_modules/htmx.org/dist/htmx.min.js", "node_modules/htmx-ext-sse/dist/sse.min.js"];
+const REQUIRED_ASSETS: [&str; 3] = [
+    "node_modules/htmx.org/dist/htmx.min.js",
+    "node_modules/htmx-ext-sse/dist/sse.min.js",
+    "node_modules/axe-core/axe.min.js",
+];
 
 fn main() {
     for path in ["migrations", "atlas-data", "static", "templates", "package.json", "package-lock.json"] {

@@ -244,7 +244,11 @@
   // Arrow keys move between every visible technique and sub-technique: up
   // and down a tactic, sideways to the nearest row of the next tactic that
   // has any. Single keys decide applicability; `?` shows the list of keys.
-  function visible(element) { return element.getClientRects().length > 0; }
+  // Chromium lays out the content of a closed <details> (it is only skipped
+  // from painting), so its links have boxes: they count as hidden here.
+  function visible(element) {
+    return element.getClientRects().length > 0 && !element.closest("details:not([open])");
+  }
   function columnLinks(column) {
     return Array.prototype.filter.call(column.querySelectorAll("a.wlink"), visible);
   }

@@ -45,6 +45,44 @@ pub fn when<T: Moment>(at: T, _: &dyn Values) -> askama::Result<askama::filters:
     Ok(askama::filters::Safe(format!(r#"<time datetime="{machine}" title="{}">{words}</time>"#, exact(at))))
 }
 
+/// Long words with soft hyphens where two consonants meet or before a
+/// consonant between vowels ("Recon­nais­sance", "Exe­cution"), so a narrow
+/// column breaks them like a typesetter rather than anywhere.
+#[askama::filter_fn]
+pub fn soft_hyphens<T: std::fmt::Display>(text: T, _: &dyn Values) -> askama::Result<String> {
+    Ok(hyphenate(&text.to_string()))
+}
+
+pub fn hyphenate(text: &str) -> String {
+    const SHORTEST: usize = 3;
+    let vowel = |c: char| "aeiouyAEIOUY".contains(c);
+    let consonant = |c: char| c.is_ascii_alphabetic() && !vowel(c);
+    let word = |word: &str| {
+        let letters: Vec<char> = word.chars().collect();
+        if letters.len() < 8 {
+            return word.to_string();
+        }
+        let mut out = String::new();
+        let mut last = 0;
+        for (i, &c) in letters.iter().enumerate() {
+            let breaks = i >= SHORTEST
+                && letters.len() - i >= SHORTEST
+                && i - last >= SHORTEST
+                && consonant(c)
+                && (consonant(letters[i - 1]) || (vowel(letters[i - 1]) && vowel(letters[i + 1])))
+                && letters[last..i].iter().any(|&l| vowel(l))
+                && letters[i..].iter().any(|&l| vowel(l));
+            if breaks {
+                out.push('\u{ad}');
+                last = i;
+            }
+            out.push(c);
+        }
+        out
+    };
+    text.split(' ').map(word).collect::<Vec<_>>().join(" ")
+}
+
 /// A calendar day as `2026-12-01`.
 #[askama::filter_fn]
 pub fn day<T: Day>(date: T, _: &dyn Values) -> askama::Result<String> {
@@ -89,6 +127,17 @@ impl<T: Day + ?Sized> Day for &T {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn long_words_break_where_two_consonants_meet() {
+        let shown = |text: &str| hyphenate(text).replace('\u{ad}', "-");
+        assert_eq!(shown("Reconnaissance"), "Recon-nais-sance");
+        assert_eq!(shown("Resource Development"), "Resource Deve-lop-ment");
+        assert_eq!(shown("Exfiltration"), "Exfil-tra-tion");
+        assert_eq!(shown("Privilege Escalation"), "Pri-vilege Esca-lation");
+        assert_eq!(shown("Execution"), "Exe-cution");
+        assert_eq!(shown("AI Model Access"), "AI Model Access");
+    }
 
     #[test]
     fn moments_read_in_words() {

@@ -15,7 +15,7 @@ use crate::helpers::TestApp;
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A chromedriver process, killed when dropped (after the session closes).
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     profile: tempfile::TempDir,
@@ -44,7 +44,7 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-async fn start_driver() -> Option<Driver> {
+pub(crate) async fn start_driver() -> Option<Driver> {
     let path = chromedriver_path()?;
     let port = free_port();
     let profile = tempfile::tempdir().expect("profile dir");
@@ -65,6 +65,11 @@ async fn start_driver() -> Option<Driver> {
 }
 
 async fn open_browser(driver: &Driver, name: &str) -> Client {
+    open_browser_sized(driver, name, (1400, 900)).await
+}
+
+/// A browser session whose window is `size` (width, height) pixels.
+pub(crate) async fn open_browser_sized(driver: &Driver, name: &str, size: (u32, u32)) -> Client {
     let user_data = driver.profile.path().join(name);
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -74,7 +79,8 @@ async fn open_browser(driver: &Driver, name: &str) -> Client {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,900", format!("--user-data-dir={}", user_data.display()),
+                format!("--window-size={},{}", size.0, size.1),
+                format!("--user-data-dir={}", user_data.display()),
             ]
         }),
     );
@@ -86,7 +92,7 @@ async fn open_browser(driver: &Driver, name: &str) -> Client {
 }
 
 /// Signs in through the login form.
-async fn sign_in(browser: &Client, base: &str, username: &str, password: &str) {
+pub(crate) async fn sign_in(browser: &Client, base: &str, username: &str, password: &str) {
     browser.goto(&format!("{base}/login")).await.expect("login page");
     browser.find(Locator::Css("#login-username")).await.expect("user field").send_keys(username).await.expect("type");
     browser
@@ -102,7 +108,7 @@ async fn sign_in(browser: &Client, base: &str, username: &str, password: &str) {
 }
 
 /// Polls until `check` holds, or fails with `what` after five seconds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -169,14 +175,14 @@ async fn a_visitor_opens_the_matrix_filters_it_and_opens_a_technique() {
     drop(driver);
 }
 
-async fn text_of(browser: &Client, css: &str) -> String {
+pub(crate) async fn text_of(browser: &Client, css: &str) -> String {
     match browser.find(Locator::Css(css)).await {
         Ok(element) => element.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }
 }
 
-async fn wait_until_live(browser: &Client) {
+pub(crate) async fn wait_until_live(browser: &Client) {
     eventually("the live event stream to connect", || async {
         browser
             .execute("return document.querySelector('[sse-connect]').getAttribute('data-live')", vec![])

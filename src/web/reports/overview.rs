@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::reports::html::heat_class;
 use crate::reports::{GapReport, LeftOut, ReportFormat, number, percent};
 use crate::service::reports::{self as report_service, ReportRequest};
+use crate::web::filters;
 use crate::web::{Chrome, WebError};
 
 /// How the heat map is sorted: a column and a direction.

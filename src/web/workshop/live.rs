@@ -62,6 +62,9 @@ pub(super) async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// Most techniques whose panel history one change sends live.
+const LIVE_HISTORY_LIMIT: usize = 40;
+
 /// How often an open stream checks that its viewer may still follow it,
 /// besides every change of access, which it hears at once.
 pub const ACCESS_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
@@ -246,6 +249,14 @@ async fn live_events(
     for id in changed {
         let notice = ItemNotice { actor, at: at.clone(), system_id, technique: id };
         events.push(LiveEvent { name: format!("item-{}", dom_id(id)), data: notice.render()? });
+    }
+    // Open panels show their technique's history as it grows; a bulk change
+    // of many techniques only sends the notices above.
+    if !whole_system && changed.len() <= LIVE_HISTORY_LIMIT {
+        for id in changed.iter().filter(|id| framework.technique(id).is_some()) {
+            let data = super::panel::history_html(state, &snapshot, id).await?;
+            events.push(LiveEvent { name: format!("history-{}", dom_id(id)), data });
+        }
     }
     if whole_system {
         let data = StreamNotice::SystemEdited { actor }.render()?;

@@ -16,6 +16,7 @@ use crate::auth::{Principal, Role};
 use crate::domain::Applicability;
 use crate::domain::coverage::CoverageState;
 use crate::service::snapshot::{self, Snapshot};
+use crate::web::filters;
 use crate::web::viewer::MatrixLayout;
 use crate::web::{Chrome, WebError, render};
 

@@ -62,7 +62,7 @@ struct PanelView<'a> {
     acceptance: Option<Acceptance>,
     acceptance_expired: bool,
     today: String,
-    history: Vec<HistoryEntry>,
+    history_html: String,
     saved: Option<i64>,
     notice: Option<Notice>,
     /// Why the last upgrade flagged this technique, until someone confirms it.
@@ -167,7 +167,7 @@ async fn panel_html(
         .collect();
     let acceptance = snapshot.acceptances.get(technique_id).cloned();
     let acceptance_expired = acceptance.as_ref().is_some_and(|a| !a.is_active(today()));
-    let history = decisions::technique_history(state, snapshot, technique_id, 12).await?;
+    let history_html = history_html(state, snapshot, technique_id).await?;
     let review = crate::service::upgrade::flags(state, system_id)
         .await?
         .into_iter()
@@ -194,13 +194,31 @@ async fn panel_html(
         acceptance,
         acceptance_expired,
         today: format_date(today()),
-        history,
+        history_html,
         saved,
         notice,
         review,
         can_edit,
     };
     Ok(view.render()?)
+}
+
+#[derive(Template)]
+#[template(path = "partials/panel_history.html")]
+struct PanelHistory<'a> {
+    technique_id: &'a str,
+    history: Vec<HistoryEntry>,
+}
+
+/// The recent changes behind a technique's state, as its panel lists them
+/// (also sent live to open panels when they change).
+pub(super) async fn history_html(
+    state: &AppState,
+    snapshot: &Snapshot,
+    technique_id: &str,
+) -> Result<String, WebError> {
+    let history = decisions::technique_history(state, snapshot, technique_id, 12).await?;
+    Ok(PanelHistory { technique_id, history }.render()?)
 }
 
 #[derive(Template)]
