@@ -186,6 +186,41 @@ pub async fn search(
     decode_all(rows)
 }
 
+/// The newest `limit` entries of a system about any of `items`, newest
+/// first, in one statement of indexed lookups (one per item, each through
+/// the (system, item, id) index): a plain `item in (…)` makes SQLite walk
+/// the system's whole history in id order instead.
+pub async fn recent_for_items(
+    db: impl Into<Exec<'_>>,
+    system_id: i64,
+    items: &[String],
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limit_at = items.len() + 2;
+    let lookups: Vec<String> = (0..items.len())
+        .map(|i| {
+            format!(
+                "select * from (select {COLUMNS} from history where system_id = $1 and item = ${} \
+                 order by id desc limit ${limit_at}) as lookup{i}",
+                i + 2
+            )
+        })
+        .collect();
+    let sql =
+        format!("select {COLUMNS} from ({}) as recent order by id desc limit ${limit_at}", lookups.join(" union all "));
+    let rows: Vec<EntryRow> = on_backend!(db.into(), e => {
+        let mut query = sqlx::query_as(&sql).bind(system_id);
+        for item in items {
+            query = query.bind(item);
+        }
+        query.bind(limit).fetch_all(e).await
+    })?;
+    decode_all(rows)
+}
+
 /// The people who changed a system, for the history page's filter.
 pub async fn actors(db: impl Into<Exec<'_>>, system_id: i64) -> Result<Vec<String>, sqlx::Error> {
     on_backend!(db.into(), e => sqlx::query_scalar(

@@ -564,8 +564,7 @@ pub async fn technique_history(
     let mut items = vec![technique_id.to_string()];
     items.extend(snapshot.framework.mitigations_for(technique_id).map(|m| m.id.clone()));
     items.extend(snapshot.controls_for(technique_id).map(|c| c.id.to_string()));
-    let query = db::history::HistoryQuery { items, ..Default::default() };
-    Ok(db::history::search(&core.db, snapshot.system.id, &query, limit).await?)
+    Ok(db::history::recent_for_items(&core.db, snapshot.system.id, &items, limit).await?)
 }
 
 /// Reverts a change (one history entry, or the whole bulk action it belongs

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::browser::{eventually, open_browser_sized, sign_in, start_driver, text_of, wait_until_live};
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, team_and_system};
 
-const SIZES: [(u32, u32); 2] = [(1024, 768), (1280, 720)];
+const SIZES: [(u32, u32); 4] = [(1024, 768), (1280, 720), (1440, 900), (1920, 1080)];
 
 /// Runs a script in the page and returns what it returns.
 async fn script(browser: &Client, source: &str) -> Value {
@@ -123,6 +123,65 @@ async fn the_workshop_and_the_heat_map_fit_a_projector_and_the_panel_never_hides
             let focused = script(&browser, "return document.activeElement.getAttribute('data-technique')").await;
             assert_eq!(focused, json!(technique), "Escape gives the focus back to the technique");
         }
+
+        // Cards, with sticky tactic headers in a scroll box of its own; then
+        // presenter mode; the panel stays inside the viewport in both.
+        browser
+            .find(Locator::Css(r#"button[name="layout"][value="cards"]"#))
+            .await
+            .expect("cards")
+            .click()
+            .await
+            .expect("cards");
+        eventually("cards", || async {
+            script(&browser, "return !!document.querySelector('.wmatrix.cards')").await == json!(true)
+        })
+        .await;
+        script(&browser, "document.querySelector('.matrix-scroll').scrollTop = 400").await;
+        let header = rect(&browser, ".wmatrix .tactic").await;
+        let scroller = rect(&browser, ".matrix-scroll").await;
+        assert!((header[1] - scroller[1]).abs() < 1.0, "{size:?}: the tactic headers stay at the top of the matrix");
+        browser.find(Locator::Css(".view-toggle button")).await.expect("presenter").click().await.expect("presenter");
+        eventually("presenter mode", || async {
+            script(&browser, "return document.body.classList.contains('presenter')").await == json!(true)
+        })
+        .await;
+        browser
+            .find(Locator::Css(r#"a.wlink[data-technique="AML.T0051"]"#))
+            .await
+            .expect("cell")
+            .click()
+            .await
+            .expect("open");
+        eventually("the panel", || async { text_of(&browser, "#panel .id").await.contains("AML.T0051") }).await;
+        assert!(
+            inside(rect(&browser, "#panel").await, screen),
+            "{size:?}: the presenter panel stays inside the viewport"
+        );
+        keep_screenshot(&browser, &format!("cards-presenter-{}x{}", size.0, size.1)).await;
+        press(&browser, Key::Escape).await;
+        browser
+            .find(Locator::Css(".view-toggle button"))
+            .await
+            .expect("presenter")
+            .click()
+            .await
+            .expect("presenter off");
+        eventually("presenter mode off", || async {
+            script(&browser, "return document.body.classList.contains('presenter')").await == json!(false)
+        })
+        .await;
+        browser
+            .find(Locator::Css(r#"button[name="layout"][value="compact"]"#))
+            .await
+            .expect("compact")
+            .click()
+            .await
+            .expect("compact");
+        eventually("compact", || async {
+            script(&browser, "return !!document.querySelector('.wmatrix.compact')").await == json!(true)
+        })
+        .await;
 
         // The team's heat map shows all sixteen tactics.
         browser.goto(&format!("{}/teams/1/overview", app.base)).await.expect("overview");
