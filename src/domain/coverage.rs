@@ -120,6 +120,19 @@ impl StateCounts {
         *self.slot(state) += 1;
     }
 
+    /// Takes back one [`StateCounts::add`].
+    pub fn remove(&mut self, state: CoverageState) {
+        let slot = self.slot(state);
+        *slot = slot.saturating_sub(1);
+    }
+
+    /// Adds another system's counts.
+    pub fn merge(&mut self, other: &StateCounts) {
+        for state in CoverageState::ALL {
+            *self.slot(state) += other.get(state);
+        }
+    }
+
     fn slot(&mut self, state: CoverageState) -> &mut usize {
         match state {
             CoverageState::NotAssessed => &mut self.not_assessed,

@@ -8,6 +8,7 @@ pub mod gaps;
 pub mod history;
 pub mod records;
 pub mod release_diff;
+pub mod timeline;
 pub mod upgrade;
 
 pub use records::format_date;
