@@ -9,6 +9,7 @@ mod frameworks;
 mod reports;
 mod systems;
 mod teams;
+mod trends;
 mod upgrade;
 
 use axum::Json;
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(assessment::router())
         .merge(reports::router())
         .merge(upgrade::router())
+        .merge(trends::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)

@@ -221,6 +221,19 @@ pub async fn recent_for_items(
     decode_all(rows)
 }
 
+/// Everything that shaped a system's coverage, oldest first: its own
+/// entries and its team's control definitions.
+pub async fn timeline(db: impl Into<Exec<'_>>, system_id: i64, team_id: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let sql = format!(
+        "select {COLUMNS} from history where system_id = $1 \
+         union all select {COLUMNS} from history where system_id is null and team_id = $2 and entity = 'control' \
+         order by id"
+    );
+    let rows: Vec<EntryRow> =
+        on_backend!(db.into(), e => sqlx::query_as(&sql).bind(system_id).bind(team_id).fetch_all(e).await)?;
+    decode_all(rows)
+}
+
 /// The people who changed a system, for the history page's filter.
 pub async fn actors(db: impl Into<Exec<'_>>, system_id: i64) -> Result<Vec<String>, sqlx::Error> {
     on_backend!(db.into(), e => sqlx::query_scalar(

@@ -9,6 +9,7 @@ pub mod reports;
 pub mod snapshot;
 pub mod systems;
 pub mod teams;
+pub mod trends;
 pub mod upgrade;
 
 use std::sync::Arc;

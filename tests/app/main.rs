@@ -17,5 +17,6 @@ mod robustness;
 mod security;
 mod services;
 mod tools;
+mod trends;
 mod workshop;
 mod workshop_room;
