@@ -46,7 +46,7 @@ impl TrendQuery {
 
     fn csv(&self) -> ApiResult<bool> {
         match self.format.as_deref().map(str::trim) {
-            None | Some("" | "json") => Ok(false),
+            None | Some("json") => Ok(false),
             Some("csv") => Ok(true),
             Some(other) => {
                 Err(ApiError::InvalidField { field: "format", message: format!("`{other}`: use json or csv") })

@@ -110,7 +110,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("GET", "/systems/{id}/edit" | "/systems/{id}/delete") => Team(OWN, System),
         ("POST", "/systems/{id}/edit" | "/systems/{id}/delete") => Team(OWN, System),
         ("GET" | "POST", "/systems/{id}/upgrade") => Team(OWN, System),
-        ("GET", "/systems/{id}/archive" | "/systems/{id}/history") => Team(VIEW, System),
+        ("GET", "/systems/{id}/archive" | "/systems/{id}/history" | "/systems/{id}/trend") => Team(VIEW, System),
         ("GET" | "POST", "/teams/{id}/upgrade") => Team(OWN, TeamId),
         ("PUT" | "DELETE", "/api/v1/systems/{id}") | ("POST", "/api/v1/systems/{id}/upgrade") => Team(OWN, System),
         ("POST", "/api/v1/teams/{id}/upgrade") => Team(OWN, TeamId),

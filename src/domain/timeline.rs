@@ -337,7 +337,7 @@ pub enum Step {
 impl Step {
     pub fn parse(raw: &str) -> Result<Step, String> {
         match raw.trim() {
-            "day" | "" => Ok(Step::Day),
+            "day" => Ok(Step::Day),
             "week" => Ok(Step::Week),
             "month" => Ok(Step::Month),
             other => Err(format!("`{other}` is not a step: use day, week or month")),

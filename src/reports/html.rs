@@ -16,10 +16,8 @@ pub const TEAM_GAPS_SHOWN: usize = 200;
 /// Techniques named per recommendation step before "and N more".
 const CLOSES_NAMED: usize = 12;
 
-/// Chart geometry, in SVG user units; the template places labels and bars to match.
+/// Chart geometry of the overall state bar, in SVG user units.
 const CHART_WIDTH: f64 = 720.0;
-const BAR_WIDTH: f64 = 330.0;
-const ROW_HEIGHT: f64 = 22.0;
 
 /// Writes the report.
 pub fn render(report: &GapReport) -> Result<String, askama::Error> {
@@ -39,14 +37,6 @@ struct Segment {
     width: String,
     colour: &'static str,
     title: String,
-}
-
-struct TacticBar {
-    label: String,
-    y: String,
-    text_y: String,
-    width: String,
-    text: String,
 }
 
 /// One case study against a system, as the report and the gap page show it.
@@ -73,8 +63,9 @@ struct SystemView {
     assessed: String,
     open_gaps: usize,
     weighted_gap: String,
-    chart_height: String,
-    tactic_bars: Vec<TacticBar>,
+    /// Stacked bars of the states per tactic, and the same numbers as rows.
+    tactic_chart: String,
+    tactic_rows: Vec<(String, StateCounts, String)>,
     exposed_studies: Vec<StudyView>,
     studies: Vec<StudyView>,
     exposed_incidents: usize,
@@ -110,6 +101,10 @@ struct WeightView {
 #[derive(Template)]
 #[template(path = "reports/gap_report.html")]
 struct HtmlReport<'a> {
+    chart_legend: Vec<CoverageState>,
+    /// Coverage over the weeks before the report, and its words.
+    trend_chart: Option<String>,
+    trend_words: String,
     title: &'a str,
     team: bool,
     generated_on: &'a str,
@@ -177,25 +172,11 @@ pub(crate) fn study_view(study: &CaseStudyCoverage) -> StudyView {
 }
 
 fn system_view(report: &GapReport, system: &SystemReport) -> SystemView {
-    let tactic_bars = system
+    let chart: Vec<(String, StateCounts)> = system.tactics.iter().map(|t| (t.name.clone(), t.figures.counts)).collect();
+    let tactic_rows = system
         .tactics
         .iter()
-        .enumerate()
-        .map(|(i, tactic)| {
-            let figures = &tactic.figures;
-            let open = figures.counts.open_gaps();
-            let text = match figures.coverage_percent {
-                Some(value) => format!("{value:.1}% · {open} open"),
-                None => "n/a".to_string(),
-            };
-            TacticBar {
-                label: tactic.name.clone(),
-                y: px(i as f64 * ROW_HEIGHT + 4.0),
-                text_y: px(i as f64 * ROW_HEIGHT + 17.0),
-                width: px(BAR_WIDTH * figures.coverage_percent.unwrap_or(0.0) / 100.0),
-                text,
-            }
-        })
+        .map(|t| (t.name.clone(), t.figures.counts, percent(t.figures.coverage_percent)))
         .collect();
     let lens = &system.case_studies;
     let exposed: Vec<&CaseStudyCoverage> =
@@ -214,8 +195,8 @@ fn system_view(report: &GapReport, system: &SystemReport) -> SystemView {
         assessed: percent(system.coverage.assessed_percent),
         open_gaps: system.open_gaps,
         weighted_gap: number(system.weighted_gap),
-        chart_height: px(system.tactics.len() as f64 * ROW_HEIGHT + 8.0),
-        tactic_bars,
+        tactic_chart: super::charts::tactic_bars(&chart),
+        tactic_rows,
         exposed_incidents: exposed_of(CaseStudyKind::Incident),
         exposed_exercises: exposed_of(CaseStudyKind::Exercise),
         exposed_studies: if single { exposed.into_iter().map(study_view).collect() } else { Vec::new() },
@@ -277,7 +258,24 @@ impl<'a> HtmlReport<'a> {
                     .collect(),
             })
             .collect();
+        let (trend_chart, trend_words) = match &report.trend {
+            Some(trend) => {
+                let known: Vec<f64> = trend.coverage_percent.iter().flatten().copied().collect();
+                let words = match (known.first(), known.last()) {
+                    (Some(first), Some(last)) => format!(
+                        "Coverage by {}, {} to {}: {first:.1}% at the start, {last:.1}% at the end.",
+                        trend.step, trend.from, trend.to
+                    ),
+                    _ => format!("From {} to {} nothing that applies was decided yet.", trend.from, trend.to),
+                };
+                (Some(super::charts::coverage_line(&trend.coverage_percent, "coverage")), words)
+            }
+            None => (None, String::new()),
+        };
         HtmlReport {
+            chart_legend: super::charts::legend(),
+            trend_chart,
+            trend_words,
             title: &report.title,
             team,
             generated_on: &report.generated_on,
@@ -381,7 +379,8 @@ mod tests {
         assert!(html.contains(gaps_formula_fragment()), "the formula is shown");
         assert!(html.contains("not rated"), "the weights table is shown");
         // Every tactic has a bar, and the recommendations are listed.
-        assert_eq!(html.matches("class=\"tactic-bar\"").count(), 16);
+        assert_eq!(html.matches(r#"<text class="chart-label""#).count(), 16, "one stacked bar per tactic");
+        assert!(html.contains("<table class=\"tactic-table\">"), "the bars' numbers as a table");
         assert!(html.contains("ATLAS mitigation") || html.contains("Team control"));
     }
 

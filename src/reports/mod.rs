@@ -7,6 +7,7 @@
 //! nothing. Everything here is pure: callers pass snapshots (or the same data
 //! by hand) and the day.
 
+pub mod charts;
 pub mod csv;
 pub mod display;
 pub mod html;
@@ -217,6 +218,22 @@ pub struct GapReport<'a> {
     pub heat_map: HeatMap<'a>,
     /// Systems of the team the report could not include, and why.
     pub left_out: Vec<LeftOut>,
+    /// Coverage week by week before the report, replayed from the history
+    /// (absent when the report was built without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trend: Option<ReportTrend>,
+}
+
+/// Coverage over the weeks before a report.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReportTrend {
+    /// `YYYY-MM-DD`: the first period's first day and the last period's last day.
+    pub from: String,
+    pub to: String,
+    /// `day`, `week` or `month`.
+    pub step: String,
+    /// The coverage percentage at the end of each period (null while nothing applied).
+    pub coverage_percent: Vec<Option<f64>>,
 }
 
 /// A system a team report leaves out, and why (its release is not loaded).
@@ -323,6 +340,7 @@ fn build<'a>(
         recommendations,
         heat_map: portfolio.heat_map,
         left_out: Vec::new(),
+        trend: None,
     }
 }
 

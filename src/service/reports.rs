@@ -34,6 +34,28 @@ pub struct ReportData {
     snapshots: Vec<Arc<Snapshot>>,
     /// Systems of a team left out because their release is not loaded.
     left_out: Vec<LeftOut>,
+    /// Coverage over the weeks before the report.
+    trend: Option<crate::reports::ReportTrend>,
+    /// Each system's coverage over the same weeks, by system ID.
+    system_trends: std::collections::HashMap<i64, Vec<Option<f64>>>,
+}
+
+/// Weeks of coverage a report shows before its day.
+const REPORT_TREND_WEEKS: i64 = 12;
+
+fn report_range() -> super::trends::Range {
+    let to = crate::core::today();
+    let from = to - time::Duration::weeks(REPORT_TREND_WEEKS) + time::Duration::days(1);
+    super::trends::Range { from, to, step: crate::domain::timeline::Step::Week }
+}
+
+fn report_trend(range: &super::trends::Range, points: &[super::trends::TrendPoint]) -> crate::reports::ReportTrend {
+    crate::reports::ReportTrend {
+        from: crate::domain::format_date(range.from),
+        to: crate::domain::format_date(range.to),
+        step: range.step.as_str().to_string(),
+        coverage_percent: points.iter().map(|p| p.figures.coverage_percent).collect(),
+    }
 }
 
 impl ReportData {
@@ -45,6 +67,7 @@ impl ReportData {
             Scope::System => reports::system_report(&sources[0], options),
         };
         report.left_out.clone_from(&self.left_out);
+        report.trend.clone_from(&self.trend);
         report
     }
 
@@ -52,12 +75,21 @@ impl ReportData {
     pub fn snapshots(&self) -> &[Arc<Snapshot>] {
         &self.snapshots
     }
+
+    /// A system's coverage over the weeks before the report.
+    pub fn system_trend(&self, system_id: i64) -> &[Option<f64>] {
+        self.system_trends.get(&system_id).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The data of one system's report.
 pub async fn for_system(core: &Core, system_id: i64) -> ServiceResult<ReportData> {
     let snapshot = snapshot::load(core, system_id).await?;
-    Ok(ReportData { scope: Scope::System, snapshots: vec![snapshot], left_out: Vec::new() })
+    let range = report_range();
+    let trend = super::trends::system_trend(core, system_id, &range).await?;
+    let system_trends = [(system_id, trend.points.iter().map(|p| p.figures.coverage_percent).collect())].into();
+    let trend = Some(report_trend(&range, &trend.points));
+    Ok(ReportData { scope: Scope::System, snapshots: vec![snapshot], left_out: Vec::new(), trend, system_trends })
 }
 
 /// The data of a team's report: every system of the team, by name. A system
@@ -85,7 +117,16 @@ pub async fn for_team(core: &Core, team_id: i64) -> ServiceResult<ReportData> {
             Err(other) => return Err(other),
         }
     }
-    Ok(ReportData { scope: Scope::Team(TeamRef { id: team.id, name: team.name }), snapshots, left_out })
+    let range = report_range();
+    let trend = super::trends::team_trend(core, team_id, &range).await?;
+    let system_trends = trend
+        .systems
+        .iter()
+        .map(|s| (s.system_id, s.points.iter().map(|p| p.figures.coverage_percent).collect()))
+        .collect();
+    let trend = Some(report_trend(&range, &trend.points));
+    let scope = Scope::Team(TeamRef { id: team.id, name: team.name });
+    Ok(ReportData { scope, snapshots, left_out, trend, system_trends })
 }
 
 /// What a report request asks for.

@@ -35,10 +35,10 @@ pub struct Range {
 
 impl Range {
     /// Reads `from`, `to` (days, `YYYY-MM-DD`; default the last 90 days) and
-    /// `step`; a wrong one is named.
+    /// `step`; a wrong one (an empty one included) is named.
     pub fn parse(from: Option<&str>, to: Option<&str>, step: Option<&str>) -> ServiceResult<Range> {
         let day = |field: &str, raw: Option<&str>| -> ServiceResult<Option<Date>> {
-            match raw.map(str::trim).filter(|r| !r.is_empty()) {
+            match raw.map(str::trim) {
                 None => Ok(None),
                 Some(raw) => crate::domain::date(field, raw).map(Some).map_err(Into::into),
             }

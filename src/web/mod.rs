@@ -13,6 +13,7 @@ mod releases;
 mod reports;
 mod teams;
 mod technique_picker;
+mod trend;
 mod upgrade;
 pub mod viewer;
 pub mod workshop;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(upgrade::router())
         .merge(releases::router())
         .merge(viewer::router())
+        .merge(trend::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher

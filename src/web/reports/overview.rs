@@ -107,6 +107,8 @@ struct OverviewRow {
     open_gaps: usize,
     weighted: String,
     cells: Vec<HeatCellView>,
+    /// Coverage over the last weeks, as a line.
+    spark: String,
 }
 
 #[derive(Template)]
@@ -126,6 +128,7 @@ struct OverviewPage {
     rows: Vec<OverviewRow>,
     left_out: Vec<LeftOut>,
     buckets: [(&'static str, &'static str); 6],
+    team_spark: String,
 }
 
 /// A percentage as a sort key: no percentage sorts after every number.
@@ -138,7 +141,15 @@ fn sortable(value: Option<f64>, descending: bool) -> (bool, f64) {
 }
 
 impl OverviewPage {
-    fn new(report: &GapReport, chrome: Chrome, team_id: i64, sort: SortKey, descending: bool) -> Self {
+    fn new(
+        report: &GapReport,
+        chrome: Chrome,
+        team_id: i64,
+        sort: SortKey,
+        descending: bool,
+        trends: &std::collections::HashMap<i64, Vec<Option<f64>>>,
+    ) -> Self {
+        let line = |values: &[Option<f64>], what: &str| crate::reports::charts::coverage_line(values, what);
         let tactics = &report.heat_map.tactics;
         // Unknown tactic: sort by name.
         let sort = match &sort {
@@ -184,6 +195,10 @@ impl OverviewPage {
                 coverage: percent(system.coverage.coverage_percent),
                 open_gaps: system.open_gaps,
                 weighted: number(system.weighted_gap),
+                spark: line(
+                    trends.get(&system.system_id).map_or(&[][..], Vec::as_slice),
+                    &format!("coverage of {} week by week", system.name),
+                ),
                 cells: heat
                     .cells
                     .iter()
@@ -240,6 +255,11 @@ impl OverviewPage {
             tactic_headers: tactics.iter().map(|t| header(&t.name, SortKey::Tactic(t.id.clone()))).collect(),
             rows,
             left_out: report.left_out.clone(),
+            team_spark: report
+                .trend
+                .as_ref()
+                .map(|t| line(&t.coverage_percent, "the team's coverage week by week"))
+                .unwrap_or_default(),
             buckets: [
                 ("h0", "under 20%"),
                 ("h1", "20–39%"),
@@ -266,8 +286,10 @@ pub(super) async fn team_overview(
     };
     let chrome = Chrome::new(&state, &state.catalog.default_release(), "");
     let request = ReportRequest { recommendations: 0, ..ReportRequest::new(ReportFormat::Html) };
+    let trends: std::collections::HashMap<i64, Vec<Option<f64>>> =
+        data.snapshots().iter().map(|s| (s.system.id, data.system_trend(s.system.id).to_vec())).collect();
     let html = report_service::with_report(data, request.options(), move |report| {
-        OverviewPage::new(report, chrome, id, sort, descending).render()
+        OverviewPage::new(report, chrome, id, sort, descending, &trends).render()
     })
     .await?;
     Ok(Html(html?).into_response())

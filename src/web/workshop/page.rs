@@ -79,6 +79,27 @@ struct WorkshopPage<'a> {
     compact: bool,
     can_edit: bool,
     can_own: bool,
+    tactic_chart: TacticChart,
+}
+
+/// Stacked bars of the states per tactic, with the numbers behind them.
+pub struct TacticChart {
+    pub svg: String,
+    pub legend: Vec<CoverageState>,
+    pub rows: Vec<(String, crate::domain::coverage::StateCounts)>,
+}
+
+impl TacticChart {
+    fn of(snapshot: &Snapshot) -> Self {
+        let rows: Vec<(String, crate::domain::coverage::StateCounts)> = snapshot
+            .framework
+            .tactics()
+            .iter()
+            .zip(&snapshot.coverage.per_tactic)
+            .map(|(tactic, counts)| (tactic.name.clone(), *counts))
+            .collect();
+        TacticChart { svg: crate::reports::charts::tactic_bars(&rows), legend: crate::reports::charts::legend(), rows }
+    }
 }
 
 /// The filters of the query, or the reason they were not understood (the
@@ -224,6 +245,7 @@ pub(super) async fn workshop_page(
         compact: chosen_layout == MatrixLayout::Compact,
         can_edit: role.is_some_and(|r| r >= Role::Editor),
         can_own: role.is_some_and(|r| r >= Role::Owner),
+        tactic_chart: TacticChart::of(&snapshot),
         snapshot: &snapshot,
     };
     Ok(render(&page)?.into_response())
