@@ -110,6 +110,9 @@ pub enum Command {
         /// Also fail while a newer release than the system's is loaded
         #[arg(long)]
         fail_if_behind: bool,
+        /// Also fail while any risk acceptance of the system has expired (it counts as a gap again)
+        #[arg(long)]
+        fail_on_expired_acceptances: bool,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -266,8 +269,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Upgrade { system, team, to, successors, apply } => {
             upgrade(&data_dir, system.as_deref(), team.as_deref(), to, &successors, apply).await
         }
-        Command::Check { system, min_coverage, no_realized_gaps, require_release, fail_if_behind, remote } => {
-            let gate = Gate { min_coverage, no_realized_gaps, require_release, fail_if_behind };
+        Command::Check {
+            system,
+            min_coverage,
+            no_realized_gaps,
+            require_release,
+            fail_if_behind,
+            fail_on_expired_acceptances,
+            remote,
+        } => {
+            let gate =
+                Gate { min_coverage, no_realized_gaps, require_release, fail_if_behind, fail_on_expired_acceptances };
             check(&data_dir, &system, gate, remote).await
         }
     }
@@ -566,6 +578,7 @@ struct Gate {
     no_realized_gaps: bool,
     require_release: Option<String>,
     fail_if_behind: bool,
+    fail_on_expired_acceptances: bool,
 }
 
 /// The check ran and the system falls short of it (exit code 1; any other
@@ -590,7 +603,7 @@ async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) ->
     {
         anyhow::bail!("--require-release: `{required}` is not a release version (for example 2026.05)");
     }
-    let (json, loaded) = match remote.server {
+    let (json, loaded, deadlines) = match remote.server {
         Some(server) => {
             let client = ApiClient::new(&server, remote.token)?;
             let id = client.system_id(system).await?;
@@ -598,7 +611,8 @@ async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) ->
                 client.get(&format!("/systems/{id}/gaps?format=json&techniques=false&recommendations=0")).await?;
             let releases: Vec<ListedRelease> = serde_json::from_slice(&client.get("/frameworks").await?)
                 .context("the server's list of releases could not be read")?;
-            (json, releases.into_iter().map(|r| r.version).collect::<Vec<_>>())
+            let deadlines = client.get(&format!("/systems/{id}/deadlines?within=0")).await?;
+            (json, releases.into_iter().map(|r| r.version).collect::<Vec<_>>(), deadlines)
         }
         None => {
             let state = local_core(data_dir).await?;
@@ -607,7 +621,8 @@ async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) ->
             let request =
                 ReportRequest { recommendations: 0, json_techniques: false, ..ReportRequest::new(ReportFormat::Json) };
             let loaded = state.catalog.list().iter().map(|f| f.version().to_string()).collect();
-            (report_service::render(data, request).await?.bytes, loaded)
+            let deadlines = serde_json::to_vec(&crate::service::deadlines::for_system(&state, found.id, 0).await?)?;
+            (report_service::render(data, request).await?.bytes, loaded, deadlines)
         }
     };
     let no_realized_gaps = gate.no_realized_gaps;
@@ -660,6 +675,20 @@ async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) ->
             failures.push(format!("pinned to ATLAS {pinned} while {newest} is loaded; upgrade the system"));
         } else {
             println!("PASS pinned to ATLAS {pinned}, the newest loaded release");
+        }
+    }
+    if gate.fail_on_expired_acceptances {
+        let deadlines: Vec<crate::service::deadlines::DeadlineRead> =
+            serde_json::from_slice(&deadlines).context("the system's deadlines could not be read")?;
+        let expired: Vec<String> = deadlines
+            .iter()
+            .filter(|d| d.expired && d.kind == "acceptance")
+            .map(|d| format!("{} {} (last day {})", d.item, d.name, d.due))
+            .collect();
+        if expired.is_empty() {
+            println!("PASS no risk acceptance has expired");
+        } else {
+            failures.push(format!("{} risk acceptance(s) expired: {}", expired.len(), expired.join(", ")));
         }
     }
     for failure in &failures {

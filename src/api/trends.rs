@@ -1,6 +1,6 @@
-//! `GET /api/v1/systems/{id}/coverage/trend` and
-//! `GET /api/v1/teams/{id}/coverage/trend`: coverage over time, replayed
-//! from the history, as JSON or CSV.
+//! The map over time in the API: `…/coverage/trend` of a system or a team
+//! (coverage replayed from the history, as JSON or CSV) and `…/deadlines`
+//! (acceptances and target dates that ran out or soon will).
 
 use axum::Json;
 use axum::extract::State;
@@ -16,10 +16,15 @@ use super::{ApiError, ApiResult, ErrorBody};
 use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::service::ServiceError;
+use crate::service::deadlines::{self, Deadline};
 use crate::service::trends::{self, Range, SystemTrend, TeamTrend};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(system_trend)).routes(routes!(team_trend))
+    OpenApiRouter::new()
+        .routes(routes!(system_trend))
+        .routes(routes!(team_trend))
+        .routes(routes!(system_deadlines))
+        .routes(routes!(team_deadlines))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -124,4 +129,57 @@ async fn team_trend(
         return Ok(csv_response(trends::trend_csv(&rows), &format!("team-{id}")));
     }
     Ok(Json::<TeamTrend>(trend).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadlineQuery {
+    /// Days ahead to look, 0 to 3,650 (default 30); past ones are always listed.
+    #[param(minimum = 0, maximum = 3650)]
+    within: Option<i64>,
+}
+
+impl DeadlineQuery {
+    fn within(&self) -> i64 {
+        self.within.unwrap_or(30)
+    }
+}
+
+fn deadline_error(error: ServiceError) -> ApiError {
+    match error {
+        ServiceError::Invalid(FieldError { message, .. }) => ApiError::InvalidField { field: "within", message },
+        other => other.into(),
+    }
+}
+
+/// A system's decisions that ran out or run out within `within` days: risk
+/// acceptances (an expired one counts as a gap again) and target dates of
+/// mitigations and controls not yet implemented. Soonest first.
+#[utoipa::path(get, path = "/systems/{id}/deadlines", tag = "assessment", params(("id" = i64, Path), DeadlineQuery),
+    responses(
+        (status = OK, body = [Deadline]),
+        (status = BAD_REQUEST, description = "`within` out of range", body = ErrorBody),
+        (status = NOT_FOUND, body = ErrorBody),
+    ))]
+async fn system_deadlines(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<DeadlineQuery>,
+) -> ApiResult<Json<Vec<Deadline>>> {
+    Ok(Json(deadlines::for_system(&state, id, query.within()).await.map_err(deadline_error)?))
+}
+
+/// The same for every system of a team.
+#[utoipa::path(get, path = "/teams/{id}/deadlines", tag = "teams", params(("id" = i64, Path), DeadlineQuery),
+    responses(
+        (status = OK, body = [Deadline]),
+        (status = BAD_REQUEST, description = "`within` out of range", body = ErrorBody),
+        (status = NOT_FOUND, body = ErrorBody),
+    ))]
+async fn team_deadlines(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<DeadlineQuery>,
+) -> ApiResult<Json<Vec<Deadline>>> {
+    Ok(Json(deadlines::for_team(&state, id, query.within()).await.map_err(deadline_error)?))
 }

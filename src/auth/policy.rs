@@ -85,7 +85,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("GET", "/teams/{id}") | ("GET", "/api/v1/teams/{id}") | ("GET", "/api/v1/teams/{id}/controls") => {
             Team(VIEW, TeamId)
         }
-        ("GET", "/api/v1/teams/{id}/coverage/trend") => Team(VIEW, TeamId),
+        ("GET", "/api/v1/teams/{id}/coverage/trend" | "/api/v1/teams/{id}/deadlines") => Team(VIEW, TeamId),
         ("POST", "/teams/{id}") | ("PUT", "/api/v1/teams/{id}") => Team(OWN, TeamId),
         ("GET" | "POST", "/teams/{id}/delete") | ("DELETE", "/api/v1/teams/{id}") => Admin,
         ("POST", "/teams/{id}/systems" | "/teams/{id}/controls") | ("POST", "/api/v1/teams/{id}/controls") => {
@@ -135,6 +135,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/systems/{id}/acceptances/{technique_id}")
         | ("GET", "/api/v1/systems/{id}/coverage")
         | ("GET", "/api/v1/systems/{id}/coverage/trend")
+        | ("GET", "/api/v1/systems/{id}/deadlines")
         | ("GET", "/api/v1/systems/{id}/history") => Team(VIEW, System),
         ("PUT", "/api/v1/systems/{id}/assessments/{technique_id}")
         | ("POST", "/api/v1/systems/{id}/assessments/bulk")

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod controls;
+pub mod deadlines;
 pub mod decisions;
 pub mod reports;
 pub mod snapshot;

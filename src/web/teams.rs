@@ -21,6 +21,7 @@ use crate::auth::guard::{team_role, visible_teams};
 use crate::domain::records::{Control, System, Team};
 use crate::domain::{Exposure, Rating};
 use crate::service::controls::ControlInput;
+use crate::service::deadlines::{Deadline, DeadlineKind};
 use crate::service::snapshot::{self, CoverageFigures};
 use crate::service::systems::SystemInput;
 use crate::service::teams::TeamInput;
@@ -58,6 +59,9 @@ fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Respon
 }
 
 // ---------------------------------------------------------------- teams
+
+/// Days ahead the team and workshop pages list deadlines for.
+pub(super) const DEADLINE_DAYS: i64 = 30;
 
 pub struct TeamRow {
     pub team: Team,
@@ -186,6 +190,9 @@ struct TeamPage {
     can_own: bool,
     /// Only site administrators delete a team.
     can_delete: bool,
+    /// Acceptances and target dates that ran out or run out within 30 days.
+    deadlines: Vec<Deadline>,
+    show_system: bool,
 }
 
 async fn team_view(state: &AppState, principal: &Principal, id: i64) -> Result<TeamPage, WebError> {
@@ -223,6 +230,8 @@ async fn team_view(state: &AppState, principal: &Principal, id: i64) -> Result<T
         picker_id: "new-control",
         can_own: role.is_some_and(|r| r >= Role::Owner),
         can_delete: principal.is_admin(),
+        deadlines: service::deadlines::for_team(state, id, DEADLINE_DAYS).await?,
+        show_system: true,
     })
 }
 

@@ -201,3 +201,58 @@ async fn a_trend_shows_an_upgrade_as_a_step_and_the_api_names_bad_parameters() {
     }
     assert_eq!(app.get("/api/v1/systems/999/coverage/trend").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn expired_and_expiring_decisions_are_listed_and_fail_the_check_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_in(dir.path().to_path_buf()).await;
+    let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
+    let soon = (atlascope::core::today() + time::Duration::days(10)).to_string();
+    let due = (atlascope::core::today() + time::Duration::days(5)).to_string();
+    for (path, body) in [
+        ("techniques/AML.T0051", "applicability=applies&version=0".to_string()),
+        ("techniques/AML.T0048", "applicability=applies&version=0".to_string()),
+        ("techniques/AML.T0051/acceptance", "justification=Pilot+only&expires_on=2025-03-15&version=0".to_string()),
+        ("techniques/AML.T0048/acceptance", format!("justification=Until+the+filter&expires_on={soon}&version=0")),
+        ("techniques/AML.T0051/mitigations/AML.M0020", format!("status=planned&target_date={due}&version=0")),
+    ] {
+        let saved = app.post_form(&format!("{system}/{path}"), &body).await;
+        assert!(saved.status.is_redirection(), "{path}: {}", saved.body);
+    }
+    let listed = app.get(&format!("/api/v1{system}/deadlines?within=30")).await.json();
+    let kinds: Vec<(&str, &str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap(), d["item"].as_str().unwrap(), d["expired"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("acceptance", "AML.T0051", true),
+            ("mitigation_target", "AML.M0020", false),
+            ("acceptance", "AML.T0048", false)
+        ]
+    );
+    assert_eq!(app.get(&format!("/api/v1{system}/deadlines?within=3")).await.json().as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/api/v1/teams/1/deadlines").await.json().as_array().unwrap().len(), 3);
+    let refused = app.get(&format!("/api/v1{system}/deadlines?within=99999")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("within"), "{}", refused.body);
+    let team = app.get("/teams/1").await.body;
+    assert!(team.contains("Running out within 30 days") && team.contains("✕ expired"), "{team}");
+    let workshop = app.get(&system).await.body;
+    assert!(workshop.contains("1 decision(s) ran out</strong>, 2 more within 30 days"), "{workshop}");
+
+    let check = |flag: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_atlascope"));
+        command.arg("--data-dir").arg(dir.path()).args(["check", "--system", "Support Chatbot", "--min-coverage", "0"]);
+        command.args(flag).env("RUST_LOG", "warn").output().expect("the binary runs")
+    };
+    let plain = check(None);
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stdout));
+    let strict = check(Some("--fail-on-expired-acceptances"));
+    let out = String::from_utf8_lossy(&strict.stdout);
+    assert_eq!(strict.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL 1 risk acceptance(s) expired: AML.T0051"), "{out}");
+}

@@ -15,6 +15,7 @@ use crate::atlas::model::{Maturity, Tactic, Technique};
 use crate::auth::{Principal, Role};
 use crate::domain::Applicability;
 use crate::domain::coverage::CoverageState;
+use crate::service::deadlines::{Deadline, DeadlineKind};
 use crate::service::snapshot::{self, Snapshot};
 use crate::web::filters;
 use crate::web::viewer::MatrixLayout;
@@ -80,6 +81,10 @@ struct WorkshopPage<'a> {
     can_edit: bool,
     can_own: bool,
     tactic_chart: TacticChart,
+    deadlines: Vec<Deadline>,
+    expired_count: usize,
+    due_soon: usize,
+    show_system: bool,
 }
 
 /// Stacked bars of the states per tactic, with the numbers behind them.
@@ -223,6 +228,7 @@ pub(super) async fn workshop_page(
             cells,
         });
     }
+    let deadlines = crate::service::deadlines::of_system(&snapshot, crate::core::today(), 30);
     let page = WorkshopPage {
         chrome: Chrome::new(&state, framework, ""),
         team_name: team.name,
@@ -246,6 +252,10 @@ pub(super) async fn workshop_page(
         can_edit: role.is_some_and(|r| r >= Role::Editor),
         can_own: role.is_some_and(|r| r >= Role::Owner),
         tactic_chart: TacticChart::of(&snapshot),
+        expired_count: deadlines.iter().filter(|d| d.expired).count(),
+        due_soon: deadlines.iter().filter(|d| !d.expired).count(),
+        deadlines,
+        show_system: false,
         snapshot: &snapshot,
     };
     Ok(render(&page)?.into_response())
