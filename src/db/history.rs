@@ -221,16 +221,32 @@ pub async fn recent_for_items(
     decode_all(rows)
 }
 
-/// Everything that shaped a system's coverage, oldest first: its own
-/// entries and its team's control definitions.
-pub async fn timeline(db: impl Into<Exec<'_>>, system_id: i64, team_id: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+/// Everything that shaped a system's coverage up to `until` (all of it
+/// when `None`), oldest first: its own entries and its team's control
+/// definitions. A replay needs only what each entry recorded after the
+/// change, so the `before` records, the actor and the summary are not read.
+pub async fn timeline(
+    db: impl Into<Exec<'_>>,
+    system_id: i64,
+    team_id: i64,
+    until: Option<Timestamp>,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let columns = COLUMNS
+        .replace("before,", "null as before,")
+        .replace("actor,", "'' as actor,")
+        .replace("summary,", "'' as summary,");
     let sql = format!(
-        "select {COLUMNS} from history where system_id = $1 \
-         union all select {COLUMNS} from history where system_id is null and team_id = $2 and entity = 'control' \
-         order by id"
+        "select {columns} from history where system_id = $1 and at <= $3 \
+         union all select {columns} from history where system_id is null and team_id = $2 and entity = 'control' \
+         and at <= $3 order by id"
     );
-    let rows: Vec<EntryRow> =
-        on_backend!(db.into(), e => sqlx::query_as(&sql).bind(system_id).bind(team_id).fetch_all(e).await)?;
+    let until = until.map_or_else(|| "9999".to_string(), time_text);
+    let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(system_id)
+        .bind(team_id)
+        .bind(&until)
+        .fetch_all(e)
+        .await)?;
     decode_all(rows)
 }
 

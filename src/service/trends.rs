@@ -103,17 +103,21 @@ fn lookup<'a>(loaded: &'a [std::sync::Arc<Framework>]) -> impl Fn(&str) -> Optio
     move |version: &str| loaded.iter().find(|f| f.version() == version).map(|f| f.as_ref())
 }
 
-async fn history_of(core: &Core, system_id: i64) -> ServiceResult<(crate::domain::records::System, Vec<HistoryEntry>)> {
+async fn history_of(
+    core: &Core,
+    system_id: i64,
+    until: Option<Timestamp>,
+) -> ServiceResult<(crate::domain::records::System, Vec<HistoryEntry>)> {
     let system = db::systems::get(&core.db, system_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("system {system_id} does not exist")))?;
-    let history = db::history::timeline(&core.db, system.id, system.team_id).await?;
+    let history = db::history::timeline(&core.db, system.id, system.team_id, until).await?;
     Ok((system, history))
 }
 
 /// A system's coverage as it was at `at`, with the release it was pinned to then.
 pub async fn coverage_at(core: &Core, system_id: i64, at: OffsetDateTime) -> ServiceResult<(String, SystemCoverage)> {
-    let (system, history) = history_of(core, system_id).await?;
+    let (system, history) = history_of(core, system_id, Some(at)).await?;
     let loaded = releases(core);
     match timeline::coverage_at(&history, at, lookup(&loaded)) {
         Ok((replay, coverage)) => Ok((replay.release, coverage)),
@@ -144,7 +148,7 @@ fn points(periods: &[(Date, Date)], computed: Vec<Point>) -> Vec<TrendPoint> {
 
 /// A system's coverage at the end of each period of `range`.
 pub async fn system_trend(core: &Core, system_id: i64, range: &Range) -> ServiceResult<SystemTrend> {
-    let (system, history) = history_of(core, system_id).await?;
+    let (system, history) = history_of(core, system_id, Some(end_of(range.to))).await?;
     let loaded = releases(core);
     let periods = timeline::periods(range.from, range.to, range.step);
     let computed = timeline::trend(&history, &periods, lookup(&loaded), end_of);
@@ -165,7 +169,7 @@ pub async fn team_trend(core: &Core, team_id: i64, range: &Range) -> ServiceResu
     let systems = db::systems::list(&core.db, Some(team_id)).await?;
     let mut histories = Vec::with_capacity(systems.len());
     for system in systems {
-        let history = db::history::timeline(&core.db, system.id, team_id).await?;
+        let history = db::history::timeline(&core.db, system.id, team_id, Some(end_of(range.to))).await?;
         histories.push((system, history));
     }
     let loaded = releases(core);
