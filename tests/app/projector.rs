@@ -24,6 +24,13 @@ async fn keep_screenshot(browser: &Client, name: &str) {
     }
 }
 
+/// Opens a technique's panel with the mouse and waits until it shows.
+async fn open_panel(browser: &Client, technique: &str) {
+    let cell = format!(r#"a.wlink[data-technique="{technique}"]"#);
+    browser.find(Locator::Css(&cell)).await.expect("the cell").click().await.expect("a click");
+    eventually("the panel", || async { text_of(browser, "#panel .id").await.contains(technique) }).await;
+}
+
 /// A system with decisions in several states, so every kind of tile shows.
 async fn assessed_system(app: &TestApp) -> String {
     let system = team_and_system(app, "Support Chatbot").await;
@@ -108,8 +115,7 @@ async fn the_workshop_and_the_heat_map_fit_a_projector_and_the_panel_never_hides
         // The panel opens inside the viewport, on the side away from the technique.
         for technique in ["AML.T0000", "AML.T0048"] {
             let cell = format!(r#"a.wlink[data-technique="{technique}"]"#);
-            browser.find(Locator::Css(&cell)).await.expect("cell").click().await.expect("open");
-            eventually("the panel", || async { text_of(&browser, "#panel .id").await.contains(technique) }).await;
+            open_panel(&browser, technique).await;
             let panel = rect(&browser, "#panel").await;
             assert!(inside(panel, screen), "{size:?}: the panel {panel:?} leaves the viewport {screen:?}");
             assert!(!overlaps(panel, rect(&browser, &cell).await), "{size:?}: the panel covers {technique}");
@@ -146,14 +152,7 @@ async fn the_workshop_and_the_heat_map_fit_a_projector_and_the_panel_never_hides
             script(&browser, "return document.body.classList.contains('presenter')").await == json!(true)
         })
         .await;
-        browser
-            .find(Locator::Css(r#"a.wlink[data-technique="AML.T0051"]"#))
-            .await
-            .expect("cell")
-            .click()
-            .await
-            .expect("open");
-        eventually("the panel", || async { text_of(&browser, "#panel .id").await.contains("AML.T0051") }).await;
+        open_panel(&browser, "AML.T0051").await;
         assert!(
             inside(rect(&browser, "#panel").await, screen),
             "{size:?}: the presenter panel stays inside the viewport"
@@ -302,14 +301,7 @@ async fn a_target_date_typed_digit_by_digit_is_saved_once_and_exactly() {
     let browser = open_browser_sized(&driver, "dates", (1024, 768)).await;
     sign_in(&browser, &app.base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{}{system}", app.base)).await.expect("workshop");
-    browser
-        .find(Locator::Css(r#"a.wlink[data-technique="AML.T0051"]"#))
-        .await
-        .expect("cell")
-        .click()
-        .await
-        .expect("open");
-    eventually("the panel", || async { text_of(&browser, "#panel .id").await.contains("AML.T0051") }).await;
+    open_panel(&browser, "AML.T0051").await;
     script(&browser, "document.querySelector('#panel .status-form .status-details').open = true").await;
     let form_action =
         script(&browser, "return document.querySelector('#panel .status-form').getAttribute('action')").await;
@@ -355,9 +347,7 @@ async fn a_shared_mitigation_says_what_else_it_covers_and_its_change_reaches_eve
     for (browser, technique) in [(&bob, "AML.T0051"), (&alice, other.as_str())] {
         browser.goto(&format!("{}{system}", app.base)).await.expect("workshop");
         wait_until_live(browser).await;
-        let cell = format!(r#"a.wlink[data-technique="{technique}"]"#);
-        browser.find(Locator::Css(&cell)).await.expect("cell").click().await.expect("open");
-        eventually("the panel", || async { text_of(browser, "#panel .id").await.contains(technique) }).await;
+        open_panel(browser, technique).await;
     }
     // Before changing it, Alice is told the status is shared with AML.T0051.
     let also = format!(r#"[id="also-{}-{}"]"#, other.replace('.', "_"), shared.id);
@@ -430,14 +420,7 @@ async fn axe_finds_no_serious_violation_on_the_matrix_the_workshop_and_the_gap_r
     }
     // The workshop with its panel open, in cards and in presenter mode.
     browser.goto(&format!("{}{system}", app.base)).await.expect("workshop");
-    browser
-        .find(Locator::Css(r#"a.wlink[data-technique="AML.T0051"]"#))
-        .await
-        .expect("cell")
-        .click()
-        .await
-        .expect("open");
-    eventually("the panel", || async { text_of(&browser, "#panel .id").await.contains("AML.T0051") }).await;
+    open_panel(&browser, "AML.T0051").await;
     found.extend(serious_violations(&browser).await.into_iter().map(|v| format!("panel: {v}")));
     browser
         .find(Locator::Css(r#"button[name="layout"][value="cards"]"#))
