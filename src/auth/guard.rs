@@ -96,15 +96,19 @@ fn refuse(asker: &Asker, refusal: Refusal) -> Response {
 
 /// The session cookie's value, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+/// The value of the request cookie called `name`, if sent.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| !v.is_empty())
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -14,6 +14,7 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::auth::guard::cookie;
 use crate::auth::{Principal, Via};
 
 const LAYOUT_COOKIE: &str = "atlascope_layout";
@@ -86,17 +87,6 @@ pub async fn scope<F: Future>(viewer: Viewer, handler: F) -> F::Output {
 /// The viewer of the request being handled (the default outside one).
 pub fn current() -> Viewer {
     VIEWER.try_with(Viewer::clone).unwrap_or_default()
-}
-
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
 }
 
 pub fn router() -> Router<AppState> {
