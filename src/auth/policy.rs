@@ -86,6 +86,13 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
             Team(VIEW, TeamId)
         }
         ("GET", "/api/v1/teams/{id}/coverage/trend" | "/api/v1/teams/{id}/deadlines") => Team(VIEW, TeamId),
+        // Named moments of a team, and what changed since one.
+        ("GET", "/api/v1/teams/{id}/snapshots" | "/api/v1/teams/{id}/digest" | "/teams/{id}/digest") => {
+            Team(VIEW, TeamId)
+        }
+        ("POST", "/api/v1/teams/{id}/snapshots" | "/teams/{id}/snapshots") => Team(EDIT, TeamId),
+        ("DELETE", "/api/v1/teams/{id}/snapshots/{snapshot}") => Team(OWN, TeamId),
+        ("POST", "/teams/{id}/snapshots/{snapshot}/delete") => Team(OWN, TeamId),
         ("POST", "/teams/{id}") | ("PUT", "/api/v1/teams/{id}") => Team(OWN, TeamId),
         ("GET" | "POST", "/teams/{id}/delete") | ("DELETE", "/api/v1/teams/{id}") => Admin,
         ("POST", "/teams/{id}/systems" | "/teams/{id}/controls") | ("POST", "/api/v1/teams/{id}/controls") => {
@@ -110,7 +117,9 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("GET", "/systems/{id}/edit" | "/systems/{id}/delete") => Team(OWN, System),
         ("POST", "/systems/{id}/edit" | "/systems/{id}/delete") => Team(OWN, System),
         ("GET" | "POST", "/systems/{id}/upgrade") => Team(OWN, System),
-        ("GET", "/systems/{id}/archive" | "/systems/{id}/history" | "/systems/{id}/trend") => Team(VIEW, System),
+        ("GET", "/systems/{id}/archive" | "/systems/{id}/history" | "/systems/{id}/trend" | "/systems/{id}/digest") => {
+            Team(VIEW, System)
+        }
         ("GET" | "POST", "/teams/{id}/upgrade") => Team(OWN, TeamId),
         ("PUT" | "DELETE", "/api/v1/systems/{id}") | ("POST", "/api/v1/systems/{id}/upgrade") => Team(OWN, System),
         ("POST", "/api/v1/teams/{id}/upgrade") => Team(OWN, TeamId),
@@ -136,6 +145,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/systems/{id}/coverage")
         | ("GET", "/api/v1/systems/{id}/coverage/trend")
         | ("GET", "/api/v1/systems/{id}/deadlines")
+        | ("GET", "/api/v1/systems/{id}/digest")
         | ("GET", "/api/v1/systems/{id}/history") => Team(VIEW, System),
         ("PUT", "/api/v1/systems/{id}/assessments/{technique_id}")
         | ("POST", "/api/v1/systems/{id}/assessments/bulk")

@@ -231,10 +231,7 @@ pub async fn timeline(
     team_id: i64,
     until: Option<Timestamp>,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    let columns = COLUMNS
-        .replace("before,", "null as before,")
-        .replace("actor,", "'' as actor,")
-        .replace("summary,", "'' as summary,");
+    let columns = replay_columns();
     let sql = format!(
         "select {columns} from history where system_id = $1 and at <= $3 \
          union all select {columns} from history where system_id is null and team_id = $2 and entity = 'control' \
@@ -248,6 +245,98 @@ pub async fn timeline(
         .fetch_all(e)
         .await)?;
     decode_all(rows)
+}
+
+/// What a replay up to `until` ends with, and no more: the newest entry of
+/// each record of the system (and of each of its team's control
+/// definitions) at or before `until`, oldest first. Replaying these gives
+/// the same records as replaying the whole [`timeline`], because each entry
+/// holds the whole record after its change; a system with 10,000 changes to
+/// a few hundred records decodes a few hundred.
+pub async fn latest_records(
+    db: impl Into<Exec<'_>>,
+    system_id: i64,
+    team_id: i64,
+    until: Timestamp,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let columns = replay_columns();
+    let sql = format!(
+        "select {columns} from history where id in (\
+         select max(id) from history where system_id = $1 and at <= $3 group by entity, item \
+         union all select max(id) from history where system_id is null and team_id = $2 and entity = 'control' \
+         and at <= $3 group by item) order by id"
+    );
+    let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(system_id)
+        .bind(team_id)
+        .bind(time_text(until))
+        .fetch_all(e)
+        .await)?;
+    decode_all(rows)
+}
+
+/// The columns a replay reads: neither the record before a change, nor who
+/// made it and how it was summed up.
+fn replay_columns() -> String {
+    COLUMNS
+        .replace("before,", "null as before,")
+        .replace("actor,", "'' as actor,")
+        .replace("summary,", "'' as summary,")
+}
+
+/// Where the changes of a period come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    /// A system's own entries.
+    System(i64),
+    /// A team's control definitions (entries of no system).
+    TeamControls(i64),
+}
+
+impl Scope {
+    fn clause(self) -> (&'static str, i64) {
+        match self {
+            Scope::System(id) => ("system_id = $1", id),
+            Scope::TeamControls(id) => ("system_id is null and team_id = $1 and entity = 'control'", id),
+        }
+    }
+}
+
+/// The entries after `from` up to and including `to`, oldest first, at most `limit`.
+pub async fn between(
+    db: impl Into<Exec<'_>>,
+    scope: Scope,
+    from: Timestamp,
+    to: Timestamp,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let (clause, id) = scope.clause();
+    let sql = format!("select {COLUMNS} from history where {clause} and at > $2 and at <= $3 order by id limit $4");
+    let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(id)
+        .bind(time_text(from))
+        .bind(time_text(to))
+        .bind(limit)
+        .fetch_all(e)
+        .await)?;
+    decode_all(rows)
+}
+
+/// How many entries [`between`] would find without a limit.
+pub async fn count_between(
+    db: impl Into<Exec<'_>>,
+    scope: Scope,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<i64, sqlx::Error> {
+    let (clause, id) = scope.clause();
+    let sql = format!("select count(*) from history where {clause} and at > $2 and at <= $3");
+    on_backend!(db.into(), e => sqlx::query_scalar(&sql)
+        .bind(id)
+        .bind(time_text(from))
+        .bind(time_text(to))
+        .fetch_one(e)
+        .await)
 }
 
 /// The people who changed a system, for the history page's filter.

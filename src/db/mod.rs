@@ -23,6 +23,7 @@ pub mod history;
 pub mod releases;
 pub mod reviews;
 pub mod systems;
+pub mod team_snapshots;
 pub mod teams;
 
 use std::path::Path;

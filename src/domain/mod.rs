@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod coverage;
+pub mod digest;
 pub mod gaps;
 pub mod history;
 pub mod records;

@@ -69,6 +69,25 @@ pub struct Control {
     pub updated_at: Timestamp,
 }
 
+/// A moment of a team named by people ("Q3 review"), which comparisons and
+/// digests can start or end at. The map at that moment is replayed from
+/// the history; the snapshot holds only the name and the time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TeamSnapshot {
+    pub id: i64,
+    pub team_id: i64,
+    /// Unique within the team, compared without regard to case.
+    pub name: String,
+    /// The moment it names.
+    #[serde(with = "stamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub created_by: String,
+    #[serde(with = "stamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
 /// Who last changed a decision, and when; nobody yet for a default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changed {
@@ -283,6 +302,14 @@ pub mod stamp {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
         let raw = String::deserialize(deserializer)?;
         parse_timestamp(&raw).ok_or_else(|| serde::de::Error::custom(format!("`{raw}` is not an RFC 3339 time")))
+    }
+
+    /// An optional time: the text, or null.
+    pub fn serialize_option<S: Serializer>(at: &Option<Timestamp>, serializer: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => serializer.serialize_some(&format_timestamp(*at)),
+            None => serializer.serialize_none(),
+        }
     }
 }
 

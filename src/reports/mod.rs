@@ -9,6 +9,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod digest;
 pub mod display;
 pub mod html;
 pub mod import;

@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
+use super::team_snapshots::{self, Edge};
 use super::{ServiceError, ServiceResult};
 use crate::atlas::Framework;
 use crate::core::{Core, today};
@@ -13,7 +14,7 @@ use crate::db;
 use crate::domain::FieldError;
 use crate::domain::coverage::{CoverageFigures, StateCounts, SystemCoverage};
 use crate::domain::history::HistoryEntry;
-use crate::domain::records::Timestamp;
+use crate::domain::records::{Timestamp, parse_timestamp};
 use crate::domain::timeline::{self, Point, Step};
 
 /// Most points one trend may have (ten years by month, about four by week,
@@ -62,6 +63,33 @@ impl Range {
     }
 }
 
+/// [`Range::parse`] where `from` and `to` may also name a snapshot of the
+/// team (or give an RFC 3339 time): the day it falls on is taken. A value
+/// shaped like a day is read as one, so a wrong day is named as such.
+pub async fn range_of_team(
+    core: &Core,
+    team_id: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+    step: Option<&str>,
+) -> ServiceResult<Range> {
+    let looks_like_a_day = |raw: &str| {
+        let bytes = raw.as_bytes();
+        bytes.len() >= 5 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-'
+    };
+    let mut days: [Option<String>; 2] = [None, None];
+    for (slot, field, raw, edge) in [(0, "from", from, Edge::Start), (1, "to", to, Edge::End)] {
+        days[slot] = match raw.map(str::trim) {
+            Some(raw) if !raw.is_empty() && (!looks_like_a_day(raw) || parse_timestamp(raw).is_some()) => {
+                let moment = team_snapshots::moment(core, team_id, field, raw, edge).await?;
+                Some(crate::domain::format_date(moment.at.date()))
+            }
+            other => other.map(str::to_string),
+        };
+    }
+    Range::parse(days[0].as_deref(), days[1].as_deref(), step)
+}
+
 /// One point of a trend, as the API and the pages show it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TrendPoint {
@@ -103,21 +131,10 @@ fn lookup<'a>(loaded: &'a [std::sync::Arc<Framework>]) -> impl Fn(&str) -> Optio
     move |version: &str| loaded.iter().find(|f| f.version() == version).map(|f| f.as_ref())
 }
 
-async fn history_of(
-    core: &Core,
-    system_id: i64,
-    until: Option<Timestamp>,
-) -> ServiceResult<(crate::domain::records::System, Vec<HistoryEntry>)> {
-    let system = db::systems::get(&core.db, system_id)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("system {system_id} does not exist")))?;
-    let history = db::history::timeline(&core.db, system.id, system.team_id, until).await?;
-    Ok((system, history))
-}
-
 /// A system's coverage as it was at `at`, with the release it was pinned to then.
 pub async fn coverage_at(core: &Core, system_id: i64, at: OffsetDateTime) -> ServiceResult<(String, SystemCoverage)> {
-    let (system, history) = history_of(core, system_id, Some(at)).await?;
+    let system = super::systems::get(core, system_id).await?;
+    let history = db::history::latest_records(&core.db, system.id, system.team_id, at).await?;
     let loaded = releases(core);
     match timeline::coverage_at(&history, at, lookup(&loaded)) {
         Ok((replay, coverage)) => Ok((replay.release, coverage)),
@@ -148,7 +165,8 @@ fn points(periods: &[(Date, Date)], computed: Vec<Point>) -> Vec<TrendPoint> {
 
 /// A system's coverage at the end of each period of `range`.
 pub async fn system_trend(core: &Core, system_id: i64, range: &Range) -> ServiceResult<SystemTrend> {
-    let (system, history) = history_of(core, system_id, Some(end_of(range.to))).await?;
+    let system = super::systems::get(core, system_id).await?;
+    let history = db::history::timeline(&core.db, system.id, system.team_id, Some(end_of(range.to))).await?;
     let loaded = releases(core);
     let periods = timeline::periods(range.from, range.to, range.step);
     let computed = timeline::trend(&history, &periods, lookup(&loaded), end_of);

@@ -5,6 +5,7 @@ mod account;
 mod actor;
 pub mod assets;
 mod auth;
+mod digest;
 mod filters;
 mod framework;
 mod help;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(releases::router())
         .merge(viewer::router())
         .merge(trend::router())
+        .merge(digest::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher

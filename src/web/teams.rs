@@ -11,6 +11,7 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use super::actor::WebActor;
+use super::filters;
 use super::technique_picker::{self, PickerOption};
 use super::{Chrome, WebError, render};
 use crate::app::AppState;
@@ -18,7 +19,7 @@ use crate::atlas::model::PLATFORMS;
 use crate::auth::Principal;
 use crate::auth::Role;
 use crate::auth::guard::{team_role, visible_teams};
-use crate::domain::records::{Control, System, Team};
+use crate::domain::records::{Control, System, Team, TeamSnapshot};
 use crate::domain::{Exposure, Rating};
 use crate::service::controls::ControlInput;
 use crate::service::deadlines::{Deadline, DeadlineKind};
@@ -34,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{id}/delete", get(confirm_delete_team).post(delete_team))
         .route("/teams/{id}/systems", axum::routing::post(create_system))
         .route("/teams/{id}/controls", axum::routing::post(create_control))
+        .route("/teams/{id}/snapshots", axum::routing::post(create_snapshot))
+        .route("/teams/{id}/snapshots/{snapshot}/delete", axum::routing::post(delete_snapshot))
         .route("/systems/{id}/edit", get(edit_system_page).post(edit_system))
         .route("/systems/{id}/delete", get(confirm_delete_system).post(delete_system))
         .route("/controls/{id}", get(control_page).post(edit_control))
@@ -193,6 +196,11 @@ struct TeamPage {
     /// Acceptances and target dates that ran out or run out within 30 days.
     deadlines: Vec<Deadline>,
     show_system: bool,
+    /// Named moments, newest first.
+    snapshots: Vec<TeamSnapshot>,
+    snapshot_form: SnapshotFormValues,
+    /// Editors name moments.
+    can_edit: bool,
 }
 
 async fn team_view(state: &AppState, principal: &Principal, id: i64) -> Result<TeamPage, WebError> {
@@ -232,6 +240,9 @@ async fn team_view(state: &AppState, principal: &Principal, id: i64) -> Result<T
         can_delete: principal.is_admin(),
         deadlines: service::deadlines::for_team(state, id, DEADLINE_DAYS).await?,
         show_system: true,
+        snapshots: service::team_snapshots::list(state, id).await?,
+        snapshot_form: SnapshotFormValues::default(),
+        can_edit: role.is_some_and(|r| r >= Role::Editor),
     })
 }
 
@@ -476,6 +487,44 @@ async fn delete_system(
     }
     service::systems::delete(&state, id).await?;
     Ok(Redirect::to(&format!("/teams/{}", system.team_id)).into_response())
+}
+
+// ---------------------------------------------------------------- snapshots
+
+#[derive(Debug, Default, Deserialize, Clone)]
+struct SnapshotFormValues {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    at: String,
+}
+
+async fn create_snapshot(
+    State(state): State<AppState>,
+    Path(team_id): Path<i64>,
+    principal: Principal,
+    WebActor(actor): WebActor,
+    Form(form): Form<SnapshotFormValues>,
+) -> Result<Response, WebError> {
+    let input = service::team_snapshots::SnapshotInput { name: form.name.clone(), at: Some(form.at.clone()) };
+    match service::team_snapshots::create(&state, team_id, input, &actor).await {
+        Ok(_) => Ok(Redirect::to(&format!("/teams/{team_id}#snapshots")).into_response()),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let mut page = team_view(&state, &principal, team_id).await?;
+            page.error = Some(format!("Snapshot not saved: {message}"));
+            page.snapshot_form = form;
+            Ok(with_status(status, render(&page)?))
+        }
+    }
+}
+
+async fn delete_snapshot(
+    State(state): State<AppState>,
+    Path((team_id, snapshot)): Path<(i64, i64)>,
+) -> Result<Response, WebError> {
+    service::team_snapshots::delete(&state, team_id, snapshot).await?;
+    Ok(Redirect::to(&format!("/teams/{team_id}#snapshots")).into_response())
 }
 
 // ---------------------------------------------------------------- controls

@@ -117,6 +117,7 @@ fn concrete(path: &str) -> String {
         .replace("{user}", "999")
         .replace("{invite}", "999")
         .replace("{participant}", "999")
+        .replace("{snapshot}", "999")
         .replace(
             "{id}",
             if path.starts_with("/frameworks/") || path.starts_with("/api/v1/frameworks/") { "AML.T0051" } else { "1" },

@@ -129,6 +129,16 @@ async fn coverage_replayed_from_the_history_equals_the_live_coverage_after_every
         let range = trends::Range::parse(Some(&today.to_string()), Some(&today.to_string()), Some("day")).unwrap();
         let trend = trends::system_trend(state, system.id, &range).await.unwrap();
         assert_eq!(trend.points[0].figures.counts, live.coverage.overall, "seed {seed}: the trend's last point");
+
+        // At past moments, reading only each record's newest entry by then
+        // gives what replaying the whole history up to then gives.
+        let full = atlascope::db::history::timeline(&state.db, system.id, team.id, None).await.unwrap();
+        let lookup = |version: &str| (version == framework.version()).then_some(framework.as_ref());
+        for entry in full.iter().step_by(full.len() / 6) {
+            let (_, expected) = atlascope::domain::timeline::coverage_at(&full, entry.at, lookup).unwrap();
+            let (_, read) = trends::coverage_at(state, system.id, entry.at).await.unwrap();
+            assert_eq!(read.states, expected.states, "seed {seed}: at entry {}", entry.id);
+        }
     }
 }
 
@@ -255,4 +265,189 @@ async fn expired_and_expiring_decisions_are_listed_and_fail_the_check_when_asked
     let out = String::from_utf8_lossy(&strict.stdout);
     assert_eq!(strict.status.code(), Some(1), "{out}");
     assert!(out.contains("FAIL 1 risk acceptance(s) expired: AML.T0051"), "{out}");
+}
+
+/// Lets everything recorded so far have happened at `at` (the history
+/// refuses updates: its guard is lifted for this one statement and put back
+/// as it was).
+async fn backdate_history(app: &TestApp, at: &str) {
+    let db = crate::helpers::sqlite(app);
+    let guard: String = sqlx::query_scalar("select sql from sqlite_master where name = 'history_is_append_only'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("drop trigger history_is_append_only").execute(&mut *tx).await.unwrap();
+    sqlx::query("update history set at = $1").bind(at).execute(&mut *tx).await.unwrap();
+    sqlx::query(&guard).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn ids(list: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> =
+        list.as_array().unwrap().iter().map(|g| g["technique_id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn the_digest_since_a_named_snapshot_says_who_changed_what_and_which_gaps_opened_or_closed() {
+    let app = TestApp::spawn().await;
+    let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
+    let id: i64 = system.rsplit('/').next().unwrap().parse().unwrap();
+    // Before the workshop: three techniques apply; one is accepted through 25 November.
+    for (path, body) in [
+        ("techniques/AML.T0051", "applicability=applies&version=0"),
+        ("techniques/AML.T0048", "applicability=applies&version=0"),
+        ("techniques/AML.T0043", "applicability=applies&version=0"),
+        ("techniques/AML.T0043/acceptance", "justification=Pilot+only&expires_on=2026-11-25&version=0"),
+    ] {
+        let saved = app.post_form(&format!("{system}/{path}"), body).await;
+        assert!(saved.status.is_redirection(), "{path}: {}", saved.body);
+    }
+    backdate_history(&app, "2026-11-20T10:00:00Z").await;
+    app.state.snapshots.invalidate(id);
+    let named = app
+        .post_json(
+            "/api/v1/teams/1/snapshots",
+            &serde_json::json!({"name": "Workshop one", "at": "2026-11-20T12:00:00Z"}),
+        )
+        .await;
+    assert_eq!(named.status, StatusCode::CREATED, "{}", named.body);
+    for (body, status, field) in [
+        (serde_json::json!({"name": "workshop ONE"}), StatusCode::CONFLICT, "name"),
+        (serde_json::json!({"name": "2026-11-12"}), StatusCode::UNPROCESSABLE_ENTITY, "name"),
+        (serde_json::json!({"name": "Later", "at": "2099-01-01"}), StatusCode::UNPROCESSABLE_ENTITY, "at"),
+        (serde_json::json!({"name": "Soon", "at": "next week"}), StatusCode::UNPROCESSABLE_ENTITY, "at"),
+    ] {
+        let refused = app.post_json("/api/v1/teams/1/snapshots", &body).await;
+        assert_eq!(refused.status, status, "{body}: {}", refused.body);
+        assert!(
+            refused.json()["error"]["message"].as_str().unwrap().starts_with(&format!("{field}: ")),
+            "{}",
+            refused.body
+        );
+    }
+
+    // Since then: bo rules one technique out and accepts another; cy finds a new one.
+    let (bo, cy) = (Actor("bo".into()), Actor("cy".into()));
+    let out = AssessmentChange { applicability: Some(Applicability::NotApplicable), ..AssessmentChange::default() };
+    decisions::set_assessment(&app.state, id, "AML.T0051", out, None, &bo).await.unwrap();
+    let until = (atlascope::core::today() + time::Duration::days(30)).to_string();
+    let accept =
+        AcceptanceInput { justification: "Filter ships in Q1".into(), accepted_by: None, expires_on: until.clone() };
+    decisions::set_acceptance(&app.state, id, "AML.T0048", accept, None, &bo).await.unwrap();
+    let applies = AssessmentChange { applicability: Some(Applicability::Applies), ..AssessmentChange::default() };
+    decisions::set_assessment(&app.state, id, "AML.T0024", applies, None, &cy).await.unwrap();
+
+    let reply = app.get(&format!("/api/v1/systems/{id}/digest?from=workshop%20one")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let digest = reply.json();
+    assert_eq!(digest["from"]["snapshot"], "Workshop one");
+    assert_eq!(digest["from"]["at"], "2026-11-20T12:00:00Z");
+    assert_eq!(digest["change_count"], 3);
+    assert_eq!(digest["people"], serde_json::json!([{"actor": "bo", "changes": 2}, {"actor": "cy", "changes": 1}]));
+    let part = &digest["systems"][0];
+    assert_eq!(part["release_before"], part["release_after"]);
+    assert_eq!(ids(&part["new_gaps"]), ["AML.T0024", "AML.T0043"], "a new finding, and an acceptance that ran out");
+    assert_eq!(ids(&part["closed_gaps"]), ["AML.T0048", "AML.T0051"], "ruled out, and accepted");
+    assert_eq!(ids(&part["acceptances_expired"]), ["AML.T0043"]);
+    assert_eq!(part["acceptances_expired"][0]["expires_on"], "2026-11-25");
+    assert_eq!(ids(&part["acceptances_added"]), ["AML.T0048"]);
+    assert_eq!(part["acceptances_added"][0]["expires_on"], until.as_str());
+    assert_eq!(part["acceptances_added"][0]["recorded_by"], "bo");
+    let counts = |end: &str| part["overall"][end]["counts"].clone();
+    assert_eq!(counts("before")["accepted_risk"], 1);
+    assert_eq!(counts("after")["accepted_risk"], 1);
+    assert_eq!(counts("after")["not_applicable"], counts("before")["not_applicable"].as_u64().unwrap() + 1);
+    let groups: Vec<(String, Vec<String>)> = part["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let who = g["changes"].as_array().unwrap().iter().map(|c| c["actor"].as_str().unwrap().to_string());
+            (g["item"].as_str().unwrap().to_string(), who.collect())
+        })
+        .collect();
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    for (item, who) in [("AML.T0051", ["bo"]), ("AML.T0048", ["bo"]), ("AML.T0024", ["cy"])] {
+        assert!(
+            groups.contains(&(item.to_string(), who.iter().map(|w| w.to_string()).collect())),
+            "{item}: {groups:?}"
+        );
+    }
+    let t0051 = part["groups"].as_array().unwrap().iter().find(|g| g["item"] == "AML.T0051").unwrap();
+    let summary = t0051["changes"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("applies → not_applicable"), "before → after: {summary}");
+    let moved: Vec<&str> = part["tactics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["before"]["counts"] != t["after"]["counts"])
+        .map(|t| t["tactic_id"].as_str().unwrap())
+        .collect();
+    assert!(!moved.is_empty(), "per tactic, the tactics of the changed techniques moved");
+
+    let markdown = app.get(&format!("/api/v1/systems/{id}/digest?from=Workshop+one&format=markdown")).await;
+    assert_eq!(markdown.status, StatusCode::OK);
+    assert!(markdown.header("content-type").starts_with("text/markdown"));
+    assert!(markdown.header("content-disposition").contains("atlascope-digest-system-"));
+    for expected in ["# Changes to Support Chatbot since Workshop one", "### New gaps", "ran out: AML.T0043", "| bo |"]
+    {
+        assert!(markdown.body.contains(expected), "{expected}: {}", markdown.body);
+    }
+    let html = app.get(&format!("/api/v1/systems/{id}/digest?from=Workshop+one&format=html")).await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(html.body.starts_with("<!DOCTYPE html>") && html.body.contains("Closed gaps"));
+    for fetched in ["<script", "src=", "<link", "url("] {
+        assert!(!html.body.contains(fetched), "a self-contained file fetches nothing: {fetched}");
+    }
+    let page = app.get(&format!("{system}/digest?from=Workshop+one")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Changes to Support Chatbot since Workshop one") && page.body.contains("AML.T0024"));
+
+    // The team's digest starts at its newest snapshot unless told otherwise.
+    let team = app.get("/api/v1/teams/1/digest").await.json();
+    assert_eq!(team["from"]["snapshot"], "Workshop one");
+    assert_eq!(team["change_count"], 3);
+    assert!(app.get("/teams/1").await.body.contains("Workshop one"));
+    assert!(app.get("/teams/1/digest").await.body.contains("Changes to team Red Team since Workshop one"));
+
+    for (query, status, field) in [
+        ("from=Nope", StatusCode::NOT_FOUND, "from"),
+        ("to=Nope", StatusCode::NOT_FOUND, "to"),
+        ("from=2026-11-30&to=2026-11-21", StatusCode::BAD_REQUEST, "from"),
+        ("to=2099-01-01", StatusCode::BAD_REQUEST, "to"),
+        ("to=2026-11-01", StatusCode::BAD_REQUEST, "to"),
+        ("format=pdf", StatusCode::BAD_REQUEST, "format"),
+    ] {
+        let refused = app.get(&format!("/api/v1/systems/{id}/digest?{query}")).await;
+        assert_eq!(refused.status, status, "{query}: {}", refused.body);
+        let message = refused.json()["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.starts_with(&format!("{field}: ")), "{query}: {message}");
+    }
+    assert_eq!(app.get(&format!("{system}/digest?from=Nope")).await.status, StatusCode::NOT_FOUND);
+
+    // Trends take a snapshot's name for a day too.
+    let trend = app.get("/api/v1/teams/1/coverage/trend?from=Workshop+one&step=week").await;
+    assert_eq!(trend.status, StatusCode::OK, "{}", trend.body);
+    assert_eq!(trend.json()["points"][0]["period_start"], "2026-11-20");
+    let unknown = app.get(&format!("/api/v1/systems/{id}/coverage/trend?to=Nope")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.json()["error"]["message"].as_str().unwrap().starts_with("to: "), "{}", unknown.body);
+
+    // The form on the team page names a moment; an owner removes one.
+    assert!(app.post_form("/teams/1/snapshots", "name=Workshop+two&at=").await.status.is_redirection());
+    let again = app.post_form("/teams/1/snapshots", "name=workshop+two&at=").await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("Snapshot not saved"), "{}", again.body);
+    let listed = app.get("/api/v1/teams/1/snapshots").await.json();
+    assert_eq!(listed[0]["name"], "Workshop two", "newest first");
+    let first = listed[1]["id"].as_i64().unwrap();
+    let removed =
+        app.request(axum::http::Method::DELETE, &format!("/api/v1/teams/1/snapshots/{first}"), &[], Vec::new()).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let gone =
+        app.request(axum::http::Method::DELETE, &format!("/api/v1/teams/1/snapshots/{first}"), &[], Vec::new()).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
