@@ -225,26 +225,68 @@ pub async fn recent_for_items(
 /// when `None`), oldest first: its own entries and its team's control
 /// definitions. A replay needs only what each entry recorded after the
 /// change, so the `before` records, the actor and the summary are not read.
+///
+/// The entries come back packed by the database into one JSON array:
+/// materialising ten thousand rows value by value costs more than the
+/// replay itself, and one text value of the same entries a third of that.
 pub async fn timeline(
     db: impl Into<Exec<'_>>,
     system_id: i64,
     team_id: i64,
     until: Option<Timestamp>,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    let columns = replay_columns();
+    let packed = "json_array(id, team_id, system_id, at, entity, item, json(after), batch)";
     let sql = format!(
-        "select {columns} from history where system_id = $1 and at <= $3 \
-         union all select {columns} from history where system_id is null and team_id = $2 and entity = 'control' \
-         and at <= $3 order by id"
+        "select coalesce(json_group_array(json(entry) order by id), '[]') from (\
+         select id, {packed} as entry from history where system_id = $1 and at <= $3 \
+         union all select id, {packed} as entry from history \
+         where system_id is null and team_id = $2 and entity = 'control' and at <= $3)"
     );
     let until = until.map_or_else(|| "9999".to_string(), time_text);
-    let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+    let text: String = on_backend!(db.into(), e => sqlx::query_scalar(&sql)
         .bind(system_id)
         .bind(team_id)
         .bind(&until)
-        .fetch_all(e)
+        .fetch_one(e)
         .await)?;
-    decode_all(rows)
+    unpack(&text, system_id)
+}
+
+/// One entry as [`timeline`] packs it.
+type PackedEntry<'a> =
+    (i64, i64, Option<i64>, &'a str, &'a str, String, Option<&'a serde_json::value::RawValue>, Option<i64>);
+
+fn unpack(text: &str, system_id: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let key = format!("system {system_id}");
+    let packed: Vec<PackedEntry<'_>> = serde_json::from_str(text)
+        .map_err(|e| decode_error("history", &key, "after", format!("the packed history does not read: {e}")))?;
+    packed
+        .into_iter()
+        .map(|(id, team_id, system_id, at, entity, item, after, batch)| {
+            let key = format!("id {id}");
+            let entity = decode_word(Entity::parse, entity, "history", &key, "entity")?;
+            let after = after
+                .map(|json| {
+                    Recorded::decode(entity, json.get()).map_err(|e| {
+                        decode_error("history", &key, "after", format!("not a {} record: {e}", entity.as_str()))
+                    })
+                })
+                .transpose()?;
+            Ok(HistoryEntry {
+                at: decode_time(at, "history", &key, "at")?,
+                id,
+                team_id,
+                system_id,
+                actor: String::new(),
+                entity,
+                item,
+                summary: String::new(),
+                before: None,
+                after,
+                batch,
+            })
+        })
+        .collect()
 }
 
 /// What a replay up to `until` ends with, and no more: the newest entry of

@@ -2,6 +2,7 @@
 //! system and team trends by day, week or month, read from the history and
 //! the loaded releases (the replay itself is pure, in `domain::timeline`).
 
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
@@ -185,11 +186,17 @@ pub async fn team_trend(core: &Core, team_id: i64, range: &Range) -> ServiceResu
         return Err(ServiceError::NotFound(format!("team {team_id} does not exist")));
     }
     let systems = db::systems::list(&core.db, Some(team_id)).await?;
-    let mut histories = Vec::with_capacity(systems.len());
-    for system in systems {
-        let history = db::history::timeline(&core.db, system.id, team_id, Some(end_of(range.to))).await?;
-        histories.push((system, history));
-    }
+    // Reading and decoding the histories is most of the work: two at a
+    // time keep both of the database's reader threads busy.
+    let until = Some(end_of(range.to));
+    let histories: Vec<(crate::domain::records::System, Vec<HistoryEntry>)> =
+        futures_util::stream::iter(systems.into_iter().map(|system| async move {
+            let history = db::history::timeline(&core.db, system.id, team_id, until).await?;
+            Ok::<_, ServiceError>((system, history))
+        }))
+        .buffered(2)
+        .try_collect()
+        .await?;
     let loaded = releases(core);
     let range = *range;
     let _turn = core.heavy_work.acquire().await.map_err(|e| ServiceError::Internal(e.into()))?;
