@@ -521,26 +521,9 @@ fn ranked(counts: BTreeMap<String, usize>) -> Vec<PersonCount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::records::{Acceptance, Changed, System};
-    use crate::domain::{Exposure, Rating};
+    use crate::domain::records::{Acceptance, Changed};
+    use crate::domain::timeline::tests::system;
     use time::macros::{date, datetime};
-
-    fn system(release: &str) -> Recorded {
-        Recorded::System(System {
-            id: 1,
-            team_id: 1,
-            name: "Chatbot".into(),
-            description: String::new(),
-            owner: String::new(),
-            platforms: Vec::new(),
-            exposure: Exposure::Public,
-            criticality: Rating::High,
-            framework_version: release.into(),
-            version: 1,
-            created_at: datetime!(2026-01-01 00:00 UTC),
-            updated_at: datetime!(2026-01-01 00:00 UTC),
-        })
-    }
 
     fn accepted(until: time::Date) -> Recorded {
         Recorded::Acceptance(Acceptance {

@@ -419,14 +419,15 @@ pub fn sum(points: &[&Point]) -> StateCounts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::atlas::bundled;
     use crate::domain::records::{Changed, System};
     use crate::domain::{Exposure, Rating};
     use time::macros::{date, datetime};
 
-    fn system(release: &str) -> Recorded {
+    /// A system record pinned to `release`, for histories written by hand.
+    pub(crate) fn system(release: &str) -> Recorded {
         Recorded::System(System {
             id: 1,
             team_id: 1,
