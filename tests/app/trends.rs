@@ -165,18 +165,8 @@ async fn a_trend_shows_an_upgrade_as_a_step_and_the_api_names_bad_parameters() {
         .await;
     assert!(put.status.is_success(), "{}", put.body);
     // Let the first changes have been made on 20 November, so the trend has
-    // days before the upgrade (the history refuses updates: lift its guard
-    // for this one statement and put it back as it was).
-    let db = crate::helpers::sqlite(&app);
-    let guard: String = sqlx::query_scalar("select sql from sqlite_master where name = 'history_is_append_only'")
-        .fetch_one(db)
-        .await
-        .unwrap();
-    let mut tx = db.begin().await.unwrap();
-    sqlx::query("drop trigger history_is_append_only").execute(&mut *tx).await.unwrap();
-    sqlx::query("update history set at = '2026-11-20T10:00:00Z'").execute(&mut *tx).await.unwrap();
-    sqlx::query(&guard).execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+    // days before the upgrade.
+    backdate_history(&app, "2026-11-20T10:00:00Z").await;
     app.state.snapshots.invalidate(id);
     let upgraded = app
         .post_json(&format!("/api/v1/systems/{id}/upgrade"), &serde_json::json!({"to": "2026.05", "dry_run": false}))
