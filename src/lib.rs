@@ -24,5 +24,6 @@ pub mod releases;
 pub mod reports;
 pub mod server;
 pub mod service;
+pub mod sigma;
 pub mod telemetry;
 pub mod web;

@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod backup;
 pub mod controls;
 pub mod decisions;
+pub mod detections;
 pub mod history;
 pub mod releases;
 pub mod reviews;

@@ -22,14 +22,31 @@
 //! not-assessed techniques are outside the denominator; with an empty
 //! denominator there is no percentage. Assessed percentage = techniques not
 //! in "not assessed" ÷ all techniques × 100.
+//!
+//! # Prevention and detection
+//!
+//! The states above say whether a technique is *prevented*: covered means
+//! prevented. Detection is recorded beside it, per technique, as `none`,
+//! `planned`, `partial` or `detected`; only `detected` counts as detected
+//! (planned and partial detections, like partial prevention, leave the
+//! attack unseen). Each technique in the coverage denominator (it applies
+//! and its risk is not accepted) is then in exactly one combined state:
+//! **prevented and detected**, **prevented only**, **detected only**, or
+//! **neither**. Over that same denominator:
+//!
+//! - prevention % = (prevented and detected + prevented only) ÷ denominator
+//!   × 100, which is the coverage percentage;
+//! - detection % = (prevented and detected + detected only) ÷ denominator × 100;
+//! - neither % = neither ÷ denominator × 100: the attacks nothing stops and
+//!   nobody would see.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::records::{Acceptance, Assessment, Control, StatusRecord, accepted_through};
-use super::{Applicability, ImplementationStatus, Rating};
+use super::records::{Acceptance, Assessment, Control, DetectionRecord, StatusRecord, accepted_through};
+use super::{Applicability, DetectionStatus, ImplementationStatus, Rating};
 use crate::atlas::Framework;
 
 /// The coverage state of one technique on one system.
@@ -203,6 +220,8 @@ pub struct Decisions {
     /// Technique → the team's risk rating. Not part of the coverage rules;
     /// it weighs a gap's priority ([`super::gaps`]).
     pub risks: HashMap<String, Rating>,
+    /// Technique → how it is detected on the system (absent: `none`).
+    pub detection: HashMap<String, DetectionStatus>,
 }
 
 impl Decisions {
@@ -234,15 +253,219 @@ impl Decisions {
         decisions.acceptances = acceptances.into_iter().map(|a| (a.technique_id.clone(), a.expires_on)).collect();
         decisions
     }
+
+    /// These decisions with the system's detection records.
+    pub fn with_detections<'a>(mut self, records: impl IntoIterator<Item = &'a DetectionRecord>) -> Decisions {
+        self.detection = records.into_iter().map(|r| (r.technique_id.clone(), r.status)).collect();
+        self
+    }
+
+    /// How a technique is detected (`none` when nothing is recorded).
+    pub fn detection_of(&self, technique: &str) -> DetectionStatus {
+        self.detection.get(technique).copied().unwrap_or(DetectionStatus::None)
+    }
+}
+
+/// Where a technique stands once prevention and detection both count (see
+/// the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CombinedState {
+    /// Neither prevented nor detected: ranked first among gaps.
+    Neither,
+    DetectedOnly,
+    PreventedOnly,
+    Both,
+    AcceptedRisk,
+    NotApplicable,
+    NotAssessed,
+}
+
+impl CombinedState {
+    pub const ALL: [CombinedState; 7] = [
+        CombinedState::Neither,
+        CombinedState::DetectedOnly,
+        CombinedState::PreventedOnly,
+        CombinedState::Both,
+        CombinedState::AcceptedRisk,
+        CombinedState::NotApplicable,
+        CombinedState::NotAssessed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CombinedState::Neither => "neither",
+            CombinedState::DetectedOnly => "detected_only",
+            CombinedState::PreventedOnly => "prevented_only",
+            CombinedState::Both => "both",
+            CombinedState::AcceptedRisk => "accepted_risk",
+            CombinedState::NotApplicable => "not_applicable",
+            CombinedState::NotAssessed => "not_assessed",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CombinedState::Neither => "Neither prevented nor detected",
+            CombinedState::DetectedOnly => "Detected only",
+            CombinedState::PreventedOnly => "Prevented only",
+            CombinedState::Both => "Prevented and detected",
+            CombinedState::AcceptedRisk => "Accepted risk",
+            CombinedState::NotApplicable => "Not applicable",
+            CombinedState::NotAssessed => "Not assessed",
+        }
+    }
+
+    /// A symbol shown beside the colour, so state never rests on colour alone.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CombinedState::Neither => "✗",
+            CombinedState::DetectedOnly => "◉",
+            CombinedState::PreventedOnly => "✓",
+            CombinedState::Both => "★",
+            CombinedState::AcceptedRisk => "⚑",
+            CombinedState::NotApplicable => "–",
+            CombinedState::NotAssessed => "?",
+        }
+    }
+
+    /// Inside the coverage denominator (it applies, its risk is not accepted).
+    pub fn is_counted(self) -> bool {
+        matches!(
+            self,
+            CombinedState::Neither | CombinedState::DetectedOnly | CombinedState::PreventedOnly | CombinedState::Both
+        )
+    }
+}
+
+/// The combined state of a technique from its prevention state and its detection.
+pub fn combined_state(state: CoverageState, detection: DetectionStatus) -> CombinedState {
+    let detected = detection == DetectionStatus::Detected;
+    match state {
+        CoverageState::NotAssessed => CombinedState::NotAssessed,
+        CoverageState::NotApplicable => CombinedState::NotApplicable,
+        CoverageState::AcceptedRisk => CombinedState::AcceptedRisk,
+        CoverageState::Covered if detected => CombinedState::Both,
+        CoverageState::Covered => CombinedState::PreventedOnly,
+        CoverageState::Gap | CoverageState::GapNoKnownMitigation | CoverageState::PartiallyCovered if detected => {
+            CombinedState::DetectedOnly
+        }
+        CoverageState::Gap | CoverageState::GapNoKnownMitigation | CoverageState::PartiallyCovered => {
+            CombinedState::Neither
+        }
+    }
+}
+
+/// How many techniques are in each combined state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CombinedCounts {
+    pub both: usize,
+    pub prevented_only: usize,
+    pub detected_only: usize,
+    pub neither: usize,
+    pub accepted_risk: usize,
+    pub not_applicable: usize,
+    pub not_assessed: usize,
+}
+
+impl CombinedCounts {
+    pub fn add(&mut self, state: CombinedState) {
+        *self.slot(state) += 1;
+    }
+
+    pub fn merge(&mut self, other: &CombinedCounts) {
+        for state in CombinedState::ALL {
+            *self.slot(state) += other.get(state);
+        }
+    }
+
+    fn slot(&mut self, state: CombinedState) -> &mut usize {
+        match state {
+            CombinedState::Both => &mut self.both,
+            CombinedState::PreventedOnly => &mut self.prevented_only,
+            CombinedState::DetectedOnly => &mut self.detected_only,
+            CombinedState::Neither => &mut self.neither,
+            CombinedState::AcceptedRisk => &mut self.accepted_risk,
+            CombinedState::NotApplicable => &mut self.not_applicable,
+            CombinedState::NotAssessed => &mut self.not_assessed,
+        }
+    }
+
+    pub fn get(&self, state: CombinedState) -> usize {
+        match state {
+            CombinedState::Both => self.both,
+            CombinedState::PreventedOnly => self.prevented_only,
+            CombinedState::DetectedOnly => self.detected_only,
+            CombinedState::Neither => self.neither,
+            CombinedState::AcceptedRisk => self.accepted_risk,
+            CombinedState::NotApplicable => self.not_applicable,
+            CombinedState::NotAssessed => self.not_assessed,
+        }
+    }
+
+    /// [`CombinedCounts::get`] for templates, which hold states by reference.
+    pub fn of(&self, state: &CombinedState) -> usize {
+        self.get(*state)
+    }
+
+    /// The coverage denominator: applicable techniques whose risk is not accepted.
+    pub fn denominator(&self) -> usize {
+        self.both + self.prevented_only + self.detected_only + self.neither
+    }
+
+    fn share(&self, part: usize) -> Option<f64> {
+        let denominator = self.denominator();
+        (denominator > 0).then(|| 100.0 * part as f64 / denominator as f64)
+    }
+
+    pub fn prevention_percent(&self) -> Option<f64> {
+        self.share(self.both + self.prevented_only)
+    }
+
+    pub fn detection_percent(&self) -> Option<f64> {
+        self.share(self.both + self.detected_only)
+    }
+
+    pub fn neither_percent(&self) -> Option<f64> {
+        self.share(self.neither)
+    }
+}
+
+/// Counts of every combined state with the three documented percentages.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct DetectionFigures {
+    pub counts: CombinedCounts,
+    /// Prevented (with or without detection) ÷ the coverage denominator × 100; null when nothing applies.
+    pub prevention_percent: Option<f64>,
+    /// Detected (with or without prevention) ÷ the coverage denominator × 100.
+    pub detection_percent: Option<f64>,
+    /// Neither prevented nor detected ÷ the coverage denominator × 100.
+    pub neither_percent: Option<f64>,
+}
+
+impl From<CombinedCounts> for DetectionFigures {
+    fn from(counts: CombinedCounts) -> Self {
+        DetectionFigures {
+            prevention_percent: counts.prevention_percent().map(round1),
+            detection_percent: counts.detection_percent().map(round1),
+            neither_percent: counts.neither_percent().map(round1),
+            counts,
+        }
+    }
 }
 
 /// The coverage of one system: a state per technique (in the release's
 /// technique order), counts per tactic (in matrix order) and overall.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SystemCoverage {
     pub states: Vec<CoverageState>,
     pub overall: StateCounts,
     pub per_tactic: Vec<StateCounts>,
+    /// Each technique's detection, in the release's technique order.
+    pub detection: Vec<DetectionStatus>,
+    /// Combined prevention and detection, overall and per tactic.
+    pub combined: CombinedCounts,
+    pub combined_per_tactic: Vec<CombinedCounts>,
 }
 
 /// Applies the rules to every technique of the release.
@@ -255,6 +478,9 @@ pub fn evaluate(framework: &Framework, decisions: &Decisions, today: time::Date)
     }
     let mut overall = StateCounts::default();
     let mut per_tactic = vec![StateCounts::default(); framework.tactics().len()];
+    let mut combined = CombinedCounts::default();
+    let mut combined_per_tactic = vec![CombinedCounts::default(); framework.tactics().len()];
+    let mut detection = Vec::with_capacity(framework.techniques().len());
     let states = framework
         .techniques()
         .iter()
@@ -269,16 +495,21 @@ pub fn evaluate(framework: &Framework, decisions: &Decisions, today: time::Date)
                 decisions.acceptances.get(&technique.id).copied(),
                 today,
             );
+            let detected = decisions.detection_of(&technique.id);
+            let joint = combined_state(state, detected);
+            detection.push(detected);
             overall.add(state);
+            combined.add(joint);
             for tactic in &technique.tactics {
                 if let Some(position) = framework.tactic_position(tactic) {
                     per_tactic[position].add(state);
+                    combined_per_tactic[position].add(joint);
                 }
             }
             state
         })
         .collect();
-    SystemCoverage { states, overall, per_tactic }
+    SystemCoverage { states, overall, per_tactic, detection, combined, combined_per_tactic }
 }
 
 /// The state of one technique from its applicability, the statuses of every
@@ -321,6 +552,11 @@ impl SystemCoverage {
     /// The state of a technique by ID.
     pub fn state_of(&self, framework: &Framework, technique: &str) -> Option<CoverageState> {
         framework.techniques().iter().position(|t| t.id == technique).map(|i| self.states[i])
+    }
+
+    /// The combined state of the technique at `position` in the release's order.
+    pub fn combined_at(&self, position: usize) -> CombinedState {
+        combined_state(self.states[position], self.detection.get(position).copied().unwrap_or(DetectionStatus::None))
     }
 
     /// States by technique ID, for lookups across a whole page.
@@ -371,6 +607,7 @@ pub struct TacticCoverage {
     pub name: String,
     #[serde(flatten)]
     pub figures: CoverageFigures,
+    pub detection: DetectionFigures,
 }
 
 /// A system's coverage figures, overall and per tactic.
@@ -379,6 +616,8 @@ pub struct CoverageReport {
     pub system_id: i64,
     pub framework_version: String,
     pub overall: CoverageFigures,
+    /// Prevention and detection together.
+    pub detection: DetectionFigures,
     /// In matrix order; a technique counts under every tactic it belongs to.
     pub tactics: Vec<TacticCoverage>,
 }
@@ -389,14 +628,17 @@ impl CoverageReport {
             system_id,
             framework_version: framework.version().to_string(),
             overall: CoverageFigures::from(coverage.overall),
+            detection: DetectionFigures::from(coverage.combined),
             tactics: framework
                 .tactics()
                 .iter()
                 .zip(&coverage.per_tactic)
-                .map(|(tactic, counts)| TacticCoverage {
+                .zip(&coverage.combined_per_tactic)
+                .map(|((tactic, counts), combined)| TacticCoverage {
                     tactic_id: tactic.id.clone(),
                     name: tactic.name.clone(),
                     figures: CoverageFigures::from(*counts),
+                    detection: DetectionFigures::from(*combined),
                 })
                 .collect(),
         }
@@ -520,6 +762,64 @@ mod tests {
             coverage.per_tactic[execution].total(),
             framework.techniques().iter().filter(|t| t.tactics.iter().any(|x| x == "AML.TA0005")).count()
         );
+    }
+
+    #[test]
+    fn prevention_and_detection_combine_into_one_state() {
+        use DetectionStatus as D;
+        let cases = [
+            (CoverageState::Covered, D::Detected, CombinedState::Both),
+            (CoverageState::Covered, D::Partial, CombinedState::PreventedOnly),
+            (CoverageState::Gap, D::Detected, CombinedState::DetectedOnly),
+            (CoverageState::PartiallyCovered, D::Detected, CombinedState::DetectedOnly),
+            (CoverageState::GapNoKnownMitigation, D::Partial, CombinedState::Neither),
+            (CoverageState::Gap, D::Planned, CombinedState::Neither),
+            (CoverageState::AcceptedRisk, D::Detected, CombinedState::AcceptedRisk),
+            (CoverageState::NotApplicable, D::Detected, CombinedState::NotApplicable),
+            (CoverageState::NotAssessed, D::None, CombinedState::NotAssessed),
+        ];
+        for (state, detection, expected) in cases {
+            assert_eq!(combined_state(state, detection), expected, "{state:?} with {detection:?}");
+        }
+    }
+
+    #[test]
+    fn prevention_detection_and_neither_share_the_coverage_denominator() {
+        let counts = CombinedCounts {
+            both: 1,
+            prevented_only: 2,
+            detected_only: 3,
+            neither: 2,
+            accepted_risk: 4,
+            not_applicable: 5,
+            not_assessed: 6,
+        };
+        assert_eq!(counts.denominator(), 8);
+        assert_eq!(counts.prevention_percent(), Some(37.5));
+        assert_eq!(counts.detection_percent(), Some(50.0));
+        assert_eq!(counts.neither_percent(), Some(25.0));
+        assert_eq!(CombinedCounts { accepted_risk: 3, ..Default::default() }.detection_percent(), None);
+    }
+
+    #[test]
+    fn a_detected_gap_stays_a_prevention_gap_and_counts_as_detected() {
+        let framework = bundled::framework();
+        let mut decisions = Decisions::default();
+        for id in ["AML.T0051.000", "AML.T0051.001", "AML.T0048"] {
+            decisions.applicability.insert(id.to_string(), Applicability::Applies);
+        }
+        decisions.controls.push(ControlInput { techniques: vec!["AML.T0051.000".into()], status: Implemented });
+        decisions.detection.insert("AML.T0051.000".into(), DetectionStatus::Detected);
+        decisions.detection.insert("AML.T0051.001".into(), DetectionStatus::Detected);
+        decisions.detection.insert("AML.T0048".into(), DetectionStatus::Partial);
+        let coverage = evaluate(&framework, &decisions, day(TODAY));
+        assert_eq!(coverage.state_of(&framework, "AML.T0051.001"), Some(CoverageState::Gap));
+        let c = coverage.combined;
+        assert_eq!((c.both, c.prevented_only, c.detected_only, c.neither), (1, 0, 1, 1));
+        assert_eq!(c.prevention_percent(), coverage.overall.coverage_percent(), "prevention % is the coverage %");
+        let report = CoverageReport::new(1, &framework, &coverage);
+        assert_eq!(report.detection.detection_percent, Some(66.7));
+        assert_eq!(report.detection.neither_percent, Some(33.3));
     }
 
     #[test]

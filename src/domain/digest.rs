@@ -449,6 +449,7 @@ enum GroupKey {
     Technique(usize, String),
     Mitigation(String),
     Control(String, String),
+    Detection(String, String),
     System,
 }
 
@@ -462,7 +463,7 @@ pub fn change_groups(changes: &[HistoryEntry], names: &Names<'_>) -> Vec<ChangeG
     let mut grouped: BTreeMap<GroupKey, ChangeGroup> = BTreeMap::new();
     for entry in changes {
         let (key, kind, title) = match entry.entity {
-            Entity::Assessment | Entity::Acceptance => {
+            Entity::Assessment | Entity::Acceptance | Entity::DetectionStatus => {
                 let order = technique_order.get(entry.item.as_str()).copied().unwrap_or(usize::MAX);
                 let title = format!("{} {}", entry.item, names.technique(&entry.item));
                 (GroupKey::Technique(order, entry.item.clone()), "technique", title)
@@ -473,6 +474,17 @@ pub fn change_groups(changes: &[HistoryEntry], names: &Names<'_>) -> Vec<ChangeG
             Entity::ControlStatus | Entity::Control => {
                 let name = names.control(entry);
                 (GroupKey::Control(name.to_lowercase(), entry.item.clone()), "control", format!("Control {name}"))
+            }
+            Entity::Detection => {
+                let name = [&entry.after, &entry.before]
+                    .into_iter()
+                    .find_map(|r| match r {
+                        Some(Recorded::Detection(detection)) => Some(detection.name.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| format!("#{}", entry.item));
+                let key = GroupKey::Detection(name.to_lowercase(), entry.item.clone());
+                (key, "detection", format!("Detection rule {name}"))
             }
             Entity::System | Entity::Team => (GroupKey::System, "system", "The system itself".to_string()),
         };

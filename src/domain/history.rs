@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use super::records::{Acceptance, Assessment, Control, StatusRecord, System, Team, Timestamp};
+use super::records::{
+    Acceptance, Assessment, Control, Detection, DetectionRecord, StatusRecord, System, Team, Timestamp,
+};
 
 /// What a history entry is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,10 +20,14 @@ pub enum Entity {
     System,
     Team,
     Control,
+    /// How a technique is detected on the system.
+    DetectionStatus,
+    /// A team's detection definition (a rule), created, edited, imported or deleted.
+    Detection,
 }
 
 impl Entity {
-    pub const ALL: [Entity; 7] = [
+    pub const ALL: [Entity; 9] = [
         Entity::Assessment,
         Entity::Mitigation,
         Entity::ControlStatus,
@@ -29,6 +35,8 @@ impl Entity {
         Entity::System,
         Entity::Team,
         Entity::Control,
+        Entity::DetectionStatus,
+        Entity::Detection,
     ];
 
     /// The stored (and API) name.
@@ -41,6 +49,8 @@ impl Entity {
             Entity::System => "system",
             Entity::Team => "team",
             Entity::Control => "control",
+            Entity::DetectionStatus => "detection_status",
+            Entity::Detection => "detection",
         }
     }
 
@@ -54,6 +64,8 @@ impl Entity {
             Entity::System => "System",
             Entity::Team => "Team",
             Entity::Control => "Control definition",
+            Entity::DetectionStatus => "Detection",
+            Entity::Detection => "Detection rule",
         }
     }
 
@@ -72,6 +84,8 @@ pub enum Recorded {
     System(System),
     Team(Team),
     Control(Control),
+    DetectionStatus(DetectionRecord),
+    Detection(Detection),
 }
 
 impl Recorded {
@@ -84,6 +98,8 @@ impl Recorded {
             Entity::System => Recorded::System(serde_json::from_str(json)?),
             Entity::Team => Recorded::Team(serde_json::from_str(json)?),
             Entity::Control => Recorded::Control(serde_json::from_str(json)?),
+            Entity::DetectionStatus => Recorded::DetectionStatus(serde_json::from_str(json)?),
+            Entity::Detection => Recorded::Detection(serde_json::from_str(json)?),
         })
     }
 
@@ -102,6 +118,8 @@ impl Recorded {
             Recorded::System(r) => r.version,
             Recorded::Team(r) => r.version,
             Recorded::Control(r) => r.version,
+            Recorded::DetectionStatus(r) => r.version,
+            Recorded::Detection(r) => r.version,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod coverage;
+pub mod detection_import;
 pub mod digest;
 pub mod gaps;
 pub mod history;
@@ -90,6 +91,26 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How well the security operations centre detects a technique on one
+    /// system: the second dimension of coverage, beside prevention.
+    DetectionStatus {
+        None => "none" / "Not detected",
+        Planned => "planned" / "Detection planned",
+        Partial => "partial" / "Partly detected",
+        Detected => "detected" / "Detected",
+    }
+}
+
+vocabulary! {
+    /// How far a team trusts a detection to fire when the attack happens.
+    Confidence {
+        Low => "low" / "Low",
+        Medium => "medium" / "Medium",
+        High => "high" / "High",
+    }
+}
+
+vocabulary! {
     /// Who can reach a system.
     Exposure {
         Public => "public" / "Public",
@@ -107,6 +128,13 @@ pub mod limits {
     pub const NOTES: usize = 4_000;
     pub const EVIDENCE: usize = 2_000;
     pub const JUSTIFICATION: usize = 4_000;
+    /// Data sources named on one detection or detection status.
+    pub const DATA_SOURCES: usize = 50;
+    pub const DATA_SOURCE: usize = 200;
+    /// A detection's link or rule reference.
+    pub const REFERENCE: usize = 2_000;
+    /// The source rule file kept with a detection, in bytes.
+    pub const RULE_TEXT: usize = 64 * 1024;
     /// Techniques changed by one bulk request.
     pub const BULK_ITEMS: usize = 500;
 }

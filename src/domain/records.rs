@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
-use super::{Applicability, Exposure, FieldError, ImplementationStatus, Rating, limits, text};
+use super::{
+    Applicability, Confidence, DetectionStatus, Exposure, FieldError, ImplementationStatus, Rating, limits, text,
+};
 
 /// A moment, stored and shown as RFC 3339 (UTC, whole seconds).
 pub type Timestamp = OffsetDateTime;
@@ -67,6 +69,142 @@ pub struct Control {
     #[serde(with = "stamp")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+}
+
+/// A detection a team's security operations centre runs (a Sigma rule, a
+/// SIEM query, an alert), mapped to the ATLAS techniques it detects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Detection {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub description: String,
+    /// The log sources it needs ("proxy logs", "LLM gateway prompts").
+    pub data_sources: Vec<String>,
+    /// A link to the rule or a reference in the team's rule repository.
+    pub reference: String,
+    /// The `id` of the Sigma rule it was imported from; imports match on it.
+    pub rule_id: Option<String>,
+    /// The rule file as imported (one YAML document).
+    pub rule_text: Option<String>,
+    /// ATLAS technique IDs it detects, in ID order.
+    pub techniques: Vec<String>,
+    pub version: i64,
+    #[serde(with = "stamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "stamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl Detection {
+    /// The same definition, ignoring the version and times.
+    pub fn same_definition(&self, other: &Detection) -> bool {
+        (&self.name, &self.description, &self.data_sources, &self.reference, &self.rule_id, &self.rule_text)
+            == (
+                &other.name,
+                &other.description,
+                &other.data_sources,
+                &other.reference,
+                &other.rule_id,
+                &other.rule_text,
+            )
+            && self.techniques == other.techniques
+    }
+}
+
+/// A list of data source names: trimmed, empty ones dropped, duplicates
+/// (ignoring case) removed, each and the count limited.
+pub fn data_sources(field: &str, raw: &[String]) -> Result<Vec<String>, FieldError> {
+    let mut sources: Vec<String> = Vec::new();
+    for source in raw {
+        let source = text(field, source, limits::DATA_SOURCE, false)?;
+        if !source.is_empty() && !sources.iter().any(|s| s.eq_ignore_ascii_case(&source)) {
+            sources.push(source);
+        }
+    }
+    if sources.len() > limits::DATA_SOURCES {
+        return Err(FieldError::new(field, format!("at most {} data sources", limits::DATA_SOURCES)));
+    }
+    Ok(sources)
+}
+
+/// How a technique is detected on a system: the detection dimension of
+/// its coverage, kept beside the mitigations and controls that prevent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectionRecord {
+    pub technique_id: String,
+    pub status: DetectionStatus,
+    pub confidence: Option<Confidence>,
+    /// The data sources the system actually has for detecting it.
+    pub data_sources: Vec<String>,
+    pub owner: String,
+    pub evidence: String,
+    pub notes: String,
+    /// 0 while nothing was recorded.
+    pub version: i64,
+    #[serde(flatten)]
+    pub changed: Changed,
+}
+
+impl DetectionRecord {
+    /// What every technique has before anyone records its detection (version 0).
+    pub fn undetected(technique_id: &str) -> Self {
+        DetectionRecord {
+            technique_id: technique_id.to_string(),
+            status: DetectionStatus::None,
+            confidence: None,
+            data_sources: Vec::new(),
+            owner: String::new(),
+            evidence: String::new(),
+            notes: String::new(),
+            version: 0,
+            changed: Changed::default(),
+        }
+    }
+
+    /// This record with a change applied; texts are checked.
+    pub fn with(&self, change: &DetectionChange) -> Result<DetectionRecord, FieldError> {
+        let mut next = self.clone();
+        if let Some(status) = change.status {
+            next.status = status;
+        }
+        if let Some(confidence) = change.confidence {
+            next.confidence = confidence;
+        }
+        if let Some(sources) = &change.data_sources {
+            next.data_sources = data_sources("data_sources", sources)?;
+        }
+        if let Some(owner) = &change.owner {
+            next.owner = text("owner", owner, limits::OWNER, false)?;
+        }
+        if let Some(evidence) = &change.evidence {
+            next.evidence = text("evidence", evidence, limits::EVIDENCE, false)?;
+        }
+        if let Some(notes) = &change.notes {
+            next.notes = text("notes", notes, limits::NOTES, false)?;
+        }
+        Ok(next)
+    }
+
+    /// The same decision, ignoring who made it and the version.
+    pub fn same_decision(&self, other: &DetectionRecord) -> bool {
+        (self.status, self.confidence, &self.data_sources, &self.owner, &self.evidence, &self.notes)
+            == (other.status, other.confidence, &other.data_sources, &other.owner, &other.evidence, &other.notes)
+    }
+}
+
+/// Fields to change on a technique's detection; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetectionChange {
+    pub status: Option<DetectionStatus>,
+    /// `Some(None)` clears the confidence.
+    pub confidence: Option<Option<Confidence>>,
+    pub data_sources: Option<Vec<String>>,
+    pub owner: Option<String>,
+    pub evidence: Option<String>,
+    pub notes: Option<String>,
 }
 
 /// A moment of a team named by people ("Q3 review"), which comparisons and

@@ -11,7 +11,7 @@ use time::Date;
 
 use super::coverage::{self, CoverageState, Decisions, StateCounts, SystemCoverage};
 use super::history::{Entity, HistoryEntry, Recorded};
-use super::records::{Acceptance, Assessment, Control, StatusRecord, Timestamp};
+use super::records::{Acceptance, Assessment, Control, DetectionRecord, StatusRecord, Timestamp};
 use super::{Applicability, ImplementationStatus};
 use crate::atlas::Framework;
 
@@ -26,6 +26,8 @@ pub struct Replay {
     pub acceptances: HashMap<String, Acceptance>,
     /// The team's controls by ID, with the techniques each maps to.
     pub controls: BTreeMap<i64, Control>,
+    /// How each technique was detected, by technique ID.
+    pub detections: HashMap<String, DetectionRecord>,
 }
 
 /// What one history entry changed, for whoever keeps coverage current.
@@ -108,7 +110,16 @@ impl Replay {
                 }
                 Touched::ControlMapping(techniques)
             }
-            (Entity::System | Entity::Team, _) => Touched::Nothing,
+            (Entity::DetectionStatus, after) => {
+                let after = match after {
+                    Some(Recorded::DetectionStatus(d)) => Some(d),
+                    _ => None,
+                };
+                put(&mut self.detections, &entry.item, after);
+                // Detection does not move a technique's prevention state.
+                Touched::Nothing
+            }
+            (Entity::System | Entity::Team | Entity::Detection, _) => Touched::Nothing,
         }
     }
 
@@ -122,6 +133,7 @@ impl Replay {
             &self.control_statuses,
             self.acceptances.values(),
         )
+        .with_detections(self.detections.values())
     }
 }
 

@@ -12,8 +12,8 @@ use crate::core::Core;
 pub use crate::db::decisions::StatusKind;
 use crate::db::{self, history::NewEntry};
 use crate::domain::history::{Entity, HistoryEntry, Recorded};
-use crate::domain::records::{Acceptance, Assessment, Changed, StatusRecord, Timestamp};
-pub use crate::domain::records::{AssessmentChange, StatusChange};
+use crate::domain::records::{Acceptance, Assessment, Changed, DetectionRecord, StatusRecord, Timestamp};
+pub use crate::domain::records::{AssessmentChange, DetectionChange, StatusChange};
 use crate::domain::{Applicability, FieldError, date, limits, text};
 use crate::live::Change;
 
@@ -166,6 +166,49 @@ pub async fn set_assessment(
     let turn = tx.commit().await?;
     core.snapshots.patch(system_id, |s| {
         s.assessments.insert(row.technique_id.clone(), row.clone());
+    });
+    drop(turn);
+    announce(core, system_id, vec![technique_id.to_string()], actor);
+    Ok(Written { row, history_id: Some(history_id), created: current.version == 0 })
+}
+
+/// Records how a technique is detected on the system (the detection
+/// dimension), versioned and in the history like every decision.
+pub async fn set_detection_status(
+    core: &Core,
+    system_id: i64,
+    technique_id: &str,
+    change: DetectionChange,
+    expected_version: Option<i64>,
+    actor: &Actor,
+) -> ServiceResult<Written<DetectionRecord>> {
+    let ctx = system_context(core, system_id).await?;
+    check_technique(&ctx, technique_id)?;
+    let at = now();
+    let mut tx = begin_write(core).await?;
+    let current = db::detections::status(&mut tx, system_id, technique_id)
+        .await?
+        .unwrap_or_else(|| DetectionRecord::undetected(technique_id));
+    check_version(&format!("the detection of {technique_id}"), current.version, expected_version)?;
+    let next = current.with(&change)?;
+    if next.same_decision(&current) {
+        return Ok(Written { row: current, history_id: None, created: false });
+    }
+    let next = DetectionRecord { changed: Changed::by(actor.name(), at), ..next };
+    let row = db::detections::put_status(&mut tx, system_id, &next).await?;
+    let label = format!("detection of {}", technique_label(&ctx, technique_id));
+    let recording = Recording {
+        entity: Entity::DetectionStatus,
+        item: technique_id,
+        label: &label,
+        before: Some(Recorded::DetectionStatus(current.clone())),
+        after: Some(Recorded::DetectionStatus(row.clone())),
+        batch: None,
+    };
+    let history_id = record(&mut tx, &ctx, actor, at, recording).await?;
+    let turn = tx.commit().await?;
+    core.snapshots.patch(system_id, |s| {
+        s.detection_statuses.insert(row.technique_id.clone(), row.clone());
     });
     drop(turn);
     announce(core, system_id, vec![technique_id.to_string()], actor);
@@ -636,6 +679,19 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
                     Some(_) => return Err(unreadable(entry)),
                 }
             }
+            (Entity::DetectionStatus, before) => {
+                let current = db::detections::status(&mut tx, system_id, &entry.item).await?;
+                let what = format!("the detection of {}", entry.item);
+                check_version(&what, current.as_ref().map_or(0, |c| c.version), version_after)?;
+                let target = match before {
+                    Some(Recorded::DetectionStatus(before)) => before.clone(),
+                    None => DetectionRecord::undetected(&entry.item),
+                    Some(_) => return Err(unreadable(entry)),
+                };
+                let target = DetectionRecord { changed: changed_now.clone(), ..target };
+                changed.push(entry.item.clone());
+                Some(Recorded::DetectionStatus(db::detections::put_status(&mut tx, system_id, &target).await?))
+            }
             (Entity::System, Some(Recorded::System(before))) if is_pin_change(entry) => {
                 let current = db::systems::get(&mut tx, system_id)
                     .await?
@@ -647,7 +703,7 @@ pub async fn undo(core: &Core, system_id: i64, history_id: i64, actor: &Actor) -
                 repinned = true;
                 Some(Recorded::System(restored))
             }
-            (other @ (Entity::System | Entity::Team | Entity::Control), _) => {
+            (other @ (Entity::System | Entity::Team | Entity::Control | Entity::Detection), _) => {
                 return Err(ServiceError::Refused(format!(
                     "change {history_id} is a change to a {}, which cannot be undone here",
                     other.as_str()

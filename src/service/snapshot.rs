@@ -15,9 +15,9 @@ use crate::atlas::Framework;
 use crate::core::{Core, today};
 use crate::db::{self, decisions::StatusKind};
 use crate::domain::ImplementationStatus;
-use crate::domain::coverage::{self, Decisions, StateCounts, SystemCoverage};
+use crate::domain::coverage::{self, Decisions, SystemCoverage};
 pub use crate::domain::coverage::{CoverageFigures, CoverageReport, TacticCoverage};
-use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord, System};
+use crate::domain::records::{Acceptance, Assessment, Control, Detection, DetectionRecord, StatusRecord, System};
 use crate::reports::SystemSource;
 
 #[derive(Clone)]
@@ -33,6 +33,10 @@ pub struct Snapshot {
     pub control_statuses: HashMap<String, StatusRecord>,
     /// Acceptances in force or expired (withdrawn ones are gone), by technique ID.
     pub acceptances: HashMap<String, Acceptance>,
+    /// How each technique is detected, by technique ID (absent: not detected).
+    pub detection_statuses: HashMap<String, DetectionRecord>,
+    /// The team's detections.
+    pub detections: Vec<Detection>,
     /// The records above as the coverage rules take them.
     pub decisions: Decisions,
     pub coverage: SystemCoverage,
@@ -126,6 +130,8 @@ async fn load_from_database(core: &Core, system_id: i64) -> ServiceResult<Snapsh
     let control_statuses = keyed(db::decisions::statuses(&mut tx, StatusKind::Control, system_id).await?, |s| &s.item);
     let controls = db::controls::list(&mut tx, ctx.system.team_id).await?;
     let acceptances = keyed(db::decisions::acceptances(&mut tx, system_id).await?, |a| &a.technique_id);
+    let detection_statuses = keyed(db::detections::statuses(&mut tx, system_id).await?, |d| &d.technique_id);
+    let detections = db::detections::list(&mut tx, ctx.system.team_id).await?;
     tx.rollback().await?;
 
     let mut snapshot = Snapshot {
@@ -136,8 +142,10 @@ async fn load_from_database(core: &Core, system_id: i64) -> ServiceResult<Snapsh
         controls,
         control_statuses,
         acceptances,
+        detection_statuses,
+        detections,
         decisions: Decisions::default(),
-        coverage: SystemCoverage { states: Vec::new(), overall: StateCounts::default(), per_tactic: Vec::new() },
+        coverage: SystemCoverage::default(),
         computed_on: today(),
     };
     snapshot.recompute(today());
@@ -157,7 +165,8 @@ impl Snapshot {
             &self.controls,
             &self.control_statuses,
             self.acceptances.values(),
-        );
+        )
+        .with_detections(self.detection_statuses.values());
         self.coverage = coverage::evaluate(&self.framework, &self.decisions, day);
         self.computed_on = day;
     }
@@ -182,6 +191,16 @@ impl Snapshot {
             StatusKind::Mitigation => &mut self.mitigation_statuses,
             StatusKind::Control => &mut self.control_statuses,
         }
+    }
+
+    /// How a technique is detected, or the default when nothing is stored.
+    pub fn detection_of(&self, technique: &str) -> DetectionRecord {
+        self.detection_statuses.get(technique).cloned().unwrap_or_else(|| DetectionRecord::undetected(technique))
+    }
+
+    /// The team's detections mapped to a technique.
+    pub fn detections_for<'a>(&'a self, technique: &'a str) -> impl Iterator<Item = &'a Detection> {
+        self.detections.iter().filter(move |d| d.techniques.iter().any(|t| t == technique))
     }
 
     /// The team's controls mapped to a technique.

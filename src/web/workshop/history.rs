@@ -59,7 +59,7 @@ struct HistoryPage<'a> {
 fn item_name(snapshot: &Snapshot, entry: &HistoryEntry) -> String {
     let framework = &snapshot.framework;
     match entry.entity {
-        Entity::Assessment | Entity::Acceptance => {
+        Entity::Assessment | Entity::Acceptance | Entity::DetectionStatus => {
             framework.technique(&entry.item).map(|t| framework.full_name(t)).unwrap_or_default()
         }
         Entity::Mitigation => framework.mitigation(&entry.item).map(|m| m.name.clone()).unwrap_or_default(),
@@ -68,6 +68,12 @@ fn item_name(snapshot: &Snapshot, entry: &HistoryEntry) -> String {
             .iter()
             .find(|c| c.id.to_string() == entry.item)
             .map(|c| c.name.clone())
+            .unwrap_or_default(),
+        Entity::Detection => snapshot
+            .detections
+            .iter()
+            .find(|d| d.id.to_string() == entry.item)
+            .map(|d| d.name.clone())
             .unwrap_or_default(),
         Entity::System => snapshot.system.name.clone(),
         Entity::Team => String::new(),
@@ -128,7 +134,7 @@ pub(super) async fn history_page(
         .into_iter()
         .map(|entry| Row {
             item_name: item_name(&snapshot, &entry),
-            undoable: can_edit && !matches!(entry.entity, Entity::Team | Entity::Control),
+            undoable: can_edit && !matches!(entry.entity, Entity::Team | Entity::Control | Entity::Detection),
             entry,
         })
         .collect();
