@@ -37,6 +37,7 @@ struct GeneratedSystem {
     mitigation_statuses: HashMap<String, StatusRecord>,
     control_statuses: HashMap<String, StatusRecord>,
     acceptances: HashMap<String, Acceptance>,
+    detection_statuses: HashMap<String, atlascope::domain::records::DetectionRecord>,
     /// What a cached snapshot keeps beside the rows: the decisions as the
     /// coverage rules take them, and the coverage computed for the day.
     decisions: Decisions,
@@ -178,6 +179,7 @@ fn generate_system(
         mitigation_statuses,
         control_statuses,
         acceptances,
+        detection_statuses: HashMap::new(),
     }
 }
 
@@ -201,6 +203,8 @@ fn sources<'a>(
             controls,
             control_statuses: &s.control_statuses,
             acceptances: &s.acceptances,
+            detection_statuses: &s.detection_statuses,
+            detections: &[],
             decisions: cached.then_some(&s.decisions),
             coverage: cached.then_some((&s.coverage, today)),
         })

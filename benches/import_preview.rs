@@ -65,6 +65,8 @@ fn main() {
         controls: &[],
         control_statuses: &statuses,
         acceptances: &acceptances,
+        detection_statuses: &HashMap::new(),
+        detections: &[],
         decisions: None,
         coverage: None,
     };

@@ -4,6 +4,7 @@
 mod actor;
 mod assessment;
 pub mod contract;
+mod detections;
 mod extract;
 mod frameworks;
 mod reports;
@@ -35,6 +36,8 @@ use crate::service::ServiceError;
     tags(
         (name = "frameworks", description = "ATLAS releases: tactics, techniques, mitigations, case studies"),
         (name = "teams", description = "Teams and the controls they define"),
+        (name = "detections", description = "A team's detections (kept by hand or imported from Sigma rules) and how \
+            each technique is detected on a system: the second dimension of coverage beside prevention"),
         (name = "systems", description = "ML systems, each assessed against one ATLAS release"),
         (name = "assessment", description = "A system's decisions: technique applicability, mitigation and control \
             statuses, risk acceptances; its coverage and change history. Versioned resources answer with an `ETag`; \
@@ -54,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .merge(systems::router())
         .merge(assessment::router())
         .merge(reports::router())
+        .merge(detections::router())
         .merge(upgrade::router())
         .merge(trends::router())
         .split_for_parts();

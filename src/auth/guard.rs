@@ -279,6 +279,7 @@ async fn team_of(state: &AppState, from: TeamFrom, id: i64) -> anyhow::Result<Op
             }
         }
         TeamFrom::Control => crate::db::controls::team_of(&state.db, id).await?,
+        TeamFrom::Detection => crate::db::detections::team_of(&state.db, id).await?,
     })
 }
 

@@ -8,12 +8,13 @@ use axum::http::Method;
 use super::Role;
 
 /// Where the team a route acts on comes from: the `{id}` path parameter of a
-/// team, a system or a control.
+/// team, a system, a control or a detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TeamFrom {
     Team,
     System,
     Control,
+    Detection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub enum Rule {
 }
 
 use Rule::*;
-use TeamFrom::{Control, System, Team as TeamId};
+use TeamFrom::{Control, Detection, System, Team as TeamId};
 
 const VIEW: Role = Role::Viewer;
 const EDIT: Role = Role::Editor;
@@ -108,6 +109,19 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("POST", "/controls/{id}" | "/controls/{id}/delete") => Team(OWN, Control),
         ("PUT" | "DELETE", "/api/v1/controls/{id}") => Team(OWN, Control),
 
+        // Detections: the team's rules, kept and imported by editors (the SOC).
+        ("GET", "/teams/{id}/detections" | "/api/v1/teams/{id}/detections") => Team(VIEW, TeamId),
+        (
+            "POST",
+            "/teams/{id}/detections" | "/teams/{id}/detections/import" | "/teams/{id}/detections/import/apply",
+        )
+        | ("POST", "/teams/{id}/detections/undo/{entry}")
+        | ("POST", "/api/v1/teams/{id}/detections" | "/api/v1/teams/{id}/detections/import")
+        | ("POST", "/api/v1/teams/{id}/detections/history/{entry_id}/undo") => Team(EDIT, TeamId),
+        ("GET", "/detections/{id}") | ("GET", "/api/v1/detections/{id}") => Team(VIEW, Detection),
+        ("POST", "/detections/{id}" | "/detections/{id}/delete") => Team(EDIT, Detection),
+        ("PUT" | "DELETE", "/api/v1/detections/{id}") => Team(EDIT, Detection),
+
         // Systems.
         ("GET", "/api/v1/systems") => SignedIn,
         ("POST", "/api/v1/systems") => CheckedByHandler,
@@ -132,6 +146,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("POST", "/systems/{id}/techniques/{technique}/acceptance")
         | ("POST", "/systems/{id}/techniques/{technique}/acceptance/remove")
         | ("POST", "/systems/{id}/techniques/{technique}/review")
+        | ("POST", "/systems/{id}/techniques/{technique}/detection")
         | ("POST", "/systems/{id}/bulk" | "/systems/{id}/suggest" | "/systems/{id}/suggest/confirm")
         | ("POST", "/systems/{id}/undo/{entry}") => Team(EDIT, System),
         ("GET", "/api/v1/systems/{id}/assessments")
@@ -142,6 +157,8 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/systems/{id}/controls/{control_id}")
         | ("GET", "/api/v1/systems/{id}/acceptances")
         | ("GET", "/api/v1/systems/{id}/acceptances/{technique_id}")
+        | ("GET", "/api/v1/systems/{id}/detections")
+        | ("GET", "/api/v1/systems/{id}/detections/{technique_id}")
         | ("GET", "/api/v1/systems/{id}/coverage")
         | ("GET", "/api/v1/systems/{id}/coverage/trend")
         | ("GET", "/api/v1/systems/{id}/deadlines")
@@ -151,6 +168,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         | ("POST", "/api/v1/systems/{id}/assessments/bulk")
         | ("PUT", "/api/v1/systems/{id}/mitigations/{mitigation_id}")
         | ("PUT", "/api/v1/systems/{id}/controls/{control_id}")
+        | ("PUT", "/api/v1/systems/{id}/detections/{technique_id}")
         | ("PUT" | "DELETE", "/api/v1/systems/{id}/acceptances/{technique_id}")
         | ("POST", "/api/v1/systems/{id}/history/{entry_id}/undo") => Team(EDIT, System),
 

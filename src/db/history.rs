@@ -388,6 +388,26 @@ pub async fn actors(db: impl Into<Exec<'_>>, system_id: i64) -> Result<Vec<Strin
     ).bind(system_id).fetch_all(e).await)
 }
 
+/// A team's own entries (of no system) of one kind, newest first.
+pub async fn for_team_entity(
+    db: impl Into<Exec<'_>>,
+    team_id: i64,
+    entity: Entity,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let sql = format!(
+        "select {COLUMNS} from history where team_id = $1 and system_id is null and entity = $2 \
+         order by id desc limit $3"
+    );
+    let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
+        .bind(team_id)
+        .bind(entity.as_str())
+        .bind(limit)
+        .fetch_all(e)
+        .await)?;
+    decode_all(rows)
+}
+
 /// The entries of one bulk action.
 pub async fn batch(db: impl Into<Exec<'_>>, batch: i64) -> Result<Vec<HistoryEntry>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from history where batch = $1 order by id");

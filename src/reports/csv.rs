@@ -15,6 +15,10 @@
 //! | `controls` | mapped team controls: `#12 Name (status, owner: X)`, `; `-separated |
 //! | `acceptance_until` | last day of a recorded risk acceptance (`YYYY-MM-DD`) |
 //! | `priority` | the gap's priority; empty when the technique is not a gap |
+//! | `detection` | how the SOC detects it: `none`, `planned`, `partial`, `detected` |
+//! | `detection_confidence` | `low`, `medium`, `high` or empty |
+//! | `combined_state` | prevention and detection: `both`, `prevented_only`, `detected_only`, `neither`, … |
+//! | `detections` | the team's detections mapped to it, `; `-separated |
 //!
 //! Editing `applicability`, `risk` and `rationale` in a spreadsheet and
 //! importing the file back changes those fields ([`super::import`]). A cell
@@ -27,7 +31,7 @@ use super::{GapReport, number};
 use crate::domain::{ImplementationStatus, format_date};
 
 /// The header row, in column order.
-pub const HEADER: [&str; 13] = [
+pub const HEADER: [&str; 17] = [
     "system_id",
     "system",
     "technique_id",
@@ -41,6 +45,10 @@ pub const HEADER: [&str; 13] = [
     "controls",
     "acceptance_until",
     "priority",
+    "detection",
+    "detection_confidence",
+    "combined_state",
+    "detections",
 ];
 
 /// True when a spreadsheet could read the cell as a formula (or when it
@@ -103,7 +111,8 @@ pub fn render(report: &GapReport) -> Result<Vec<u8>, ::csv::Error> {
             }
             let priority = row.priority.map_or_else(String::new, number);
             let acceptance_until = row.acceptance_until.map(format_date).unwrap_or_default();
-            let cells: [&str; 13] = [
+            let detections = row.detections.join("; ");
+            let cells: [&str; 17] = [
                 &system_id,
                 &system.name,
                 row.technique_id,
@@ -117,6 +126,10 @@ pub fn render(report: &GapReport) -> Result<Vec<u8>, ::csv::Error> {
                 &controls,
                 &acceptance_until,
                 &priority,
+                row.detection.as_str(),
+                row.detection_confidence.map_or("", |c| c.as_str()),
+                row.combined.as_str(),
+                &detections,
             ];
             for cell in cells {
                 writer.write_field(guard(cell).as_bytes())?;
@@ -151,7 +164,7 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).expect("UTF-8");
         assert!(text.starts_with(
             "system_id,system,technique_id,technique_name,tactics,state,applicability,risk,rationale,\
-             mitigations,controls,acceptance_until,priority\r\n"
+             mitigations,controls,acceptance_until,priority,detection,detection_confidence,combined_state,detections\r\n"
         ));
         let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
         let records: Vec<::csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("parses back");

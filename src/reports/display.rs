@@ -4,7 +4,7 @@
 //! all draw these rows, so a figure reads the same everywhere.
 
 use super::{GapReport, number, percent};
-use crate::domain::coverage::CoverageState;
+use crate::domain::coverage::{CombinedState, CoverageState};
 use crate::domain::gaps::CandidateKind;
 
 /// One open gap as a table row.
@@ -16,11 +16,15 @@ pub struct GapLine {
     pub name: String,
     pub tactics: String,
     pub state: CoverageState,
+    /// Prevention and detection together ("Neither prevented nor detected" ranks first).
+    pub combined: CombinedState,
+    /// How the SOC detects it.
+    pub detection: &'static str,
     pub maturity: &'static str,
     pub case_studies: usize,
     pub risk: &'static str,
     pub priority: String,
-    /// maturity × evidence × exposure × criticality × risk × state.
+    /// maturity × evidence × exposure × criticality × risk × state × detection.
     pub factors: String,
 }
 
@@ -45,6 +49,7 @@ pub struct StepLine {
     pub closes_count: usize,
     pub systems: usize,
     pub coverage_after: String,
+    pub detection_after: String,
     /// For a `<meter>`; 0 when there is no percentage.
     pub coverage_value: f64,
 }
@@ -75,11 +80,15 @@ pub fn gap_lines(report: &GapReport, shown: usize) -> Vec<GapLine> {
                 },
                 tactics: gap.tactics.iter().map(|t| report.tactic_name(t)).collect::<Vec<_>>().join(", "),
                 state: gap.state,
+                combined: gap.combined,
+                detection: gap.detection.label(),
                 maturity: gap.maturity.map_or("not graded", |m| m.label()),
                 case_studies: gap.case_studies,
                 risk: gap.risk.map_or("not rated", |r| r.label()),
                 priority: number(gap.priority),
-                factors: [f.maturity, f.evidence, f.exposure, f.criticality, f.risk, f.state].map(number).join(" × "),
+                factors: [f.maturity, f.evidence, f.exposure, f.criticality, f.risk, f.state, f.detection]
+                    .map(number)
+                    .join(" × "),
             }
         })
         .collect()
@@ -97,10 +106,11 @@ pub fn step_lines(report: &GapReport, named: usize) -> Vec<StepLine> {
             kind: match step.kind {
                 CandidateKind::Mitigation => "ATLAS mitigation",
                 CandidateKind::Control => "Team control",
+                CandidateKind::Detection => "Team detection",
             },
             id: match step.kind {
                 CandidateKind::Mitigation => step.id.clone(),
-                CandidateKind::Control => format!("#{}", step.id),
+                CandidateKind::Control | CandidateKind::Detection => format!("#{}", step.id),
             },
             name: step.name.to_string(),
             closed: number(step.weighted_gap_closed),
@@ -116,6 +126,7 @@ pub fn step_lines(report: &GapReport, named: usize) -> Vec<StepLine> {
             closes_count: step.closes.len(),
             systems: step.systems.len(),
             coverage_after: percent(step.coverage_percent_after),
+            detection_after: percent(step.detection_percent_after),
             coverage_value: step.coverage_percent_after.unwrap_or(0.0),
         })
         .collect()

@@ -19,6 +19,8 @@ pub(crate) struct Fixture {
     pub controls: Vec<Control>,
     pub control_statuses: HashMap<String, StatusRecord>,
     pub acceptances: HashMap<String, Acceptance>,
+    pub detection_statuses: HashMap<String, crate::domain::records::DetectionRecord>,
+    pub detections: Vec<crate::domain::records::Detection>,
 }
 
 fn system(id: i64, name: &str, exposure: Exposure, criticality: Rating) -> System {
@@ -65,6 +67,8 @@ impl Fixture {
             controls: Vec::new(),
             control_statuses: HashMap::new(),
             acceptances: HashMap::new(),
+            detection_statuses: HashMap::new(),
+            detections: Vec::new(),
         }
     }
 
@@ -164,6 +168,8 @@ impl Fixture {
             controls: &self.controls,
             control_statuses: &self.control_statuses,
             acceptances: &self.acceptances,
+            detection_statuses: &self.detection_statuses,
+            detections: &self.detections,
             decisions: None,
             coverage: None,
         }

@@ -57,7 +57,14 @@ pub fn render(report: &GapReport) -> String {
     );
 
     out.push_str("## Summary\n\n");
-    let _ = writeln!(out, "- Coverage: **{}**", percent(report.overall.coverage_percent));
+    let _ = writeln!(out, "- Coverage (prevented): **{}**", percent(report.overall.coverage_percent));
+    let _ = writeln!(out, "- Detected: **{}**", percent(report.detection.detection_percent));
+    let _ = writeln!(
+        out,
+        "- Neither prevented nor detected: **{}** ({} techniques)",
+        percent(report.detection.neither_percent),
+        report.detection.counts.neither
+    );
     let _ = writeln!(out, "- Assessed: {}", percent(report.overall.assessed_percent));
     let _ = writeln!(out, "- Open gaps: {} (weighted gap {})", report.open_gaps, number(report.weighted_gap));
     if team {
@@ -79,7 +86,18 @@ pub fn render(report: &GapReport) -> String {
         out.push_str("## Systems\n\n");
         table(
             &mut out,
-            &["System", "Exposure", "Criticality", "Release", ">Coverage", ">Assessed", ">Open gaps", ">Weighted gap"],
+            &[
+                "System",
+                "Exposure",
+                "Criticality",
+                "Release",
+                ">Coverage",
+                ">Detected",
+                ">Neither",
+                ">Assessed",
+                ">Open gaps",
+                ">Weighted gap",
+            ],
             report.systems.iter().map(|s| {
                 vec![
                     escape(&s.name),
@@ -87,6 +105,8 @@ pub fn render(report: &GapReport) -> String {
                     s.criticality.label().into(),
                     escape(&s.framework_version),
                     percent(s.coverage.coverage_percent),
+                    percent(s.detection.detection_percent),
+                    percent(s.detection.neither_percent),
                     percent(s.coverage.assessed_percent),
                     s.open_gaps.to_string(),
                     number(s.weighted_gap),
@@ -152,7 +172,7 @@ pub fn render(report: &GapReport) -> String {
         if team {
             header.push("System");
         }
-        header.extend(["Technique", "State", "Maturity", ">Case studies", "Risk", ">Priority"]);
+        header.extend(["Technique", "State", "Detection", "Maturity", ">Case studies", "Risk", ">Priority"]);
         table(
             &mut out,
             &header,
@@ -164,6 +184,7 @@ pub fn render(report: &GapReport) -> String {
                 row.extend([
                     format!("`{}` {}", g.technique_id, escape(&g.name)),
                     format!("{} {}", g.state.symbol(), g.state.label()),
+                    format!("{} {}", g.combined.symbol(), g.detection),
                     g.maturity.to_string(),
                     g.case_studies.to_string(),
                     g.risk.to_string(),
@@ -192,7 +213,7 @@ pub fn render(report: &GapReport) -> String {
     } else {
         table(
             &mut out,
-            &[">Step", "Implement", ">Weighted gap closed", "Gaps it closes", ">Coverage after"],
+            &[">Step", "Implement", ">Weighted gap closed", "Gaps it closes", ">Coverage after", ">Detected after"],
             display::step_lines(report, usize::MAX).into_iter().map(|s| {
                 let what = format!("{} `{}` {}", s.kind, s.id, escape(&s.name));
                 let closes: Vec<String> = s
@@ -206,7 +227,7 @@ pub fn render(report: &GapReport) -> String {
                         }
                     })
                     .collect();
-                vec![s.rank.to_string(), what, s.closed, closes.join(", "), s.coverage_after]
+                vec![s.rank.to_string(), what, s.closed, closes.join(", "), s.coverage_after, s.detection_after]
             }),
         );
     }

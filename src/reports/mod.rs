@@ -25,14 +25,15 @@ use utoipa::ToSchema;
 use crate::atlas::Framework;
 use crate::atlas::model::CaseStudyKind;
 use crate::domain::coverage::{
-    CoverageFigures, CoverageReport, CoverageState, Decisions, StateCounts, SystemCoverage, TacticCoverage,
+    self, CombinedCounts, CombinedState, CoverageFigures, CoverageReport, CoverageState, Decisions, DetectionFigures,
+    StateCounts, SystemCoverage, TacticCoverage,
 };
 use crate::domain::gaps::{
-    self, AssessedSystem, CaseStudyCoverage, CaseStudyLens, ControlRef, HeatMap, PriorityWeights, RankedGap,
-    Recommendations, SystemProfile, WeightRow,
+    self, AssessedSystem, CaseStudyCoverage, CaseStudyLens, ControlRef, DetectionRef, HeatMap, PriorityWeights,
+    RankedGap, Recommendations, SystemProfile, WeightRow,
 };
-use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord, System};
-use crate::domain::{Applicability, Exposure, ImplementationStatus, Rating, format_date};
+use crate::domain::records::{Acceptance, Assessment, Control, Detection, DetectionRecord, StatusRecord, System};
+use crate::domain::{Applicability, Confidence, DetectionStatus, Exposure, ImplementationStatus, Rating, format_date};
 
 /// Everything recorded about one system, borrowed: what a system snapshot
 /// holds, with its computed coverage when the caller has it.
@@ -46,6 +47,10 @@ pub struct SystemSource<'a> {
     /// Keyed by the control's numeric ID as text.
     pub control_statuses: &'a HashMap<String, StatusRecord>,
     pub acceptances: &'a HashMap<String, Acceptance>,
+    /// How each technique is detected, by technique ID.
+    pub detection_statuses: &'a HashMap<String, DetectionRecord>,
+    /// The team's detections.
+    pub detections: &'a [Detection],
     /// The rows above translated for the coverage rules, when the caller
     /// keeps them (a snapshot does); else they are translated here.
     pub decisions: Option<&'a Decisions>,
@@ -67,17 +72,30 @@ impl<'a> SystemSource<'a> {
             framework: self.framework,
             decisions: match self.decisions {
                 Some(decisions) => Cow::Borrowed(decisions),
-                None => Cow::Owned(Decisions::from_records(
-                    self.assessments.values(),
-                    self.mitigation_statuses.values(),
-                    self.controls,
-                    self.control_statuses,
-                    self.acceptances.values(),
-                )),
+                None => Cow::Owned(
+                    Decisions::from_records(
+                        self.assessments.values(),
+                        self.mitigation_statuses.values(),
+                        self.controls,
+                        self.control_statuses,
+                        self.acceptances.values(),
+                    )
+                    .with_detections(self.detection_statuses.values()),
+                ),
             },
             coverage: self.coverage.filter(|(_, day)| *day == today).map(|(coverage, _)| coverage),
             controls: self.controls.iter().map(|c| ControlRef { id: c.id, name: &c.name }).collect(),
+            detections: self
+                .detections
+                .iter()
+                .map(|d| DetectionRef { id: d.id, name: &d.name, techniques: &d.techniques })
+                .collect(),
         }
+    }
+
+    /// How a technique is detected (`none` when nothing is recorded).
+    fn detection(&self, technique: &str) -> Option<&'a DetectionRecord> {
+        self.detection_statuses.get(technique)
     }
 
     fn applicability(&self, technique: &str) -> Applicability {
@@ -171,6 +189,13 @@ pub struct TechniqueRow<'a> {
     pub acceptance_until: Option<time::Date>,
     /// The gap's priority; null when the technique is not a gap.
     pub priority: Option<f64>,
+    /// How the SOC detects it on the system.
+    pub detection: DetectionStatus,
+    pub detection_confidence: Option<Confidence>,
+    /// Prevention and detection together.
+    pub combined: CombinedState,
+    /// The team's detections mapped to it, by name.
+    pub detections: Vec<&'a str>,
 }
 
 /// One system's part of a report.
@@ -185,6 +210,8 @@ pub struct SystemReport<'a> {
     pub criticality: Rating,
     pub framework_version: String,
     pub coverage: CoverageFigures,
+    /// Prevention and detection together.
+    pub detection: DetectionFigures,
     /// In matrix order; a technique counts under each of its tactics.
     pub tactics: Vec<TacticCoverage>,
     pub open_gaps: usize,
@@ -210,6 +237,8 @@ pub struct GapReport<'a> {
     pub formula: String,
     /// Every system's counts added up.
     pub overall: CoverageFigures,
+    /// Every system's prevention and detection added up.
+    pub detection: DetectionFigures,
     pub open_gaps: usize,
     pub weighted_gap: f64,
     pub systems: Vec<SystemReport<'a>>,
@@ -309,6 +338,7 @@ fn build<'a>(
             criticality: source.system.criticality,
             framework_version: source.framework.version().to_string(),
             coverage: CoverageFigures::from(analysis.coverage.overall),
+            detection: DetectionFigures::from(analysis.coverage.combined),
             tactics: CoverageReport::new(source.system.id, source.framework, &analysis.coverage).tactics,
             open_gaps: analysis.coverage.overall.open_gaps(),
             weighted_gap: analysis.weighted_gap(),
@@ -316,6 +346,10 @@ fn build<'a>(
             case_studies,
         })
         .collect();
+    let mut combined = CombinedCounts::default();
+    for analysis in &analyses {
+        combined.merge(&analysis.coverage.combined);
+    }
     // Last: the portfolio takes the analyses over (their gaps move into its ranking).
     let portfolio = gaps::portfolio(&inputs, analyses);
 
@@ -334,6 +368,7 @@ fn build<'a>(
         weight_table: options.weights.table(),
         formula: gaps::FORMULA.to_string(),
         overall: CoverageFigures::from(portfolio.counts),
+        detection: DetectionFigures::from(combined),
         open_gaps: portfolio.counts.open_gaps(),
         weighted_gap: portfolio.systems.iter().map(|s| s.weighted_gap).sum(),
         systems,
@@ -392,6 +427,12 @@ fn technique_rows<'a>(
             }
         }
     }
+    let mut detections_by_technique: HashMap<&str, Vec<&'a str>> = HashMap::new();
+    for detection in source.detections {
+        for technique in &detection.techniques {
+            detections_by_technique.entry(technique.as_str()).or_default().push(&detection.name);
+        }
+    }
     framework
         .techniques()
         .iter()
@@ -421,6 +462,13 @@ fn technique_rows<'a>(
                 controls: controls_by_technique.get(id).cloned().unwrap_or_default(),
                 acceptance_until: source.acceptances.get(id).map(|a| a.expires_on),
                 priority: state.is_gap().then_some(priority),
+                detection: source.detection(id).map_or(DetectionStatus::None, |d| d.status),
+                detection_confidence: source.detection(id).and_then(|d| d.confidence),
+                combined: coverage::combined_state(
+                    state,
+                    source.detection(id).map_or(DetectionStatus::None, |d| d.status),
+                ),
+                detections: detections_by_technique.get(id).cloned().unwrap_or_default(),
             }
         })
         .collect()
@@ -477,19 +525,23 @@ pub enum ReportFormat {
     Navigator,
     /// A zip of Navigator layers: one per system, and a team's aggregate.
     NavigatorZip,
+    /// One Navigator layer scored by detection status: a system's, or a team's aggregate.
+    NavigatorDetection,
 }
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 6] = [
+    pub const ALL: [ReportFormat; 7] = [
         ReportFormat::Html,
         ReportFormat::Markdown,
         ReportFormat::Csv,
         ReportFormat::Json,
         ReportFormat::Navigator,
         ReportFormat::NavigatorZip,
+        ReportFormat::NavigatorDetection,
     ];
 
-    /// Accepts `html`, `md` or `markdown`, `csv`, `json`, `navigator`, `navigator-zip` (any case).
+    /// Accepts `html`, `md` or `markdown`, `csv`, `json`, `navigator`, `navigator-zip`,
+    /// `navigator-detection` (any case).
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "html" => Ok(ReportFormat::Html),
@@ -498,8 +550,9 @@ impl ReportFormat {
             "json" => Ok(ReportFormat::Json),
             "navigator" => Ok(ReportFormat::Navigator),
             "navigator-zip" => Ok(ReportFormat::NavigatorZip),
+            "navigator-detection" => Ok(ReportFormat::NavigatorDetection),
             other => Err(format!(
-                "`{}` is not one of html, md, csv, json, navigator, navigator-zip",
+                "`{}` is not one of html, md, csv, json, navigator, navigator-zip, navigator-detection",
                 other.chars().take(40).collect::<String>()
             )),
         }
@@ -514,6 +567,7 @@ impl ReportFormat {
             ReportFormat::Json => "json",
             ReportFormat::Navigator => "navigator",
             ReportFormat::NavigatorZip => "navigator-zip",
+            ReportFormat::NavigatorDetection => "navigator-detection",
         }
     }
 
@@ -522,14 +576,21 @@ impl ReportFormat {
             ReportFormat::Html => "text/html; charset=utf-8",
             ReportFormat::Markdown => "text/markdown; charset=utf-8",
             ReportFormat::Csv => "text/csv; charset=utf-8",
-            ReportFormat::Json | ReportFormat::Navigator => "application/json",
+            ReportFormat::Json | ReportFormat::Navigator | ReportFormat::NavigatorDetection => "application/json",
             ReportFormat::NavigatorZip => "application/zip",
         }
     }
 
     /// True for the formats written from the per-technique rows.
     pub fn uses_technique_rows(self) -> bool {
-        matches!(self, ReportFormat::Csv | ReportFormat::Json | ReportFormat::Navigator | ReportFormat::NavigatorZip)
+        matches!(
+            self,
+            ReportFormat::Csv
+                | ReportFormat::Json
+                | ReportFormat::Navigator
+                | ReportFormat::NavigatorZip
+                | ReportFormat::NavigatorDetection
+        )
     }
 
     /// File name suffix, e.g. for `Content-Disposition`.
@@ -541,6 +602,7 @@ impl ReportFormat {
             ReportFormat::Json => "json",
             ReportFormat::Navigator => "layer.json",
             ReportFormat::NavigatorZip => "layers.zip",
+            ReportFormat::NavigatorDetection => "detection.layer.json",
         }
     }
 }
@@ -573,7 +635,7 @@ pub fn render_with(
     layer_version: navigator::LayerVersion,
 ) -> Result<Vec<u8>, ReportError> {
     let rows_missing = report.systems.iter().any(|s| s.techniques.is_empty());
-    if rows_missing && matches!(format, ReportFormat::Csv | ReportFormat::Navigator | ReportFormat::NavigatorZip) {
+    if rows_missing && format != ReportFormat::Json && format.uses_technique_rows() {
         return Err(ReportError::NoTechniqueRows(format));
     }
     Ok(match format {
@@ -583,6 +645,7 @@ pub fn render_with(
         ReportFormat::Json => serde_json::to_vec_pretty(report)?,
         ReportFormat::Navigator => navigator::render(report, layer_version)?.into_bytes(),
         ReportFormat::NavigatorZip => navigator::render_zip(report, layer_version)?,
+        ReportFormat::NavigatorDetection => navigator::render_detection(report, layer_version)?.into_bytes(),
     })
 }
 
@@ -664,7 +727,7 @@ mod tests {
         let system = &report.systems[0];
         assert_eq!(system.techniques.len(), 170);
         assert_eq!(report.releases, vec!["2026.05"]);
-        assert_eq!(report.weight_table.len(), 20);
+        assert_eq!(report.weight_table.len(), 23);
         assert_eq!(report.open_gaps, report.gaps.len());
         assert!(!report.gaps.is_empty() && !report.recommendations.steps.is_empty());
         assert!(report.gaps.windows(2).all(|w| w[0].priority >= w[1].priority));

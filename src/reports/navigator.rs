@@ -28,6 +28,12 @@
 //! reading only. Numbers are written as the format's integers (`0`, not
 //! `0.0`), and `showSubtechniques` only on techniques that have sub-techniques.
 //!
+//! A detection layer ([`detection_layer`]) scores each applicable technique
+//! by how the SOC detects it instead: detected 100 (`#42a5f5`), partly
+//! detected 50 (`#ffca28`), detection planned 25 (`#ffab91`), not detected
+//! 0 (`#ef5350`); not applicable and not assessed techniques stay unscored.
+//! A team's detection layer averages the systems' scores.
+//!
 //! A Navigator opens one layer per file. A system's export is its layer; a
 //! team's is one aggregate layer ([`team_layer`]), or a zip holding the
 //! aggregate and one layer per system ([`render_zip`]). Layers are written
@@ -42,6 +48,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use super::{GapReport, SystemReport, state_colour};
+use crate::domain::DetectionStatus;
 use crate::domain::coverage::CoverageState;
 
 /// The newest layer format atlascope writes, and reads up to.
@@ -461,6 +468,122 @@ pub fn team_layer(report: &GapReport, version: LayerVersion) -> Layer {
     }
 }
 
+/// The score and colour of a technique in a detection layer; `None` when it is not scored.
+pub fn detection_score(state: CoverageState, detection: DetectionStatus) -> Option<(f64, &'static str)> {
+    if matches!(state, CoverageState::NotApplicable | CoverageState::NotAssessed) {
+        return None;
+    }
+    Some(match detection {
+        DetectionStatus::Detected => (100.0, "#42a5f5"),
+        DetectionStatus::Partial => (50.0, "#ffca28"),
+        DetectionStatus::Planned => (25.0, "#ffab91"),
+        DetectionStatus::None => (0.0, "#ef5350"),
+    })
+}
+
+/// A technique of a detection layer: its parent, its tactics, its systems' scores and what each says.
+type Scored<'r> = (Option<&'r str>, &'r [String], Vec<f64>, Vec<String>);
+
+/// The detection layer of one system (see the module documentation), or
+/// of a team: each technique's average detection score over the systems
+/// where it applies.
+pub fn detection_layer(report: &GapReport, systems: &[SystemReport], version: LayerVersion) -> Layer {
+    let shortnames = shortnames(report);
+    let mut order: Vec<&str> = Vec::new();
+    let mut seen: HashMap<&str, Scored> = HashMap::new();
+    let mut parents: HashSet<&str> = HashSet::new();
+    for system in systems {
+        for row in &system.techniques {
+            if let Some(parent) = row.parent {
+                parents.insert(parent);
+            }
+            let slot = seen.entry(row.technique_id).or_insert_with(|| {
+                order.push(row.technique_id);
+                (row.parent, row.tactics, Vec::new(), Vec::new())
+            });
+            if let Some((score, _)) = detection_score(row.state, row.detection) {
+                slot.2.push(score);
+                let named = if row.detections.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", row.detections.join(", "))
+                };
+                slot.3.push(format!("{}: {}{named}", system.name, row.detection.label()));
+            }
+        }
+    }
+    let single = systems.len() == 1;
+    let mut techniques = Vec::new();
+    for id in order {
+        let (parent, tactics, scores, notes) = &seen[id];
+        let score = (!scores.is_empty()).then(|| (scores.iter().sum::<f64>() / scores.len() as f64).round());
+        let colour = match (single, score) {
+            (true, Some(score)) => DetectionStatus::ALL
+                .iter()
+                .filter_map(|d| detection_score(CoverageState::Gap, *d))
+                .find(|(s, _)| *s == score)
+                .map(|(_, c)| c.to_string()),
+            _ => None,
+        };
+        let entry = LayerTechnique {
+            technique_id: id.to_string(),
+            tactic: None,
+            score,
+            color: colour,
+            comment: (!notes.is_empty()).then(|| notes.join("; ")),
+            enabled: None,
+            metadata: Vec::new(),
+            show_subtechniques: None,
+        };
+        place(entry, *parent, tactics, parents.contains(id), &shortnames, &mut techniques);
+    }
+    let (name, release) = match systems {
+        [system] => (system.name.clone(), system.framework_version.clone()),
+        _ => (
+            match &report.scope {
+                super::ReportScope::Team { team_name, .. } => format!("{team_name} (all systems)"),
+                super::ReportScope::System { .. } => "systems".into(),
+            },
+            systems.first().map(|s| s.framework_version.clone()).unwrap_or_default(),
+        ),
+    };
+    Layer {
+        name: format!("atlascope detection: {name}"),
+        versions: Some(versions(version)),
+        domain: DOMAIN.to_string(),
+        description: format!(
+            "How the SOC detects each applicable ATLAS technique of {name} on {}, exported by atlascope. \
+             Scores: detected 100, partly detected 50, detection planned 25, not detected 0; not applicable and \
+             not assessed are unscored{}.",
+            report.generated_on,
+            if single { "" } else { "; a team's score is the average over its systems" }
+        ),
+        techniques,
+        gradient: Some(Gradient {
+            colors: vec!["#ef5350".into(), "#ffca28".into(), "#42a5f5".into()],
+            min_value: 0.0,
+            max_value: 100.0,
+        }),
+        legend_items: DetectionStatus::ALL
+            .iter()
+            .rev()
+            .filter_map(|d| detection_score(CoverageState::Gap, *d).map(|(_, c)| (d, c)))
+            .map(|(d, c)| LegendItem { label: d.label().to_string(), color: c.to_string() })
+            .collect(),
+        metadata: vec![
+            Metadata::new(RELEASE_METADATA, release),
+            Metadata::new("dimension", "detection"),
+            Metadata::new(GENERATOR_METADATA, GENERATOR),
+            Metadata::new("exported_on", report.generated_on.clone()),
+        ],
+    }
+}
+
+/// The report's detection layer: a system's, or a team's aggregate.
+pub fn render_detection(report: &GapReport, version: LayerVersion) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(&detection_layer(report, &report.systems, version))
+}
+
 /// The report as one Navigator layer: a system's layer, or a team's aggregate layer.
 pub fn render(report: &GapReport, version: LayerVersion) -> Result<String, serde_json::Error> {
     let layer = match (report.is_team(), report.systems.as_slice()) {
@@ -504,6 +627,8 @@ pub fn render_zip(report: &GapReport, version: LayerVersion) -> Result<Vec<u8>, 
     }
     for system in &report.systems {
         add(&mut zip, system.name.clone(), &layer(report, system, version))?;
+        let detection = detection_layer(report, std::slice::from_ref(system), version);
+        add(&mut zip, format!("{} detection", system.name), &detection)?;
     }
     Ok(zip.finish()?.into_inner())
 }
@@ -599,7 +724,7 @@ mod tests {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip archive");
         let mut names: Vec<String> = archive.file_names().map(|n| n.expect("a name").into_owned()).collect();
         names.sort();
-        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names.len(), 5, "the aggregate, and each system's prevention and detection layers: {names:?}");
         for name in names {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut archive.by_name(&name).expect("a file"), &mut text).expect("UTF-8");

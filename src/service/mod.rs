@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod controls;
 pub mod deadlines;
 pub mod decisions;
+pub mod detections;
 pub mod digest;
 pub mod reports;
 pub mod snapshot;

@@ -218,6 +218,8 @@ impl Snapshot {
             controls: &self.controls,
             control_statuses: &self.control_statuses,
             acceptances: &self.acceptances,
+            detection_statuses: &self.detection_statuses,
+            detections: &self.detections,
             decisions: Some(&self.decisions),
             coverage: Some((&self.coverage, self.computed_on)),
         }

@@ -20,7 +20,7 @@ use yaml_serde::Value;
 pub use tags::{TechniqueRef, technique_ref};
 
 /// Most bytes read in one import, a zip's unpacked entries counted.
-pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_UPLOAD_BYTES: usize = 8 * 1024 * 1024;
 /// Most files in one import.
 pub const MAX_FILES: usize = 5_000;
 /// Most rules in one import.
@@ -120,6 +120,10 @@ pub fn read(files: Vec<RuleFile>) -> Result<ReadRules, Refused> {
         if read.rules.len() > MAX_RULES {
             return Err(Refused(format!("more than {MAX_RULES} rules in one import")));
         }
+    }
+    if read.rules.is_empty() {
+        let first = read.skipped.first().map(|s| format!(" ({}: {})", s.at, s.reason)).unwrap_or_default();
+        return Err(Refused(format!("no rule was found: no document has both an `id` and a `title`{first}")));
     }
     check_unique_ids(&read.rules)?;
     Ok(read)
@@ -484,14 +488,22 @@ mod tests {
 
     #[test]
     fn documents_without_id_or_title_and_rule_collections_are_skipped() {
-        let text = "title: no id\n---\nid: x\n---\naction: global\ntitle: t\nid: y\n---\n- a list\n";
+        let text =
+            "title: no id\n---\nid: x\n---\naction: global\ntitle: t\nid: y\n---\n- a list\n---\ntitle: r\nid: r\n";
         let read = read(vec![RuleFile { name: "odd.yml".into(), bytes: text.into() }]).unwrap();
-        assert!(read.rules.is_empty());
+        assert_eq!(read.rules.len(), 1);
         let reasons: Vec<&str> = read.skipped.iter().map(|s| s.reason.as_str()).collect();
         assert_eq!(reasons.len(), 4, "{reasons:?}");
         assert_eq!(reasons[0], "the rule lacks an `id`");
         assert!(reasons[2].contains("collections"), "{reasons:?}");
         assert_eq!(read.skipped[3].at, "odd.yml line 9");
+    }
+
+    #[test]
+    fn an_upload_without_any_rule_is_refused() {
+        let error = read(vec![RuleFile { name: "x.yml".into(), bytes: b"{}\n".to_vec() }]).unwrap_err();
+        assert!(error.0.starts_with("no rule was found"), "{error}");
+        assert!(error.0.contains("x.yml line 1"), "{error}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod account;
 mod actor;
 pub mod assets;
 mod auth;
+mod detections;
 mod digest;
 mod filters;
 mod framework;
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(viewer::router())
         .merge(trend::router())
         .merge(digest::router())
+        .merge(detections::router())
 }
 
 /// What the page layout needs on every page: assets, the release switcher

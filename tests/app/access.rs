@@ -91,6 +91,8 @@ async fn cast(app: &TestApp) -> Cast {
     assert_eq!(system.status, StatusCode::SEE_OTHER);
     let control = app.post_form("/teams/1/controls", "name=Filter&techniques=AML.T0051").await;
     assert_eq!(control.status, StatusCode::SEE_OTHER);
+    let detection = app.post_form("/teams/1/detections", "name=Watch&techniques=AML.T0051").await;
+    assert_eq!(detection.status, StatusCode::SEE_OTHER);
     Cast {
         viewer: app.member("vera", 1, Some(Role::Viewer)).await,
         editor: app.member("eddie", 1, Some(Role::Editor)).await,

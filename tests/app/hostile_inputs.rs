@@ -139,6 +139,8 @@ fn import_previews_refuse_hostile_files_quickly_and_without_panics() {
         controls: &[],
         control_statuses: &statuses,
         acceptances: &acceptances,
+        detection_statuses: &HashMap::new(),
+        detections: &[],
         decisions: None,
         coverage: None,
     };

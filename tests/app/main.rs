@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod conformance;
 mod contract;
+mod detections;
 mod helpers;
 mod hostile_inputs;
 mod http_api;

@@ -410,7 +410,10 @@ async fn axe_finds_no_serious_violation_on_the_matrix_the_workshop_and_the_gap_r
     for (page, path) in [
         ("matrix", "/frameworks/2026.05".to_string()),
         ("workshop", system.clone()),
+        ("workshop, detection view", format!("{system}?view=detection")),
+        ("workshop, combined view", format!("{system}?view=combined")),
         ("gap report", format!("{system}/gaps")),
+        ("detections", "/teams/1/detections".to_string()),
         ("history", format!("{system}/history")),
         ("team overview", "/teams/1/overview".to_string()),
         ("team", "/teams/1".to_string()),
@@ -444,6 +447,53 @@ async fn axe_finds_no_serious_violation_on_the_matrix_the_workshop_and_the_gap_r
     );
     found.extend(serious_violations(&browser).await.into_iter().map(|v| format!("cards, presenter: {v}")));
     assert!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
+    browser.close().await.expect("close");
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matrix_switches_between_prevention_detection_and_both_by_keyboard() {
+    let Some(driver) = start_driver().await else { return };
+    let app = TestApp::spawn().await;
+    let system = assessed_system(&app).await;
+    let detected =
+        app.post_form(&format!("{system}/techniques/AML.T0051/detection"), "detection_status=detected&version=0").await;
+    assert!(detected.status.is_redirection(), "{}", detected.body);
+    let browser = open_browser_sized(&driver, "views", (1024, 768)).await;
+    sign_in(&browser, &app.base, ADMIN, ADMIN_PASSWORD).await;
+    browser.goto(&format!("{}{system}", app.base)).await.expect("workshop");
+    // What the T0051 cell shows: the text of its visible badges.
+    let shown = || async {
+        let found = script(
+            &browser,
+            "return Array.from(document.querySelectorAll('a.wlink[data-technique=\"AML.T0051\"] ~ .wstate .badge'))\
+               .filter(b => getComputedStyle(b).display !== 'none').map(b => b.textContent.trim()).join(' | ')",
+        )
+        .await;
+        found.as_str().unwrap_or_default().to_string()
+    };
+    assert!(shown().await.contains("Gap"), "prevention by default: {}", shown().await);
+    for (link, expected) in [("Detection", "Detected"), ("Both", "Detected only"), ("Prevention", "Gap")] {
+        // Reach the view link by keyboard and follow it with Enter.
+        let target = browser
+            .find(Locator::XPath(&format!("//nav[@class='view-switch']/a[normalize-space()='{link}']")))
+            .await
+            .expect("the view link");
+        browser
+            .execute("arguments[0].focus()", vec![serde_json::to_value(&target).expect("an element")])
+            .await
+            .expect("focus");
+        browser.active_element().await.expect("focused").send_keys(&Key::Enter.to_string()).await.expect("Enter");
+        eventually(&format!("the {link} view"), || async {
+            script(&browser, "return document.querySelector('.view-switch a[aria-current=\"true\"]')?.textContent")
+                .await
+                == json!(link)
+        })
+        .await;
+        let text = shown().await;
+        assert!(text.contains(expected), "{link}: {text}");
+        assert!(!text.contains('|'), "{link}: one badge per cell, the view's: {text}");
+    }
     browser.close().await.expect("close");
     drop(driver);
 }

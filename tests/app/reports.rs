@@ -99,7 +99,7 @@ async fn a_system_report_comes_in_every_format_with_a_file_name() {
     assert_eq!(report["scope"]["kind"], "system");
     assert_eq!(report["systems"][0]["name"], "Support Chatbot");
     assert_eq!(report["systems"][0]["techniques"].as_array().expect("rows").len(), 170);
-    assert_eq!(report["weight_table"].as_array().expect("weights").len(), 20);
+    assert_eq!(report["weight_table"].as_array().expect("weights").len(), 23);
     assert!(report["formula"].as_str().expect("formula").contains("maturity × evidence"));
     let gaps = report["gaps"].as_array().expect("gaps");
     assert_eq!(gaps.len(), report["open_gaps"].as_u64().expect("count") as usize);
@@ -603,7 +603,7 @@ fn atlascope(app: &TestApp, args: &[&str], token: Option<&str>) -> (bool, String
 }
 
 /// Runs the binary on the app's data directory; its exit code and output.
-fn atlascope_exit(app: &TestApp, args: &[&str], token: Option<&str>) -> (Option<i32>, String, String) {
+pub(crate) fn atlascope_exit(app: &TestApp, args: &[&str], token: Option<&str>) -> (Option<i32>, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_atlascope"));
     command.arg("--data-dir").arg(&app.data_dir).args(args).env("RUST_LOG", "warn").env_remove("ATLASCOPE_TOKEN");
     if let Some(token) = token {
@@ -762,6 +762,8 @@ async fn every_exported_layer_opens_in_mitreattack_python_as_written() {
         ("system-4.5.json", format!("/api/v1/systems/{system}/gaps?format=navigator")),
         ("system-4.3.json", format!("/api/v1/systems/{system}/gaps?format=navigator&layer_version=4.3")),
         ("team.json", "/api/v1/teams/1/gaps?format=navigator".to_string()),
+        ("system-detection.json", format!("/api/v1/systems/{system}/gaps?format=navigator-detection")),
+        ("team-detection.json", "/api/v1/teams/1/gaps?format=navigator-detection".to_string()),
     ] {
         let reply = app.get(&path).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
@@ -769,7 +771,7 @@ async fn every_exported_layer_opens_in_mitreattack_python_as_written() {
     }
     let zip = app.get("/api/v1/teams/1/gaps?format=navigator-zip").await;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.bytes.clone())).expect("a zip");
-    assert_eq!(archive.len(), 3, "the aggregate and one layer per system");
+    assert_eq!(archive.len(), 5, "the aggregate, and a prevention and a detection layer per system");
     for index in 0..archive.len() {
         let mut member = archive.by_index(index).expect("a member");
         let mut bytes = Vec::new();

@@ -36,7 +36,10 @@ async fn assessing_without_javascript_redirects_and_records_the_history() {
     assert_eq!(named.status, StatusCode::SEE_OTHER);
     assert_eq!(named.header("location"), format!("{system}/techniques/AML.T0051"));
     let item = app.get(&format!("{system}/techniques/AML.T0051")).await;
-    assert!(item.body.contains(r#"class="badge s-gap""#), "applies, ATLAS mitigations exist, none started");
+    assert!(
+        item.body.contains(r#"class="badge s-gap v-prevention""#),
+        "applies, ATLAS mitigations exist, none started"
+    );
     assert!(
         item.body
             .contains("<strong>ana.lyst</strong>: AML.T0051 LLM Prompt Injection: applicability: unknown → applies"),
@@ -62,12 +65,12 @@ async fn htmx_saves_return_the_panel_with_undo() {
         app.post_htmx(&format!("{system}/techniques/AML.T0051.001"), "applicability=not_applicable&version=0").await;
     assert_eq!(saved.status, StatusCode::OK);
     assert!(!saved.body.contains("<html"), "a fragment");
-    assert!(saved.body.contains(r#"class="badge s-not_applicable""#));
+    assert!(saved.body.contains(r#"class="badge s-not_applicable v-prevention""#));
     let undo_start = saved.body.find("/undo/").expect("an undo form");
     let entry: String = saved.body[undo_start + 6..].chars().take_while(|c| c.is_ascii_digit()).collect();
     let undone = app.post_htmx(&format!("{system}/undo/{entry}"), "technique=AML.T0051.001").await;
     assert_eq!(undone.status, StatusCode::OK);
-    assert!(undone.body.contains(r#"class="badge s-not_assessed""#), "back to the previous state");
+    assert!(undone.body.contains(r#"class="badge s-not_assessed v-prevention""#), "back to the previous state");
     assert!(undone.body.contains("undid change"));
 }
 

@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use super::priority::{PriorityFactors, PriorityWeights, SystemProfile};
 use crate::atlas::Framework;
 use crate::atlas::model::Maturity;
-use crate::domain::coverage::{self, CoverageState, Decisions, StateCounts, SystemCoverage};
-use crate::domain::{Exposure, Rating};
+use crate::domain::coverage::{self, CombinedState, CoverageState, Decisions, StateCounts, SystemCoverage};
+use crate::domain::{DetectionStatus, Exposure, Rating};
 
 /// A team control as recommendations name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,16 @@ pub struct AssessedSystem<'a> {
     /// The team's controls, in the order of `decisions.controls` (a control
     /// without an entry here is never recommended).
     pub controls: Vec<ControlRef<'a>>,
+    /// The team's detections, which recommendations may propose deploying.
+    pub detections: Vec<DetectionRef<'a>>,
+}
+
+/// A team detection as recommendations see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectionRef<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub techniques: &'a [String],
 }
 
 /// One open gap with its priority (borrowing the technique's facts from the release).
@@ -50,6 +60,10 @@ pub struct RankedGap<'a> {
     /// Tactic IDs, in the release's order for the technique.
     pub tactics: &'a [String],
     pub state: CoverageState,
+    /// How the SOC detects it.
+    pub detection: DetectionStatus,
+    /// Prevention and detection together: gaps neither prevented nor detected rank first.
+    pub combined: CombinedState,
     pub maturity: Option<Maturity>,
     /// ATLAS case studies using the technique.
     pub case_studies: usize,
@@ -65,6 +79,10 @@ pub struct SystemAnalysis<'a> {
     pub gaps: Vec<RankedGap<'a>>,
     /// Each technique's priority, in the release's technique order (0 when it is not a gap).
     pub priorities: Vec<f64>,
+    /// The same without the detection factor: what each gap weighs undetected.
+    pub undetected_priorities: Vec<f64>,
+    /// The detection factor of a detected gap, for recommendations.
+    pub detected_factor: f64,
 }
 
 impl SystemAnalysis<'_> {
@@ -74,9 +92,15 @@ impl SystemAnalysis<'_> {
     }
 }
 
-/// Ranks by priority, highest first; the sort is stable, so ties keep input order.
+/// Ranks gaps neither prevented nor detected first, then by priority,
+/// highest first; the sort is stable, so ties keep input order.
 pub(super) fn rank(gaps: &mut [RankedGap<'_>]) {
-    gaps.sort_by(|a, b| b.priority.total_cmp(&a.priority));
+    gaps.sort_by(|a, b| seen(a).cmp(&seen(b)).then(b.priority.total_cmp(&a.priority)));
+}
+
+/// False for a gap nobody would see happen: those rank first.
+fn seen(gap: &RankedGap<'_>) -> bool {
+    gap.combined != CombinedState::Neither
 }
 
 /// Merges rankings (each highest priority first, as [`rank`] leaves them)
@@ -84,8 +108,8 @@ pub(super) fn rank(gaps: &mut [RankedGap<'_>]) {
 /// keep the order of the lists, then their order within a list. Each gap
 /// moves once, where a sort of the concatenation would move it many times.
 pub(super) fn merge_ranked(lists: Vec<Vec<RankedGap<'_>>>) -> Vec<RankedGap<'_>> {
-    /// A list's next gap: higher priority first, then the earlier list.
-    struct Head(f64, usize);
+    /// A list's next gap: unseen first, then higher priority, then the earlier list.
+    struct Head(bool, f64, usize);
     impl PartialEq for Head {
         fn eq(&self, other: &Self) -> bool {
             self.cmp(other) == std::cmp::Ordering::Equal
@@ -99,18 +123,18 @@ pub(super) fn merge_ranked(lists: Vec<Vec<RankedGap<'_>>>) -> Vec<RankedGap<'_>>
     }
     impl Ord for Head {
         fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-            self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+            other.0.cmp(&self.0).then(self.1.total_cmp(&other.1)).then(other.2.cmp(&self.2))
         }
     }
     let mut merged = Vec::with_capacity(lists.iter().map(Vec::len).sum());
     let mut lists: Vec<std::iter::Peekable<std::vec::IntoIter<RankedGap>>> =
         lists.into_iter().map(|l| l.into_iter().peekable()).collect();
     let mut heads: std::collections::BinaryHeap<Head> =
-        lists.iter_mut().enumerate().filter_map(|(i, l)| l.peek().map(|g| Head(g.priority, i))).collect();
-    while let Some(Head(_, i)) = heads.pop() {
+        lists.iter_mut().enumerate().filter_map(|(i, l)| l.peek().map(|g| Head(seen(g), g.priority, i))).collect();
+    while let Some(Head(_, _, i)) = heads.pop() {
         merged.extend(lists[i].next());
         if let Some(next) = lists[i].peek() {
-            heads.push(Head(next.priority, i));
+            heads.push(Head(seen(next), next.priority, i));
         }
     }
     merged
@@ -124,13 +148,20 @@ pub fn analyse<'a>(system: &AssessedSystem<'a>, weights: &PriorityWeights, today
         None => coverage::evaluate(framework, &system.decisions, today),
     };
     let mut priorities = vec![0.0; coverage.states.len()];
+    let mut undetected_priorities = vec![0.0; coverage.states.len()];
     let mut gaps: Vec<RankedGap> = Vec::with_capacity(coverage.overall.open_gaps());
-    let open =
-        framework.techniques().iter().zip(&coverage.states).zip(&mut priorities).filter(|((_, s), _)| s.is_gap());
-    for ((technique, &state), priority) in open {
+    let open = framework
+        .techniques()
+        .iter()
+        .zip(&coverage.states)
+        .zip(priorities.iter_mut().zip(&mut undetected_priorities))
+        .filter(|((_, s), _)| s.is_gap());
+    for ((technique, &state), (priority, undetected)) in open {
         let risk = system.decisions.risks.get(technique.id.as_str()).copied();
-        let factors = weights.factors(framework, technique, &system.profile, risk, state);
+        let detection = system.decisions.detection_of(&technique.id);
+        let factors = weights.factors(framework, technique, &system.profile, risk, state, detection);
         *priority = factors.product();
+        *undetected = factors.base();
         gaps.push(RankedGap {
             system_id: system.profile.id,
             system_name: system.profile.name,
@@ -140,6 +171,8 @@ pub fn analyse<'a>(system: &AssessedSystem<'a>, weights: &PriorityWeights, today
             parent_name: technique.parent.as_deref().and_then(|p| framework.technique(p)).map(|p| p.name.as_str()),
             tactics: &technique.tactics,
             state,
+            detection,
+            combined: coverage::combined_state(state, detection),
             maturity: technique.maturity,
             case_studies: framework.case_study_count(&technique.id),
             risk,
@@ -148,7 +181,7 @@ pub fn analyse<'a>(system: &AssessedSystem<'a>, weights: &PriorityWeights, today
         });
     }
     rank(&mut gaps);
-    SystemAnalysis { coverage, gaps, priorities }
+    SystemAnalysis { coverage, gaps, priorities, undetected_priorities, detected_factor: weights.detection_detected }
 }
 
 /// A tactic column of the heat map.

@@ -9,14 +9,16 @@
 //!
 //! A gap is a technique in state *gap*, *gap without known mitigation* or
 //! *partially covered* ([`CoverageState::is_gap`]): it applies, nothing
-//! implemented covers it and no running risk acceptance holds it.
+//! implemented covers it and no running risk acceptance holds it. Gaps
+//! neither prevented nor detected ([`crate::domain::coverage::CombinedState::Neither`]) rank first,
+//! whatever their priority; the rest follow, each group by priority.
 //!
 //! # Priority
 //!
 //! A gap's priority is a product of factors, roughly likelihood × impact:
 //!
 //! ```text
-//! priority = maturity × evidence × exposure × criticality × risk × state
+//! priority = maturity × evidence × exposure × criticality × risk × state × detection
 //! evidence = 1 + per_case_study × min(case studies using the technique, case_study_cap)
 //! ```
 //!
@@ -30,6 +32,7 @@
 //! | criticality (system) | critical 4 · high 3 · medium 2 · low 1 |
 //! | risk (team's rating of the technique) | critical 4 · high 3 · medium 2 · low 1 · not rated 2 (as medium) |
 //! | state | gap or gap without known mitigation 1 · partially covered 0.5 |
+//! | detection (SOC) | not detected or planned 1 · partly detected 0.75 · detected 0.5 |
 //!
 //! Every default is a small binary fraction, so scores are exact and ties are
 //! real ties. Ties rank in input order: systems as given, then techniques in
@@ -39,7 +42,10 @@
 //!
 //! Candidates are every ATLAS mitigation and every team control, on each
 //! selected system where it is not already `implemented` or marked
-//! `not_applicable`. Implementing a candidate sets its status to
+//! `not_applicable`, and every team detection on each system where a
+//! technique it maps to is not yet detected. Deploying a detection marks
+//! its techniques detected: a gap stays open, but its weight drops to the
+//! detected factor, and that drop is the detection's gain. Implementing a candidate sets its status to
 //! `implemented` on those systems; by the coverage rules each applicable
 //! technique it maps to becomes covered (accepted risks included, which moves
 //! the coverage percentage too). The gain of a candidate is the summed

@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 use crate::atlas::Framework;
 use crate::atlas::model::{Maturity, Technique};
 use crate::domain::coverage::CoverageState;
-use crate::domain::{Exposure, Rating};
+use crate::domain::{DetectionStatus, Exposure, Rating};
 
 /// The formula of [`PriorityWeights::factors`] and [`PriorityFactors::product`], as shown in reports.
-pub const FORMULA: &str = "priority = maturity × evidence × exposure × criticality × risk × state, \
+pub const FORMULA: &str = "priority = maturity × evidence × exposure × criticality × risk × state × detection, \
 where evidence = 1 + per_case_study × min(case studies using the technique, case_study_cap)";
 
 /// How much each factor weighs in a gap's priority (see the module
@@ -41,6 +41,20 @@ pub struct PriorityWeights {
     pub risk_unrated: f64,
     /// Factor of a partially covered technique (a full gap weighs 1).
     pub partial_factor: f64,
+    /// Factor of a gap the SOC partly detects (an undetected gap weighs 1).
+    #[serde(default = "partly_detected")]
+    pub detection_partial: f64,
+    /// Factor of a gap the SOC detects: still open, seen when it happens.
+    #[serde(default = "detected")]
+    pub detection_detected: f64,
+}
+
+fn partly_detected() -> f64 {
+    0.75
+}
+
+fn detected() -> f64 {
+    0.5
 }
 
 impl Default for PriorityWeights {
@@ -65,6 +79,8 @@ impl Default for PriorityWeights {
             risk_low: 1.0,
             risk_unrated: 2.0,
             partial_factor: 0.5,
+            detection_partial: partly_detected(),
+            detection_detected: detected(),
         }
     }
 }
@@ -86,10 +102,16 @@ pub struct PriorityFactors {
     pub criticality: f64,
     pub risk: f64,
     pub state: f64,
+    pub detection: f64,
 }
 
 impl PriorityFactors {
     pub fn product(&self) -> f64 {
+        self.base() * self.detection
+    }
+
+    /// The product without the detection factor: what the gap weighs while nobody detects it.
+    pub fn base(&self) -> f64 {
         self.maturity * self.evidence * self.exposure * self.criticality * self.risk * self.state
     }
 }
@@ -145,6 +167,16 @@ impl PriorityWeights {
         }
     }
 
+    /// 1 for a gap nobody detects (or only plans to), less for one the SOC
+    /// partly or fully detects.
+    pub fn detection(&self, status: DetectionStatus) -> f64 {
+        match status {
+            DetectionStatus::None | DetectionStatus::Planned => 1.0,
+            DetectionStatus::Partial => self.detection_partial,
+            DetectionStatus::Detected => self.detection_detected,
+        }
+    }
+
     /// The factors of a technique's priority on a system.
     pub fn factors(
         &self,
@@ -153,6 +185,7 @@ impl PriorityWeights {
         system: &SystemProfile<'_>,
         risk: Option<Rating>,
         state: CoverageState,
+        detection: DetectionStatus,
     ) -> PriorityFactors {
         PriorityFactors {
             maturity: self.maturity(technique.maturity),
@@ -161,6 +194,7 @@ impl PriorityWeights {
             criticality: self.criticality(system.criticality),
             risk: self.risk(risk),
             state: self.state(state),
+            detection: self.detection(detection),
         }
     }
 
@@ -192,6 +226,9 @@ impl PriorityWeights {
             row("risk", "not rated", self.risk_unrated),
             row("state", "gap, gap without known mitigation", 1.0),
             row("state", "partially covered", self.partial_factor),
+            row("detection", "not detected, planned", 1.0),
+            row("detection", "partly detected", self.detection_partial),
+            row("detection", "detected", self.detection_detected),
         ]
     }
 }

@@ -1,6 +1,6 @@
-//! Greedy recommendations: the ATLAS mitigations and team controls that
-//! close the most weighted gap, picked one at a time and ranked again after
-//! each pick.
+//! Greedy recommendations: the ATLAS mitigations, team controls and team
+//! detections that close the most weighted gap, picked one at a time and
+//! ranked again after each pick.
 
 use std::collections::HashMap;
 
@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use super::analysis::{AssessedSystem, SystemAnalysis};
 use crate::atlas::Framework;
-use crate::domain::coverage::{self, CoverageState, StateCounts};
-use crate::domain::{Applicability, ImplementationStatus};
+use crate::domain::coverage::{self, CombinedCounts, CoverageState, StateCounts};
+use crate::domain::{Applicability, DetectionStatus, ImplementationStatus};
 
 /// What kind of measure a recommendation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
@@ -20,6 +20,10 @@ pub enum CandidateKind {
     Mitigation,
     /// One of the team's own controls (`id` is its numeric ID).
     Control,
+    /// One of the team's detections, deployed where its techniques are not
+    /// yet detected (`id` is its numeric ID): the gap stays open but is
+    /// seen, so its weight drops by the detection factor.
+    Detection,
 }
 
 /// A gap a recommendation would close.
@@ -31,6 +35,8 @@ pub struct ClosedGap<'a> {
     pub technique_name: &'a str,
     /// Its state before the step.
     pub state: CoverageState,
+    /// The weighted gap the step takes away: the whole priority for a
+    /// prevention, the part the detection factor removes for a detection.
     pub priority: f64,
 }
 
@@ -52,6 +58,10 @@ pub struct RecommendationStep<'a> {
     /// States of the selected systems once this and every earlier step is implemented.
     pub counts_after: StateCounts,
     pub coverage_percent_after: Option<f64>,
+    /// Detected ÷ the coverage denominator once this and every earlier step is in place.
+    pub detection_percent_after: Option<f64>,
+    /// Gaps neither prevented nor detected left after this step.
+    pub neither_after: usize,
 }
 
 /// "The next mitigations that close the most risk".
@@ -61,6 +71,8 @@ pub struct Recommendations<'a> {
     pub limit: usize,
     pub counts_before: StateCounts,
     pub coverage_percent_before: Option<f64>,
+    pub detection_percent_before: Option<f64>,
+    pub neither_before: usize,
     pub weighted_gap_before: f64,
     pub steps: Vec<RecommendationStep<'a>>,
 }
@@ -74,6 +86,7 @@ pub const DEFAULT_RECOMMENDATIONS: usize = 5;
 pub(super) enum CandidateKey<'a> {
     Mitigation(&'a str),
     Control(i64),
+    Detection(i64),
 }
 
 /// Technique positions of one release, shared by every system assessed against it.
@@ -112,6 +125,7 @@ fn positions<'i>(position: &HashMap<&str, usize>, ids: impl Iterator<Item = &'i 
 enum Slot {
     Mitigation,
     Control(usize),
+    Detection,
 }
 
 struct Placement<'r> {
@@ -141,6 +155,18 @@ struct Working<'a, 'r> {
     control_positions: &'r [Vec<usize>],
     planned_mitigations: Vec<&'a str>,
     planned_controls: Vec<bool>,
+    /// Techniques detected, by the recorded decisions or the plan.
+    detected: Vec<bool>,
+    /// Priority of each gap were it not detected.
+    undetected: Vec<f64>,
+    detected_factor: f64,
+    /// Technique positions of each of the team's detections, in the order of `input.detections`.
+    detection_positions: &'r [Vec<usize>],
+}
+
+/// Technique positions of each of a system's detections, in the order of `detections`.
+fn detection_positions(input: &AssessedSystem, release: &ReleaseIndex) -> Vec<Vec<usize>> {
+    input.detections.iter().map(|d| positions(&release.position, d.techniques.iter().map(String::as_str))).collect()
 }
 
 /// Technique positions of each of a system's controls, in the order of `decisions.controls`.
@@ -158,7 +184,7 @@ impl<'a, 'r> Working<'a, 'r> {
         input: &'r AssessedSystem<'a>,
         (release, release_at): (&'r ReleaseIndex<'a>, usize),
         analysis: &SystemAnalysis,
-        control_positions: &'r [Vec<usize>],
+        (control_positions, detection_positions): (&'r [Vec<usize>], &'r [Vec<usize>]),
     ) -> Self {
         Working {
             input,
@@ -169,7 +195,24 @@ impl<'a, 'r> Working<'a, 'r> {
             control_positions,
             planned_mitigations: Vec::new(),
             planned_controls: vec![false; input.decisions.controls.len()],
+            detected: release
+                .framework
+                .techniques()
+                .iter()
+                .map(|t| input.decisions.detection_of(&t.id) == DetectionStatus::Detected)
+                .collect(),
+            undetected: analysis.undetected_priorities.clone(),
+            detected_factor: analysis.detected_factor,
+            detection_positions,
         }
+    }
+
+    /// The weighted gap detecting technique `t` would take away now.
+    fn detection_gain(&self, t: usize) -> f64 {
+        if !self.states[t].is_gap() || self.detected[t] {
+            return 0.0;
+        }
+        (self.priority[t] - self.undetected[t] * self.detected_factor).max(0.0)
     }
 
     /// The state of one technique under the recorded decisions plus the plan, by the coverage rules.
@@ -254,6 +297,19 @@ fn candidates<'a, 'r>(systems: &[Working<'a, 'r>], releases: &[ReleaseIndex<'a>]
             }
         }
     }
+    let mut detection_slots: HashMap<i64, usize> = HashMap::new();
+    for (s, work) in systems.iter().enumerate() {
+        for (i, detection) in work.input.detections.iter().enumerate() {
+            let techniques: &'r [usize] = &work.detection_positions[i];
+            if techniques.iter().all(|&t| work.detected[t]) {
+                continue;
+            }
+            let at = *detection_slots
+                .entry(detection.id)
+                .or_insert_with(|| slot(CandidateKey::Detection(detection.id), detection.name));
+            placements.push((at, Placement { system: s, slot: Slot::Detection, techniques }));
+        }
+    }
     for (at, placement) in placements {
         found[at].placements.push(placement);
     }
@@ -269,7 +325,13 @@ fn gain(candidate: &Candidate, systems: &[Working]) -> (f64, usize) {
     for placement in &candidate.placements {
         let work = &systems[placement.system];
         for &t in placement.techniques.iter() {
-            if work.states[t].is_gap() {
+            if matches!(placement.slot, Slot::Detection) {
+                let gain = work.detection_gain(t);
+                if gain > 0.0 {
+                    weight += gain;
+                    closed += 1;
+                }
+            } else if work.states[t].is_gap() {
                 weight += work.priority[t];
                 closed += 1;
             }
@@ -283,6 +345,18 @@ fn total_counts(systems: &[Working]) -> StateCounts {
     for work in systems {
         for &state in &work.states {
             counts.add(state);
+        }
+    }
+    counts
+}
+
+/// Prevention with detection over every system, as the plan leaves them.
+fn combined_counts(systems: &[Working]) -> CombinedCounts {
+    let mut counts = CombinedCounts::default();
+    for work in systems {
+        for (&state, &detected) in work.states.iter().zip(&work.detected) {
+            let detection = if detected { DetectionStatus::Detected } else { DetectionStatus::None };
+            counts.add(coverage::combined_state(state, detection));
         }
     }
     counts
@@ -315,17 +389,23 @@ pub fn recommend<'a>(
         .zip(&release_of)
         .map(|(system, &release)| control_positions(system, &releases[release]))
         .collect();
+    let detection_positions: Vec<Vec<Vec<usize>>> = systems
+        .iter()
+        .zip(&release_of)
+        .map(|(system, &release)| detection_positions(system, &releases[release]))
+        .collect();
     let mut working: Vec<Working> = systems
         .iter()
         .zip(analyses)
         .zip(&release_of)
-        .zip(&control_positions)
-        .map(|(((system, analysis), &release), controls)| {
-            Working::new(system, (&releases[release], release), analysis, controls)
+        .zip(control_positions.iter().zip(&detection_positions))
+        .map(|(((system, analysis), &release), (controls, detections))| {
+            Working::new(system, (&releases[release], release), analysis, (controls, detections))
         })
         .collect();
     let mut remaining = candidates(&working, &releases);
     let counts_before = total_counts(&working);
+    let combined_before = combined_counts(&working);
     let weighted_gap_before = analyses.iter().map(SystemAnalysis::weighted_gap).sum();
     let mut steps = Vec::new();
 
@@ -367,8 +447,29 @@ pub fn recommend<'a>(
             match (placement.slot, candidate.key) {
                 (Slot::Control(i), _) => work.planned_controls[i] = true,
                 (Slot::Mitigation, CandidateKey::Mitigation(id)) => work.planned_mitigations.push(id),
+                (Slot::Detection, _) => {
+                    on_systems.push(work.input.profile.id);
+                    for &t in placement.techniques.iter() {
+                        let gain = work.detection_gain(t);
+                        work.detected[t] = true;
+                        if gain <= 0.0 {
+                            continue;
+                        }
+                        work.priority[t] -= gain;
+                        let technique = &work.release.framework.techniques()[t];
+                        closes.push(ClosedGap {
+                            system_id: work.input.profile.id,
+                            system_name: work.input.profile.name,
+                            technique_id: &technique.id,
+                            technique_name: &technique.name,
+                            state: work.states[t],
+                            priority: gain,
+                        });
+                    }
+                    continue;
+                }
                 // Mitigation placements only ever belong to mitigation keys.
-                (Slot::Mitigation, CandidateKey::Control(_)) => continue,
+                (Slot::Mitigation, CandidateKey::Control(_) | CandidateKey::Detection(_)) => continue,
             }
             on_systems.push(work.input.profile.id);
             for &t in placement.techniques.iter() {
@@ -394,9 +495,11 @@ pub fn recommend<'a>(
         }
         closes.sort_by(|a, b| b.priority.total_cmp(&a.priority));
         let counts_after = total_counts(&working);
+        let combined_after = combined_counts(&working);
         let (kind, id) = match candidate.key {
             CandidateKey::Mitigation(id) => (CandidateKind::Mitigation, id.to_string()),
             CandidateKey::Control(id) => (CandidateKind::Control, id.to_string()),
+            CandidateKey::Detection(id) => (CandidateKind::Detection, id.to_string()),
         };
         steps.push(RecommendationStep {
             rank: steps.len() + 1,
@@ -407,6 +510,8 @@ pub fn recommend<'a>(
             closes,
             systems: on_systems,
             coverage_percent_after: counts_after.coverage_percent(),
+            detection_percent_after: combined_after.detection_percent(),
+            neither_after: combined_after.neither,
             counts_after,
         });
     }
@@ -414,6 +519,8 @@ pub fn recommend<'a>(
     Recommendations {
         limit,
         coverage_percent_before: counts_before.coverage_percent(),
+        detection_percent_before: combined_before.detection_percent(),
+        neither_before: combined_before.neither,
         counts_before,
         weighted_gap_before,
         steps,

@@ -144,6 +144,7 @@ pub(crate) fn system_a(framework: &Framework) -> AssessedSystem<'_> {
         decisions: Cow::Owned(decisions),
         coverage: None,
         controls: vec![ControlRef { id: 7, name: "Guard" }],
+        detections: Vec::new(),
     }
 }
 
@@ -162,6 +163,7 @@ fn system_b(framework: &Framework) -> AssessedSystem<'_> {
         decisions: Cow::Owned(decisions),
         coverage: None,
         controls: vec![ControlRef { id: 7, name: "Guard" }],
+        detections: Vec::new(),
     }
 }
 
@@ -180,7 +182,9 @@ fn default_weights_match_the_documented_table() {
     assert_eq!(w.risk(None), w.risk(Some(Rating::Medium)));
     assert_eq!(w.state(CoverageState::PartiallyCovered), 0.5);
     assert_eq!(w.state(CoverageState::AcceptedRisk), 0.0);
-    assert_eq!(w.table().len(), 20);
+    assert_eq!(w.detection(crate::domain::DetectionStatus::Detected), 0.5);
+    assert_eq!(w.detection(crate::domain::DetectionStatus::Planned), 1.0, "a planned detection sees nothing yet");
+    assert_eq!(w.table().len(), 23);
 }
 
 #[test]
@@ -209,7 +213,15 @@ fn gaps_are_ranked_by_the_documented_priority() {
     let t4 = &analysis.gaps[3];
     assert_eq!(
         t4.factors,
-        PriorityFactors { maturity: 2.0, evidence: 1.125, exposure: 3.0, criticality: 3.0, risk: 1.0, state: 0.5 }
+        PriorityFactors {
+            maturity: 2.0,
+            evidence: 1.125,
+            exposure: 3.0,
+            criticality: 3.0,
+            risk: 1.0,
+            state: 0.5,
+            detection: 1.0,
+        }
     );
     assert_eq!(t4.case_studies, 1);
 }
@@ -314,6 +326,7 @@ fn incremental_states_agree_with_a_full_evaluation() {
         decisions: Cow::Owned(decisions),
         coverage: None,
         controls,
+        detections: Vec::new(),
     };
     let systems = [system];
     let weights = PriorityWeights::default();
@@ -330,6 +343,7 @@ fn incremental_states_agree_with_a_full_evaluation() {
                 let at = systems[0].controls.iter().position(|c| c.id.to_string() == step.id).expect("a control");
                 decisions.controls[at].status = Implemented;
             }
+            CandidateKind::Detection => unreachable!("the system keeps no detections"),
         }
         let full = coverage::evaluate(&framework, &decisions, day(TODAY));
         assert_eq!(full.overall, step.counts_after, "after step {}", step.rank);
@@ -371,6 +385,8 @@ fn reference_plan(systems: &[AssessedSystem], analyses: &[SystemAnalysis], limit
                             changed.controls[at].status = Implemented;
                         }
                     }
+                    // These systems keep no detections.
+                    CandidateKey::Detection(_) => {}
                 }
                 let before = coverage::evaluate(system.framework, decisions, today);
                 let now = coverage::evaluate(system.framework, &changed, today);
@@ -396,7 +412,7 @@ fn reference_plan(systems: &[AssessedSystem], analyses: &[SystemAnalysis], limit
         planned = after;
         let id = match key {
             CandidateKey::Mitigation(id) => id.to_string(),
-            CandidateKey::Control(id) => id.to_string(),
+            CandidateKey::Control(id) | CandidateKey::Detection(id) => id.to_string(),
         };
         picks.push((id, weight));
     }
@@ -446,6 +462,7 @@ fn the_planner_matches_the_plain_greedy_loop() {
             decisions: Cow::Owned(decisions),
             coverage: None,
             controls,
+            detections: Vec::new(),
         });
     }
     let analyses: Vec<SystemAnalysis> =
@@ -483,6 +500,7 @@ fn merging_rankings_equals_ranking_their_concatenation() {
                 decisions: Cow::Owned(decisions),
                 coverage: None,
                 controls: Vec::new(),
+                detections: Vec::new(),
             }
         })
         .collect();
@@ -565,4 +583,49 @@ fn the_case_study_lens_lists_fully_exposed_incidents_first() {
     let lens = case_study_lens(&framework, &analyse(&a, &weights, day(TODAY)).coverage);
     assert!(lens.fully_exposed.is_empty());
     assert_eq!(lens.studies[2].accepted, 1);
+}
+
+#[test]
+fn gaps_nobody_would_see_rank_before_detected_ones_and_detections_are_recommended() {
+    let framework = crate::atlas::bundled::framework();
+    // A technique no ATLAS mitigation covers: only a detection can lower its weight.
+    let orphan = framework
+        .techniques()
+        .iter()
+        .find(|t| framework.mitigations_for(&t.id).next().is_none())
+        .map(|t| t.id.clone())
+        .expect("techniques without mitigation exist");
+    let mut decisions = Decisions::default();
+    for id in ["AML.T0051.000", orphan.as_str()] {
+        decisions.applicability.insert(id.to_string(), Applicability::Applies);
+    }
+    // The direct injection is rated critical but detected; the orphan is low but unseen.
+    decisions.risks.insert("AML.T0051.000".into(), Rating::Critical);
+    decisions.risks.insert(orphan.clone(), Rating::Low);
+    decisions.detection.insert("AML.T0051.000".into(), crate::domain::DetectionStatus::Detected);
+    let techniques = vec![orphan.clone()];
+    let system = AssessedSystem {
+        profile: SystemProfile { id: 1, name: "A", exposure: Exposure::Public, criticality: Rating::High },
+        framework: &framework,
+        decisions: Cow::Owned(decisions),
+        coverage: None,
+        controls: Vec::new(),
+        detections: vec![DetectionRef { id: 5, name: "Orphan watch", techniques: &techniques }],
+    };
+    let weights = PriorityWeights::default();
+    let analysis = analyse(&system, &weights, day(TODAY));
+    let order: Vec<&str> = analysis.gaps.iter().map(|g| g.technique_id).collect();
+    assert_eq!(order, [orphan.as_str(), "AML.T0051.000"], "the unseen gap first, though its priority is lower");
+    let (unseen, seen) = (&analysis.gaps[0], &analysis.gaps[1]);
+    assert!(seen.priority > unseen.priority, "{} vs {}", seen.priority, unseen.priority);
+    assert_eq!(seen.factors.detection, 0.5);
+    assert_eq!(seen.combined, crate::domain::coverage::CombinedState::DetectedOnly);
+
+    let systems = [system];
+    let plan = recommend(&systems, std::slice::from_ref(&analysis), day(TODAY), 50);
+    let step = plan.steps.iter().find(|s| s.kind == CandidateKind::Detection).expect("the detection is proposed");
+    assert_eq!(step.id, "5");
+    assert_eq!(step.weighted_gap_closed, unseen.priority * 0.5, "deploying it halves the gap's weight");
+    assert_eq!(step.closes.len(), 1);
+    assert!(step.detection_percent_after > plan.detection_percent_before);
 }

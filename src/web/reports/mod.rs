@@ -50,6 +50,7 @@ fn downloads(base: &str, team: bool) -> Vec<Download> {
         ("JSON", "json"),
         (layer, "navigator"),
         ("Navigator layer 4.3 (for the ATLAS Navigator)", "navigator&layer_version=4.3"),
+        ("Navigator detection layer", "navigator-detection"),
     ];
     if team {
         links.push(("Navigator layers, one per system (zip)", "navigator-zip"));

@@ -5,11 +5,11 @@
 
 use super::panel::{Conflict, ConflictRow, Subject, Submission};
 use crate::domain::records::{Changed, StatusRecord, format_date};
-use crate::domain::{Applicability, ImplementationStatus, Rating};
+use crate::domain::{Applicability, Confidence, DetectionStatus, ImplementationStatus, Rating};
 use crate::service::snapshot::Snapshot;
 
 /// The fields the form carries, with how people read them.
-const FIELDS: [(&str, &str, bool); 11] = [
+const FIELDS: [(&str, &str, bool); 14] = [
     ("applicability", "Applies", false),
     ("risk", "Risk rating", false),
     ("rationale", "Rationale", true),
@@ -21,6 +21,9 @@ const FIELDS: [(&str, &str, bool); 11] = [
     ("justification", "Justification", true),
     ("accepted_by", "Accepted by", true),
     ("expires_on", "Until", false),
+    ("detection_status", "Detection", false),
+    ("confidence", "Confidence", false),
+    ("data_sources", "Data sources", true),
 ];
 
 /// The saved values of the record a form writes, and who saved them.
@@ -65,6 +68,19 @@ fn saved(
                 a.changed.clone(),
             )
         }),
+        Subject::Detection => snapshot.detection_statuses.get(technique_id).map(|d| {
+            (
+                vec![
+                    ("detection_status", d.status.as_str().to_string()),
+                    ("confidence", d.confidence.map(|c| c.as_str().to_string()).unwrap_or_default()),
+                    ("data_sources", d.data_sources.join("\n")),
+                    ("owner", d.owner.clone()),
+                    ("evidence", d.evidence.clone()),
+                    ("notes", d.notes.clone()),
+                ],
+                d.changed.clone(),
+            )
+        }),
         Subject::Action => None,
     }
 }
@@ -76,6 +92,8 @@ fn shown(key: &str, value: &str) -> String {
         "applicability" => Applicability::parse(value).ok().map(Applicability::label),
         "risk" => Rating::parse(value).ok().map(Rating::label),
         "status" => ImplementationStatus::parse(value).ok().map(ImplementationStatus::label),
+        "detection_status" => DetectionStatus::parse(value).ok().map(DetectionStatus::label),
+        "confidence" => Confidence::parse(value).ok().map(Confidence::label),
         _ => None,
     };
     match (label, value.is_empty()) {

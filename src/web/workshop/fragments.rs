@@ -7,14 +7,19 @@ use std::collections::HashMap;
 use askama::Template;
 
 use crate::atlas::model::Technique;
-use crate::domain::Rating;
-use crate::domain::coverage::{CoverageFigures, CoverageState, StateCounts};
+use crate::domain::coverage::{
+    CombinedState, CoverageFigures, CoverageState, DetectionFigures, StateCounts, combined_state,
+};
+use crate::domain::{DetectionStatus, Rating};
 use crate::service::snapshot::Snapshot;
 
 #[derive(Template)]
 #[template(path = "partials/cell_state.html")]
 struct CellStateView<'a> {
     state: CoverageState,
+    /// Class, symbol and label of the detection badge.
+    detection: (&'static str, &'static str, &'static str),
+    combined: CombinedState,
     suggested: bool,
     risk: Option<Rating>,
     rollup: Option<Vec<(CoverageState, usize)>>,
@@ -29,7 +34,20 @@ fn describe_counts(parts: &[(CoverageState, usize)]) -> String {
     parts.iter().map(|(s, n)| format!("{n} {}", s.label().to_lowercase())).collect::<Vec<_>>().join(", ")
 }
 
-/// A technique's state badge, with its sub-techniques' roll-up.
+/// The detection badge: how it is detected, once the technique applies.
+fn detection_badge(state: CoverageState, detection: DetectionStatus) -> (&'static str, &'static str, &'static str) {
+    match (state, detection) {
+        (CoverageState::NotAssessed, _) => ("d-not_assessed", "?", "Not assessed"),
+        (CoverageState::NotApplicable, _) => ("d-not_applicable", "–", "Not applicable"),
+        (_, DetectionStatus::None) => ("d-none", "✗", DetectionStatus::None.label()),
+        (_, DetectionStatus::Planned) => ("d-planned", "○", DetectionStatus::Planned.label()),
+        (_, DetectionStatus::Partial) => ("d-partial", "◐", DetectionStatus::Partial.label()),
+        (_, DetectionStatus::Detected) => ("d-detected", "◉", DetectionStatus::Detected.label()),
+    }
+}
+
+/// A technique's badges (prevention, detection, both: the matrix shows the
+/// chosen view's), with its sub-techniques' roll-up.
 pub fn cell_state(
     snapshot: &Snapshot,
     by_id: &HashMap<&str, CoverageState>,
@@ -44,8 +62,12 @@ pub fn cell_state(
         rollup_parts(&counts)
     });
     let rollup_text = rollup.as_deref().map(describe_counts).unwrap_or_default();
+    let state = by_id[technique.id.as_str()];
+    let detection = snapshot.decisions.detection_of(&technique.id);
     CellStateView {
-        state: by_id[technique.id.as_str()],
+        state,
+        detection: detection_badge(state, detection),
+        combined: combined_state(state, detection),
         suggested: assessment.is_some_and(|a| a.suggested),
         risk: assessment.and_then(|a| a.risk),
         rollup,
@@ -74,12 +96,18 @@ pub fn tactic_counts(counts: &StateCounts) -> askama::Result<String> {
 #[template(path = "partials/summary.html")]
 struct SummaryView {
     figures: CoverageFigures,
+    detection: DetectionFigures,
     states: [CoverageState; 7],
 }
 
 /// The system's overall figures above the matrix.
 pub fn summary(snapshot: &Snapshot) -> askama::Result<String> {
-    SummaryView { figures: CoverageFigures::from(snapshot.coverage.overall), states: CoverageState::ALL }.render()
+    SummaryView {
+        figures: CoverageFigures::from(snapshot.coverage.overall),
+        detection: DetectionFigures::from(snapshot.coverage.combined),
+        states: CoverageState::ALL,
+    }
+    .render()
 }
 
 #[derive(Template)]

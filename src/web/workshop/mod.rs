@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/systems/{id}/techniques/{technique}/acceptance", post(panel::save_acceptance))
         .route("/systems/{id}/techniques/{technique}/acceptance/remove", post(panel::remove_acceptance))
         .route("/systems/{id}/techniques/{technique}/review", post(panel::confirm_review))
+        .route("/systems/{id}/techniques/{technique}/detection", post(panel::save_detection))
         .route("/systems/{id}/bulk", post(bulk::bulk))
         .route("/systems/{id}/suggest", post(bulk::suggest))
         .route("/systems/{id}/suggest/confirm", post(bulk::confirm_suggestions))

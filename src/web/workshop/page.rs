@@ -53,6 +53,71 @@ pub struct WorkshopQuery {
     undo: Option<i64>,
     /// `1`: only the techniques flagged for review by an upgrade.
     review: Option<String>,
+    /// Which dimension the matrix shows: `prevention` (default), `detection` or `combined`.
+    view: Option<String>,
+}
+
+/// The dimension of coverage the matrix shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixView {
+    Prevention,
+    Detection,
+    Combined,
+}
+
+impl MatrixView {
+    pub const ALL: [MatrixView; 3] = [MatrixView::Prevention, MatrixView::Detection, MatrixView::Combined];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatrixView::Prevention => "prevention",
+            MatrixView::Detection => "detection",
+            MatrixView::Combined => "combined",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MatrixView::Prevention => "Prevention",
+            MatrixView::Detection => "Detection",
+            MatrixView::Combined => "Both",
+        }
+    }
+
+    fn parse(raw: Option<&str>) -> MatrixView {
+        MatrixView::ALL.into_iter().find(|v| Some(v.as_str()) == raw.map(str::trim)).unwrap_or(MatrixView::Prevention)
+    }
+}
+
+impl WorkshopQuery {
+    /// This page's address in another view, keeping the filters.
+    fn in_view(&self, system_id: i64, view: MatrixView) -> String {
+        let mut pairs: Vec<(&str, &str)> = [
+            ("q", &self.q),
+            ("tactic", &self.tactic),
+            ("maturity", &self.maturity),
+            ("platform", &self.platform),
+            ("state", &self.state),
+            ("review", &self.review),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect();
+        if view != MatrixView::Prevention {
+            pairs.push(("view", view.as_str()));
+        }
+        let query: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC))
+            })
+            .collect();
+        if query.is_empty() {
+            format!("/systems/{system_id}")
+        } else {
+            format!("/systems/{system_id}?{}", query.join("&"))
+        }
+    }
 }
 
 #[derive(Template)]
@@ -85,6 +150,9 @@ struct WorkshopPage<'a> {
     expired_count: usize,
     due_soon: usize,
     show_system: bool,
+    view: MatrixView,
+    /// Each view with the address that shows it.
+    views: Vec<(MatrixView, String)>,
 }
 
 /// Stacked bars of the states per tactic, with the numbers behind them.
@@ -256,6 +324,8 @@ pub(super) async fn workshop_page(
         due_soon: deadlines.iter().filter(|d| !d.expired).count(),
         deadlines,
         show_system: false,
+        view: MatrixView::parse(query.view.as_deref()),
+        views: MatrixView::ALL.into_iter().map(|v| (v, query.in_view(id, v))).collect(),
         snapshot: &snapshot,
     };
     Ok(render(&page)?.into_response())

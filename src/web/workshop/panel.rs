@@ -16,9 +16,9 @@ use crate::atlas::model::{Mitigation, Technique};
 use crate::core::today;
 use crate::domain::coverage::CoverageState;
 use crate::domain::history::HistoryEntry;
-use crate::domain::records::{Acceptance, Assessment, Control, StatusRecord};
-use crate::domain::{Applicability, ImplementationStatus, Rating, format_date};
-use crate::service::decisions::{self, AcceptanceInput, AssessmentChange, StatusChange, Written};
+use crate::domain::records::{Acceptance, Assessment, Control, Detection, DetectionRecord, StatusRecord};
+use crate::domain::{Applicability, Confidence, DetectionStatus, ImplementationStatus, Rating, format_date};
+use crate::service::decisions::{self, AcceptanceInput, AssessmentChange, DetectionChange, StatusChange, Written};
 use crate::service::snapshot::{self, Snapshot};
 use crate::service::{ServiceError, ServiceResult};
 use crate::web::actor::WebActor;
@@ -59,6 +59,12 @@ struct PanelView<'a> {
     mitigations: Vec<StatusItem<'a>>,
     controls: Vec<StatusItem<'a>>,
     team_id: i64,
+    /// How the technique is detected on the system.
+    detection: DetectionRecord,
+    detection_statuses: &'static [DetectionStatus],
+    confidences: &'static [Confidence],
+    /// The team's detections mapped to the technique.
+    detections: Vec<&'a Detection>,
     acceptance: Option<Acceptance>,
     acceptance_expired: bool,
     today: String,
@@ -106,6 +112,7 @@ pub enum Subject<'a> {
     Mitigation(&'a str),
     Control(i64),
     Acceptance,
+    Detection,
     /// A form without fields of its own (withdraw, undo, review).
     Action,
 }
@@ -191,6 +198,10 @@ async fn panel_html(
         mitigations,
         controls,
         team_id: snapshot.system.team_id,
+        detection: snapshot.detection_of(technique_id),
+        detection_statuses: DetectionStatus::ALL,
+        confidences: Confidence::ALL,
+        detections: snapshot.detections_for(technique_id).collect(),
         acceptance,
         acceptance_expired,
         today: format_date(today()),
@@ -446,6 +457,70 @@ pub(super) async fn save_control_status(
     let submission = Submission {
         subject: Subject::Control(control),
         action: format!("/systems/{id}/techniques/{technique}/controls/{control}"),
+        fields: form.submitted(),
+    };
+    after_write(&state, &headers, id, &technique, outcome, submission).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DetectionForm {
+    detection_status: Option<String>,
+    confidence: Option<String>,
+    /// One per line.
+    data_sources: Option<String>,
+    owner: Option<String>,
+    evidence: Option<String>,
+    notes: Option<String>,
+    version: Option<i64>,
+}
+
+impl DetectionForm {
+    fn change(&self) -> ServiceResult<DetectionChange> {
+        Ok(DetectionChange {
+            status: parse_field("detection_status", self.detection_status.as_deref(), DetectionStatus::parse)?,
+            confidence: match self.confidence.as_deref() {
+                None => None,
+                Some(raw) => Some(parse_field("confidence", Some(raw), Confidence::parse)?),
+            },
+            data_sources: self.data_sources.as_ref().map(|s| s.lines().map(str::to_string).collect()),
+            owner: self.owner.clone(),
+            evidence: self.evidence.clone(),
+            notes: self.notes.clone(),
+        })
+    }
+
+    fn submitted(&self) -> Vec<(String, String)> {
+        [
+            ("detection_status", &self.detection_status),
+            ("confidence", &self.confidence),
+            ("data_sources", &self.data_sources),
+            ("owner", &self.owner),
+            ("evidence", &self.evidence),
+            ("notes", &self.notes),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone().unwrap_or_default()))
+        .collect()
+    }
+}
+
+/// `POST …/techniques/{technique}/detection`: how the technique is detected on the system.
+pub(super) async fn save_detection(
+    State(state): State<AppState>,
+    Path((id, technique)): Path<(i64, String)>,
+    WebActor(actor): WebActor,
+    headers: HeaderMap,
+    Form(form): Form<DetectionForm>,
+) -> Result<Response, WebError> {
+    let outcome = match form.change() {
+        Ok(change) => decisions::set_detection_status(&state, id, &technique, change, form.version, &actor)
+            .await
+            .map(|w| w.history_id),
+        Err(e) => Err(e),
+    };
+    let submission = Submission {
+        subject: Subject::Detection,
+        action: format!("/systems/{id}/techniques/{technique}/detection"),
         fields: form.submitted(),
     };
     after_write(&state, &headers, id, &technique, outcome, submission).await

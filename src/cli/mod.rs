@@ -1,6 +1,7 @@
-//! The command line: `serve`, the `framework`, `user`, `token`, `backup`
-//! and `restore` commands on the local data directory, and `report gaps`
-//! and `check`, which also work against a server's API (`--server`).
+//! The command line: `serve`, the `framework`, `user`, `token`, `backup`,
+//! `restore`, `upgrade` and `detections` commands on the local data
+//! directory, and `report gaps` and `check`, which also work against a
+//! server's API (`--server`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ use crate::domain::release_diff as diff;
 use crate::reports::ReportFormat;
 use crate::service::reports::{self as report_service, ReportRequest};
 use crate::{db, releases};
+
+mod detections;
+mod upgrade;
 
 #[derive(Debug, Parser)]
 #[command(name = "atlascope", version, about = "MITRE ATLAS coverage mapping for ML systems")]
@@ -92,6 +96,9 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// Keep a team's detections: import Sigma rules, list them
+    #[command(subcommand)]
+    Detections(detections::DetectionsCommand),
     /// Check a system's coverage for a CI gate: prints a short summary and
     /// exits non-zero when the system falls short
     Check {
@@ -266,8 +273,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(ReportCommand::Gaps { system, format, layer_version, output, remote }) => {
             report_gaps(&data_dir, &system, (format, layer_version), output.as_deref(), remote).await
         }
+        Command::Detections(command) => detections::run(&data_dir, command).await,
         Command::Upgrade { system, team, to, successors, apply } => {
-            upgrade(&data_dir, system.as_deref(), team.as_deref(), to, &successors, apply).await
+            upgrade::upgrade(&data_dir, system.as_deref(), team.as_deref(), to, &successors, apply).await
         }
         Command::Check {
             system,
@@ -695,106 +703,4 @@ async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) ->
         println!("FAIL {failure}");
     }
     if failures.is_empty() { Ok(()) } else { Err(FallsShort(checked.name.clone()).into()) }
-}
-
-/// `upgrade`: previews or applies moving a system, or a team's systems, to
-/// another release, through the same service as the API.
-async fn upgrade(
-    data_dir: &Path,
-    system: Option<&str>,
-    team: Option<&str>,
-    to: String,
-    successors: &[String],
-    apply: bool,
-) -> anyhow::Result<()> {
-    let mut chosen = std::collections::BTreeMap::new();
-    for pair in successors {
-        let (old, new) = pair
-            .split_once('=')
-            .with_context(|| format!("--successor: `{pair}` is not OLD=NEW (for example AML.T0019=AML.T0115.000)"))?;
-        chosen.insert(old.trim().to_string(), new.trim().to_string());
-    }
-    let request = crate::service::upgrade::UpgradeRequest { to, successors: chosen, apply };
-    let core = local_core(data_dir).await?;
-    let actor = crate::service::Actor("command line".into());
-    let outcomes = match (system, team) {
-        (Some(system), _) => {
-            let found = crate::service::systems::find(&core, system).await?;
-            vec![(found.name, crate::service::upgrade::upgrade(&core, found.id, &request, &actor).await?)]
-        }
-        (None, Some(team)) => {
-            let teams = crate::service::teams::list(&core).await?;
-            let found = teams
-                .iter()
-                .find(|t| t.id.to_string() == team || t.name.eq_ignore_ascii_case(team))
-                .with_context(|| format!("no team has the ID or name `{team}`"))?;
-            let outcome = crate::service::upgrade::upgrade_team(&core, found.id, &request, &actor).await?;
-            for skipped in &outcome.skipped {
-                println!("{}: left as it is ({})", skipped.name, skipped.reason);
-            }
-            let names = crate::service::systems::list(&core, Some(found.id)).await?;
-            outcome
-                .systems
-                .into_iter()
-                .map(|o| {
-                    let name = names.iter().find(|s| s.id == o.plan.system_id).map(|s| s.name.clone());
-                    (name.unwrap_or_default(), o)
-                })
-                .collect()
-        }
-        (None, None) => anyhow::bail!("name a --system or a --team"),
-    };
-    for (name, outcome) in outcomes {
-        print_out(&describe_upgrade(&name, &outcome));
-    }
-    if !apply {
-        println!("This was a preview; add --apply to upgrade.");
-    }
-    Ok(())
-}
-
-fn describe_upgrade(name: &str, outcome: &crate::service::upgrade::UpgradeOutcome) -> String {
-    use std::fmt::Write;
-    let plan = &outcome.plan;
-    let percent = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}%"));
-    let mut out = String::new();
-    let verb = if outcome.applied { "Upgraded" } else { "Upgrading" };
-    let _ = writeln!(out, "{verb} {name} from ATLAS {} to {}", plan.from, plan.to);
-    let _ = writeln!(
-        out,
-        "  coverage {} -> {}; {} carried, {} for review, {} retired, {} reused, {} new",
-        percent(plan.coverage_before.coverage_percent),
-        percent(plan.coverage_after.coverage_percent),
-        plan.carried.len(),
-        plan.review.len(),
-        plan.retired.len(),
-        plan.reused.len(),
-        plan.added.len()
-    );
-    for item in &plan.review {
-        let _ = writeln!(out, "  review {} {}: {}", item.technique_id, item.name, item.reasons.join("; "));
-    }
-    for item in &plan.retired {
-        match (&item.successor, &item.reason) {
-            (Some(to), reason) => {
-                let why = reason.as_deref().unwrap_or("");
-                let _ = writeln!(out, "  retired {} {}: decisions go to {to} ({why})", item.technique_id, item.name);
-            }
-            (None, _) => {
-                let _ =
-                    writeln!(out, "  retired {} {}: no successor; kept in the history", item.technique_id, item.name);
-            }
-        }
-    }
-    for item in &plan.reused {
-        let _ = writeln!(
-            out,
-            "  reused {}: {} -> {}; the old decision is not carried",
-            item.technique_id, item.old_name, item.new_name
-        );
-    }
-    if let Some(batch) = outcome.batch {
-        let _ = writeln!(out, "  undo: history entry {batch}");
-    }
-    out
 }
