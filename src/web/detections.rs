@@ -89,6 +89,47 @@ struct CarriedFile {
     content: String,
 }
 
+/// A change to the team's detections as the page lists it: an import is one line.
+struct ChangeLine {
+    id: i64,
+    at: crate::domain::records::Timestamp,
+    actor: String,
+    summary: String,
+    /// Detections the change touched (more than one for an import).
+    count: usize,
+    undoable: bool,
+}
+
+/// The newest changes, an import's entries folded into one line.
+fn change_lines(entries: Vec<HistoryEntry>, shown: usize) -> Vec<ChangeLine> {
+    let mut lines: Vec<ChangeLine> = Vec::new();
+    let mut batch_at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for entry in entries {
+        if let Some(batch) = entry.batch
+            && let Some(&at) = batch_at.get(&batch)
+        {
+            lines[at].count += 1;
+            continue;
+        }
+        if lines.len() == shown {
+            break;
+        }
+        if let Some(batch) = entry.batch {
+            batch_at.insert(batch, lines.len());
+        }
+        let undoable = !entry.summary.starts_with("undid") && entry.after.is_some();
+        lines.push(ChangeLine {
+            id: entry.id,
+            at: entry.at,
+            actor: entry.actor,
+            summary: entry.summary,
+            count: 1,
+            undoable,
+        });
+    }
+    lines
+}
+
 struct PreviewView {
     plan: ImportPlan,
     files: Vec<CarriedFile>,
@@ -101,7 +142,7 @@ struct DetectionsPage {
     chrome: Chrome,
     team: Team,
     detections: Vec<Detection>,
-    history: Vec<HistoryEntry>,
+    history: Vec<ChangeLine>,
     form: DetectionForm,
     picker: Vec<PickerOption>,
     picker_id: &'static str,
@@ -119,7 +160,7 @@ async fn page_view(state: &AppState, principal: &Principal, team_id: i64) -> Res
         chrome: Chrome::new(state, &state.catalog.default_release(), ""),
         team,
         detections: detections::list(state, team_id).await?,
-        history: detections::history(state, team_id, 10).await?,
+        history: change_lines(detections::history(state, team_id, 2_000).await?, 10),
         form: DetectionForm::default(),
         picker: technique_picker::options(&state.catalog.default_release(), &[]),
         picker_id: "new-detection",

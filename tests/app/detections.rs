@@ -221,6 +221,13 @@ async fn the_detections_page_previews_an_upload_and_applies_what_was_shown() {
     assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
     assert!(applied.body.contains("Imported 1 new and 0 updated detection(s)."), "{}", applied.body);
     assert!(applied.body.contains("Prompt injection phrases in gateway prompts"));
+
+    let at = applied.body.find("/teams/1/detections/undo/").expect("the import can be undone from the page");
+    let undo: String = applied.body[at..].chars().take_while(|c| *c != '"').collect();
+    let undone = app.post_form(&undo, "").await;
+    assert_eq!(undone.status, StatusCode::OK, "{}", undone.body);
+    assert!(undone.body.contains("1 detection change(s) reverted"), "{}", undone.body);
+    assert!(app.get("/api/v1/teams/1/detections").await.json().as_array().unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
