@@ -236,12 +236,16 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<Database> {
     Ok(Database::Sqlite(pool))
 }
 
+/// The PostgreSQL schema (`migrations/postgres`): the same meaning as the
+/// SQLite migrations, for the PostgreSQL back end.
+pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// Applies the migrations on a connection of its own with foreign keys off,
 /// so that a migration can rebuild a table the way SQLite documents
 /// (`0004`), then checks every foreign key.
 async fn migrate(options: SqliteConnectOptions) -> anyhow::Result<()> {
     let mut connection = options.foreign_keys(false).connect().await?;
-    sqlx::migrate!().run(&mut connection).await?;
+    sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
     let broken: Vec<(String, i64, String)> =
         sqlx::query_as("select \"table\", rowid, parent from pragma_foreign_key_check")
             .fetch_all(&mut connection)
