@@ -43,7 +43,7 @@ const HISTORY_LIMIT_MAX: i64 = 1000;
 const HISTORY_LIMIT_DEFAULT: i64 = 100;
 
 /// Reads a field that may be absent (leave as is), `null` (clear) or a value.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(super) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -349,7 +349,7 @@ async fn list_assessments(
     ))
 }
 
-fn known_technique(snapshot: &Snapshot, technique_id: &str) -> ApiResult<()> {
+pub(super) fn known_technique(snapshot: &Snapshot, technique_id: &str) -> ApiResult<()> {
     match snapshot.framework.technique(technique_id) {
         Some(_) => Ok(()),
         None => Err(ApiError::NotFound(format!(

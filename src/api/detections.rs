@@ -8,12 +8,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::actor::ApiActor;
+use super::assessment::{known_technique, nullable};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IfMatch, Versioned, WriteHeaders};
 use super::{ApiError, ApiResult, ErrorBody};
 use crate::app::AppState;
@@ -340,16 +341,6 @@ async fn list_detection_statuses(
     Ok(Json(list.collect()))
 }
 
-fn known_technique(snapshot: &Snapshot, technique_id: &str) -> ApiResult<()> {
-    match snapshot.framework.technique(technique_id) {
-        Some(_) => Ok(()),
-        None => Err(ApiError::NotFound(format!(
-            "technique_id: {technique_id} is not a technique of ATLAS release {}",
-            snapshot.framework.version()
-        ))),
-    }
-}
-
 /// How one technique is detected on the system.
 #[utoipa::path(get, path = "/systems/{id}/detections/{technique_id}", tag = "detections",
     params(("id" = i64, Path), ("technique_id" = String, Path, description = "e.g. AML.T0051.001")),
@@ -362,11 +353,6 @@ async fn get_detection_status(
     known_technique(&snapshot, &technique_id)?;
     let dto = status_dto(&snapshot, &technique_id, snapshot.detection_of(&technique_id));
     Ok(Versioned::ok(dto.version, dto))
-}
-
-/// Reads a field that may be absent (leave as is), `null` (clear) or a value.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Fields to change on a technique's detection; absent fields stay as they are.

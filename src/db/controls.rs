@@ -1,7 +1,5 @@
 //! Controls a team defines itself and maps to ATLAS techniques.
 
-use std::collections::HashMap;
-
 use sqlx::FromRow;
 
 use super::{Exec, Tx, decode_time, on_backend, time_text};
@@ -38,10 +36,7 @@ const COLUMNS: &str = "id, team_id, name, description, version, created_at, upda
 
 /// Joins controls with their mapped techniques (in ID order).
 fn assemble(rows: Vec<ControlRow>, links: Vec<(i64, String)>) -> Result<Vec<Control>, sqlx::Error> {
-    let mut techniques: HashMap<i64, Vec<String>> = HashMap::new();
-    for (control, technique) in links {
-        techniques.entry(control).or_default().push(technique);
-    }
+    let mut techniques = super::techniques_by_owner(links);
     rows.into_iter()
         .map(|row| {
             let mapped = techniques.remove(&row.id).unwrap_or_default();

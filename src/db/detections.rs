@@ -1,8 +1,6 @@
 //! Detections a team keeps (mapped to ATLAS techniques) and how each
 //! technique is detected on each system.
 
-use std::collections::HashMap;
-
 use sqlx::FromRow;
 
 use super::{Exec, Tx, decode_error, decode_time, decode_word, on_backend, time_text};
@@ -57,10 +55,7 @@ const COLUMNS: &str =
     "id, team_id, name, description, data_sources, reference, rule_id, rule_text, version, created_at, updated_at";
 
 fn assemble(rows: Vec<DetectionRow>, links: Vec<(i64, String)>) -> Result<Vec<Detection>, sqlx::Error> {
-    let mut techniques: HashMap<i64, Vec<String>> = HashMap::new();
-    for (detection, technique) in links {
-        techniques.entry(detection).or_default().push(technique);
-    }
+    let mut techniques = super::techniques_by_owner(links);
     rows.into_iter()
         .map(|row| {
             let mapped = techniques.remove(&row.id).unwrap_or_default();

@@ -236,6 +236,16 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<Database> {
     Ok(Database::Sqlite(pool))
 }
 
+/// `(owner id, technique ID)` rows grouped by owner, in the rows' order:
+/// the techniques each control or detection maps to.
+pub(crate) fn techniques_by_owner(links: Vec<(i64, String)>) -> std::collections::HashMap<i64, Vec<String>> {
+    let mut grouped: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (owner, technique) in links {
+        grouped.entry(owner).or_default().push(technique);
+    }
+    grouped
+}
+
 /// The PostgreSQL schema (`migrations/postgres`): the same meaning as the
 /// SQLite migrations, for the PostgreSQL back end.
 pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -1,14 +1,12 @@
 //! Controls a team defines itself and maps to ATLAS techniques: how a team
 //! covers techniques ATLAS has no mitigation for, or records its own measures.
 
-use super::{Actor, ServiceError, ServiceResult, begin_write, duplicate, now};
-use crate::atlas::model::is_technique_id;
+use super::{Actor, ServiceError, ServiceResult, announce_team, begin_write, duplicate, mapped_techniques, now};
 use crate::core::Core;
 use crate::db::{self, history::NewEntry};
 use crate::domain::history::{Entity, Recorded};
 use crate::domain::records::{Control, Timestamp};
 use crate::domain::{FieldError, limits, text};
-use crate::live::Change;
 
 pub struct ControlInput {
     pub name: String,
@@ -19,30 +17,7 @@ pub struct ControlInput {
 fn validate(core: &Core, input: &ControlInput) -> ServiceResult<(String, String, Vec<String>)> {
     let name = text("name", &input.name, limits::NAME, true)?;
     let description = text("description", &input.description, limits::DESCRIPTION, false)?;
-    if input.techniques.len() > limits::BULK_ITEMS {
-        return Err(FieldError::new("techniques", format!("at most {} techniques", limits::BULK_ITEMS)).into());
-    }
-    let mut techniques: Vec<String> = input.techniques.iter().map(|t| t.trim().to_string()).collect();
-    let malformed: Vec<&str> = techniques.iter().filter(|t| !is_technique_id(t)).map(String::as_str).take(10).collect();
-    if !malformed.is_empty() {
-        return Err(FieldError::new(
-            "techniques",
-            format!("not technique IDs (AML.T0000 or AML.T0000.000): `{}`", malformed.join("`, `")),
-        )
-        .into());
-    }
-    techniques.sort();
-    techniques.dedup();
-    let releases = core.catalog.list();
-    let unknown: Vec<&str> =
-        techniques.iter().filter(|t| !releases.iter().any(|f| f.technique(t).is_some())).map(String::as_str).collect();
-    if !unknown.is_empty() {
-        return Err(FieldError::unknown(
-            "techniques",
-            format!("not an ATLAS technique in any loaded release: {}", unknown.join(", ")),
-        )
-        .into());
-    }
+    let techniques = mapped_techniques(core, &input.techniques)?;
     Ok((name, description, techniques))
 }
 
@@ -52,18 +27,6 @@ pub async fn list(core: &Core, team_id: i64) -> ServiceResult<Vec<Control>> {
 
 pub async fn get(core: &Core, id: i64) -> ServiceResult<Control> {
     db::controls::get(&core.db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("control {id} does not exist")))
-}
-
-async fn announce_team(core: &Core, team_id: i64, techniques: Vec<String>, actor: &Actor) -> ServiceResult<()> {
-    for system in db::systems::list(&core.db, Some(team_id)).await? {
-        core.snapshots.invalidate(system.id);
-        core.live.changed(Change {
-            system_id: system.id,
-            techniques: techniques.clone(),
-            actor: actor.name().to_string(),
-        });
-    }
-    Ok(())
 }
 
 fn entry<'a>(team_id: i64, actor: &'a Actor, at: Timestamp, item: &'a str, summary: &'a str) -> NewEntry<'a> {

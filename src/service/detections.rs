@@ -4,16 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use super::{Actor, ServiceError, ServiceResult, begin_write, now};
+use super::{Actor, ServiceError, ServiceResult, begin_write, mapped_techniques, now};
 use crate::atlas::Framework;
-use crate::atlas::model::{compare_versions, is_technique_id};
+use crate::atlas::model::compare_versions;
 use crate::core::Core;
 use crate::db::{self, history::NewEntry};
 use crate::domain::detection_import::{self, ImportPlan, RuleAction};
 use crate::domain::history::{Entity, HistoryEntry, Recorded};
 use crate::domain::records::{Detection, Timestamp, data_sources};
 use crate::domain::{FieldError, limits, text};
-use crate::live::Change;
 use crate::sigma::{self, RuleFile};
 
 /// A detection as a person writes it.
@@ -30,34 +29,10 @@ fn validate(core: &Core, team_id: i64, input: &DetectionInput) -> ServiceResult<
     let description = text("description", &input.description, limits::DESCRIPTION, false)?;
     let reference = text("reference", &input.reference, limits::REFERENCE, false)?;
     let sources = data_sources("data_sources", &input.data_sources)?;
-    if input.techniques.len() > limits::BULK_ITEMS {
-        return Err(FieldError::new("techniques", format!("at most {} techniques", limits::BULK_ITEMS)).into());
-    }
-    let mut techniques: Vec<String> = input.techniques.iter().map(|t| t.trim().to_string()).collect();
-    techniques.retain(|t| !t.is_empty());
-    if techniques.is_empty() {
+    if input.techniques.iter().all(|t| t.trim().is_empty()) {
         return Err(FieldError::new("techniques", "map the detection to at least one technique").into());
     }
-    let malformed: Vec<&str> = techniques.iter().filter(|t| !is_technique_id(t)).map(String::as_str).take(10).collect();
-    if !malformed.is_empty() {
-        return Err(FieldError::new(
-            "techniques",
-            format!("not technique IDs (AML.T0000 or AML.T0000.000): `{}`", malformed.join("`, `")),
-        )
-        .into());
-    }
-    techniques.sort();
-    techniques.dedup();
-    let releases = core.catalog.list();
-    let unknown: Vec<&str> =
-        techniques.iter().filter(|t| !releases.iter().any(|f| f.technique(t).is_some())).map(String::as_str).collect();
-    if !unknown.is_empty() {
-        return Err(FieldError::unknown(
-            "techniques",
-            format!("not an ATLAS technique in any loaded release: {}", unknown.join(", ")),
-        )
-        .into());
-    }
+    let techniques = mapped_techniques(core, &input.techniques)?;
     let at = now();
     Ok(Detection {
         id: 0,
@@ -87,17 +62,8 @@ pub async fn get(core: &Core, id: i64) -> ServiceResult<Detection> {
 }
 
 /// Tells every system of the team that detections mapped to these techniques changed.
-async fn announce_team(core: &Core, team_id: i64, techniques: BTreeSet<String>, actor: &Actor) -> ServiceResult<()> {
-    let techniques: Vec<String> = techniques.into_iter().collect();
-    for system in db::systems::list(&core.db, Some(team_id)).await? {
-        core.snapshots.invalidate(system.id);
-        core.live.changed(Change {
-            system_id: system.id,
-            techniques: techniques.clone(),
-            actor: actor.name().to_string(),
-        });
-    }
-    Ok(())
+async fn announce(core: &Core, team_id: i64, techniques: BTreeSet<String>, actor: &Actor) -> ServiceResult<()> {
+    super::announce_team(core, team_id, techniques.into_iter().collect(), actor).await
 }
 
 struct Entry<'a> {
@@ -147,7 +113,7 @@ pub async fn create(core: &Core, team_id: i64, input: DetectionInput, actor: &Ac
     let entry = Entry { team_id, item: id.to_string(), summary, before: None, after: Some(&detection), batch: None };
     record(&mut tx, actor, at, entry).await?;
     tx.commit().await?;
-    announce_team(core, team_id, detection.techniques.iter().cloned().collect(), actor).await?;
+    announce(core, team_id, detection.techniques.iter().cloned().collect(), actor).await?;
     Ok(detection)
 }
 
@@ -187,7 +153,7 @@ pub async fn update(
     record(&mut tx, actor, at, entry).await?;
     tx.commit().await?;
     let affected = current.techniques.iter().chain(&detection.techniques).cloned().collect();
-    announce_team(core, current.team_id, affected, actor).await?;
+    announce(core, current.team_id, affected, actor).await?;
     Ok(detection)
 }
 
@@ -211,7 +177,7 @@ pub async fn delete(core: &Core, id: i64, expected_version: Option<i64>, actor: 
     };
     record(&mut tx, actor, at, entry).await?;
     tx.commit().await?;
-    announce_team(core, current.team_id, current.techniques.iter().cloned().collect(), actor).await?;
+    announce(core, current.team_id, current.techniques.iter().cloned().collect(), actor).await?;
     Ok(current)
 }
 
@@ -301,7 +267,7 @@ pub async fn apply_import(
         record(&mut tx, actor, at, entry).await?;
     }
     tx.commit().await?;
-    announce_team(core, team_id, affected, actor).await?;
+    announce(core, team_id, affected, actor).await?;
     Ok(AppliedImport { plan, history_id: Some(batch) })
 }
 
@@ -377,6 +343,6 @@ pub async fn undo(core: &Core, team_id: i64, history_id: i64, actor: &Actor) -> 
         record(&mut tx, actor, at, record_entry).await?;
     }
     tx.commit().await?;
-    announce_team(core, team_id, affected, actor).await?;
+    announce(core, team_id, affected, actor).await?;
     Ok(entries.len())
 }

@@ -134,6 +134,59 @@ pub(crate) async fn begin_write(core: &Core) -> Result<WriteTx, sqlx::Error> {
     Ok(WriteTx { tx, turn })
 }
 
+/// Technique IDs a team maps one of its own measures (a control, a
+/// detection) to: trimmed, each well-formed and in some loaded release,
+/// sorted, each once.
+pub(crate) fn mapped_techniques(core: &Core, raw: &[String]) -> ServiceResult<Vec<String>> {
+    if raw.len() > crate::domain::limits::BULK_ITEMS {
+        let limit = crate::domain::limits::BULK_ITEMS;
+        return Err(crate::domain::FieldError::new("techniques", format!("at most {limit} techniques")).into());
+    }
+    let mut techniques: Vec<String> = raw.iter().map(|t| t.trim().to_string()).collect();
+    let malformed: Vec<&str> =
+        techniques.iter().filter(|t| !crate::atlas::model::is_technique_id(t)).map(String::as_str).take(10).collect();
+    if !malformed.is_empty() {
+        return Err(crate::domain::FieldError::new(
+            "techniques",
+            format!("not technique IDs (AML.T0000 or AML.T0000.000): `{}`", malformed.join("`, `")),
+        )
+        .into());
+    }
+    techniques.sort();
+    techniques.dedup();
+    let releases = core.catalog.list();
+    let unknown: Vec<&str> =
+        techniques.iter().filter(|t| !releases.iter().any(|f| f.technique(t).is_some())).map(String::as_str).collect();
+    if !unknown.is_empty() {
+        return Err(crate::domain::FieldError::unknown(
+            "techniques",
+            format!("not an ATLAS technique in any loaded release: {}", unknown.join(", ")),
+        )
+        .into());
+    }
+    Ok(techniques)
+}
+
+/// Tells every system of a team that the team's measures for these
+/// techniques changed: their cached snapshots go, and open workshops
+/// redraw the techniques.
+pub(crate) async fn announce_team(
+    core: &Core,
+    team_id: i64,
+    techniques: Vec<String>,
+    actor: &Actor,
+) -> ServiceResult<()> {
+    for system in crate::db::systems::list(&core.db, Some(team_id)).await? {
+        core.snapshots.invalidate(system.id);
+        core.live.changed(crate::live::Change {
+            system_id: system.id,
+            techniques: techniques.clone(),
+            actor: actor.name().to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// The time a change is recorded with.
 pub(crate) fn now() -> Timestamp {
     time::OffsetDateTime::now_utc()
