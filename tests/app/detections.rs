@@ -163,6 +163,20 @@ async fn the_workshop_panel_records_detection_live_and_the_matrix_switches_view(
         }
     }
     assert!(received.contains("d-partial"), "open workshops see the new detection: {received}");
+    let rule = app
+        .post_form(
+            "/teams/1/detections",
+            "name=Gateway+watch&techniques=AML.T0051&data_sources=SIEM+alerts%0Aproxy+logs",
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::SEE_OTHER, "{}", rule.body);
+    let panel = app.get(&format!("{system}/techniques/AML.T0051")).await;
+    assert!(panel.body.contains("Gateway watch"), "the panel lists the team's detections for the technique");
+    assert!(
+        panel.body.contains("not among this system's data sources: SIEM alerts</strong>"),
+        "a data source the detection needs and the system lacks is named: {}",
+        panel.body
+    );
     let stale =
         app.post_htmx(&format!("{system}/techniques/AML.T0051/detection"), "detection_status=detected&version=0").await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "a stale save says so where the person clicked");

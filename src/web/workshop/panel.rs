@@ -63,8 +63,9 @@ struct PanelView<'a> {
     detection: DetectionRecord,
     detection_statuses: &'static [DetectionStatus],
     confidences: &'static [Confidence],
-    /// The team's detections mapped to the technique.
-    detections: Vec<&'a Detection>,
+    /// The team's detections mapped to the technique, each with the data
+    /// sources it needs that the system's record does not list.
+    detections: Vec<(&'a Detection, Vec<&'a str>)>,
     acceptance: Option<Acceptance>,
     acceptance_expired: bool,
     today: String,
@@ -198,10 +199,16 @@ async fn panel_html(
         mitigations,
         controls,
         team_id: snapshot.system.team_id,
+        detections: {
+            let available = &snapshot.detection_statuses.get(technique_id).map(|d| d.data_sources.clone());
+            snapshot
+                .detections_for(technique_id)
+                .map(|d| (d, missing_sources(&d.data_sources, available.as_deref().unwrap_or_default())))
+                .collect()
+        },
         detection: snapshot.detection_of(technique_id),
         detection_statuses: DetectionStatus::ALL,
         confidences: Confidence::ALL,
-        detections: snapshot.detections_for(technique_id).collect(),
         acceptance,
         acceptance_expired,
         today: format_date(today()),
@@ -212,6 +219,11 @@ async fn panel_html(
         can_edit,
     };
     Ok(view.render()?)
+}
+
+/// The data sources a detection needs that the system does not list (compared without regard to case).
+fn missing_sources<'a>(needed: &'a [String], available: &[String]) -> Vec<&'a str> {
+    needed.iter().filter(|n| !available.iter().any(|a| a.eq_ignore_ascii_case(n))).map(String::as_str).collect()
 }
 
 #[derive(Template)]
