@@ -525,6 +525,22 @@ mod tests {
     }
 
     #[test]
+    fn a_zip_that_unpacks_past_the_budget_is_refused_without_reading_it_all() {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("bomb.yml", options).unwrap();
+        let comment = vec![b'#'; 1024 * 1024];
+        for _ in 0..(MAX_UPLOAD_BYTES / comment.len() + 1) {
+            zip.write_all(&comment).unwrap();
+        }
+        let bytes = zip.finish().unwrap().into_inner();
+        assert!(bytes.len() < 64 * 1024, "a small upload: {} bytes", bytes.len());
+        let error = read(vec![RuleFile { name: "pack.zip".into(), bytes }]).unwrap_err();
+        assert!(error.0.starts_with("pack.zip/bomb.yml: the import is larger than its limit"), "{error}");
+    }
+
+    #[test]
     fn aliases_and_binary_files_are_refused() {
         let alias = "title: &t x\nid: a\ntags: [*t]\n";
         let error = read(vec![RuleFile { name: "a.yml".into(), bytes: alias.into() }]).unwrap_err();
