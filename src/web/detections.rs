@@ -89,6 +89,42 @@ struct CarriedFile {
     content: String,
 }
 
+/// Which techniques of a tactic the team's rules cover, whatever the system.
+struct TacticRules {
+    name: String,
+    covered: usize,
+    total: usize,
+    /// Techniques no rule maps to: ID and full name.
+    uncovered: Vec<(String, String)>,
+}
+
+/// The rule coverage of the release the team's detections are read against:
+/// per tactic, the techniques with at least one rule and those with none.
+fn rule_coverage(framework: &crate::atlas::Framework, detections: &[Detection]) -> (usize, Vec<TacticRules>) {
+    let mapped: std::collections::HashSet<&str> =
+        detections.iter().flat_map(|d| d.techniques.iter().map(String::as_str)).collect();
+    let covered = framework.techniques().iter().filter(|t| mapped.contains(t.id.as_str())).count();
+    let tactics = framework
+        .tactics()
+        .iter()
+        .map(|tactic| {
+            let techniques: Vec<&crate::atlas::model::Technique> =
+                framework.techniques().iter().filter(|t| t.tactics.contains(&tactic.id)).collect();
+            TacticRules {
+                name: tactic.name.clone(),
+                covered: techniques.iter().filter(|t| mapped.contains(t.id.as_str())).count(),
+                total: techniques.len(),
+                uncovered: techniques
+                    .iter()
+                    .filter(|t| !mapped.contains(t.id.as_str()))
+                    .map(|t| (t.id.clone(), framework.full_name(t)))
+                    .collect(),
+            }
+        })
+        .collect();
+    (covered, tactics)
+}
+
 /// A change to the team's detections as the page lists it: an import is one line.
 struct ChangeLine {
     id: i64,
@@ -142,6 +178,11 @@ struct DetectionsPage {
     chrome: Chrome,
     team: Team,
     detections: Vec<Detection>,
+    /// The release the rule coverage is shown for, the techniques with a rule, and per tactic.
+    release: String,
+    techniques: usize,
+    covered: usize,
+    tactics: Vec<TacticRules>,
     history: Vec<ChangeLine>,
     form: DetectionForm,
     picker: Vec<PickerOption>,
@@ -156,10 +197,17 @@ struct DetectionsPage {
 async fn page_view(state: &AppState, principal: &Principal, team_id: i64) -> Result<DetectionsPage, WebError> {
     let team = service::teams::get(state, team_id).await?;
     let role = team_role(state, principal, team_id).await?;
+    let release = state.catalog.default_release();
+    let detections = detections::list(state, team_id).await?;
+    let (covered, tactics) = rule_coverage(&release, &detections);
     Ok(DetectionsPage {
-        chrome: Chrome::new(state, &state.catalog.default_release(), ""),
+        chrome: Chrome::new(state, &release, ""),
         team,
-        detections: detections::list(state, team_id).await?,
+        release: release.version().to_string(),
+        techniques: release.techniques().len(),
+        covered,
+        tactics,
+        detections,
         history: change_lines(detections::history(state, team_id, 2_000).await?, 10),
         form: DetectionForm::default(),
         picker: technique_picker::options(&state.catalog.default_release(), &[]),

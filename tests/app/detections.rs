@@ -235,6 +235,10 @@ async fn the_detections_page_previews_an_upload_and_applies_what_was_shown() {
     assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
     assert!(applied.body.contains("Imported 1 new and 0 updated detection(s)."), "{}", applied.body);
     assert!(applied.body.contains("Prompt injection phrases in gateway prompts"));
+    assert!(
+        applied.body.contains("1 of the 170 techniques and sub-techniques of ATLAS 2026.05 have at least one"),
+        "the SOC sees which techniques its rules cover"
+    );
 
     let at = applied.body.find("/teams/1/detections/undo/").expect("the import can be undone from the page");
     let undo: String = applied.body[at..].chars().take_while(|c| *c != '"').collect();
