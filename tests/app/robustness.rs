@@ -356,7 +356,7 @@ async fn the_id_migration_keeps_every_row_and_every_cascade() {
         let options =
             sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
         let mut connection = sqlx::SqliteConnection::connect_with(&options).await.expect("database");
-        let mut before = sqlx::migrate!();
+        let mut before = sqlx::migrate!("./migrations/sqlite");
         before.migrations = before.migrations.iter().filter(|m| m.version < 4).cloned().collect::<Vec<_>>().into();
         before.run(&mut connection).await.expect("the earlier migrations");
         connection
