@@ -330,9 +330,16 @@ fn rule(file: &str, line: usize, value: &Value, text: String) -> Result<Rule, Sk
                 }
             }
         }
-        Some(other @ Value::Mapping(_)) => {
+        Some(Value::Mapping(groups)) => {
             warnings.push("`tags` is a map, not the list Sigma requires; its values were read".into());
-            found.extend(strings(other));
+            // A map of lists names the namespace in its key (`attack: [t1566.001]`).
+            for (key, value) in groups {
+                let key = scalar_text(key).unwrap_or_default();
+                for tag in strings(value) {
+                    found.push(format!("{key}.{tag}"));
+                    found.push(tag);
+                }
+            }
         }
         Some(other) => {
             warnings.push("`tags` is a single value, not the list Sigma requires".into());
@@ -455,7 +462,11 @@ mod tests {
     fn sigma_like_packs_read_with_a_warning_per_deviation() {
         let read = read(vec![fixture("map_tags.yaml")]).unwrap();
         let rule = &read.rules[0];
-        assert_eq!(rule.techniques, vec![atlas("AML.T0053"), atlas("AML.T0051.001")]);
+        assert_eq!(
+            rule.techniques,
+            vec![atlas("AML.T0053"), TechniqueRef::Attack("T1566.002".into()), atlas("AML.T0051.001")],
+            "a map of lists names the namespace in its key"
+        );
         assert_eq!(rule.line, 2, "the document starts after the comment");
         assert_eq!(rule.reference, "https://example.org/detections/tool-poisoning");
         for expected in ["`tags` is a map", "no `logsource`", "`references` is a map", "keys outside Sigma: severity"] {
