@@ -246,6 +246,20 @@ pub(crate) fn techniques_by_owner(links: Vec<(i64, String)>) -> std::collections
     grouped
 }
 
+/// Refuses a database whose newest applied migration this atlascope does not
+/// know: a newer atlascope migrated it, and running an older one on it could
+/// lose what the newer schema holds.
+pub fn refuse_newer_schema(newest_applied: Option<i64>, known: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
+    let newest_known = known.iter().map(|m| m.version).max().unwrap_or(0);
+    match newest_applied {
+        Some(applied) if applied > newest_known => anyhow::bail!(
+            "the database was migrated by a newer atlascope (schema version {applied}; this atlascope knows up to \
+             {newest_known}): run that atlascope or a newer one, or restore a backup made by this one"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The PostgreSQL schema (`migrations/postgres`): the same meaning as the
 /// SQLite migrations, for the PostgreSQL back end.
 pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -255,7 +269,17 @@ pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migr
 /// (`0004`), then checks every foreign key.
 async fn migrate(options: SqliteConnectOptions) -> anyhow::Result<()> {
     let mut connection = options.foreign_keys(false).connect().await?;
-    sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    let recorded: i64 =
+        sqlx::query_scalar("select count(*) from sqlite_master where type = 'table' and name = '_sqlx_migrations'")
+            .fetch_one(&mut connection)
+            .await?;
+    if recorded > 0 {
+        let newest: Option<i64> =
+            sqlx::query_scalar("select max(version) from _sqlx_migrations").fetch_one(&mut connection).await?;
+        refuse_newer_schema(newest, &migrator)?;
+    }
+    migrator.run(&mut connection).await?;
     let broken: Vec<(String, i64, String)> =
         sqlx::query_as("select \"table\", rowid, parent from pragma_foreign_key_check")
             .fetch_all(&mut connection)
@@ -321,5 +345,22 @@ impl ServerLock {
         file.set_len(0)?;
         write!(file, "{}", std::process::id())?;
         Ok(ServerLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_newer_than_every_known_migration_is_refused_on_both_back_ends() {
+        let sqlite = sqlx::migrate!("./migrations/sqlite");
+        for known in [&sqlite, &POSTGRES_MIGRATIONS] {
+            let newest = known.iter().map(|m| m.version).max().expect("migrations");
+            assert!(refuse_newer_schema(None, known).is_ok(), "a new database");
+            assert!(refuse_newer_schema(Some(newest), known).is_ok(), "this atlascope's own schema");
+            let error = refuse_newer_schema(Some(newest + 1), known).expect_err("a newer schema");
+            assert!(error.to_string().contains(&format!("schema version {}", newest + 1)), "{error}");
+        }
     }
 }

@@ -142,3 +142,33 @@ fn import_prints_version_format_and_counts_then_diff_compares() {
     assert!(ok, "a file works as a diff side");
     assert!(out.contains("AML.T0053: LLM Plugin Compromise -> AI Agent Tool Invocation"), "{out}");
 }
+
+#[test]
+fn a_database_migrated_by_a_newer_atlascope_refuses_to_start_and_is_left_as_it_was() {
+    let dir = initialised();
+    let file = dir.path().join("atlascope.sqlite");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.expect("open");
+        sqlx::query(
+            "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+             values (9999, 'from the future', true, x'00', 1)",
+        )
+        .execute(&mut connection)
+        .await
+        .expect("a newer migration recorded");
+        connection.close().await.expect("closed");
+    });
+    let before = std::fs::read(&file).expect("the database");
+    for args in [&["framework", "list"][..], &["init"], &["serve", "--bind", "127.0.0.1:0"]] {
+        let (ok, _, err) = atlascope(dir.path(), args);
+        assert!(!ok, "{args:?} refuses the database");
+        assert!(
+            err.contains("migrated by a newer atlascope (schema version 9999; this atlascope knows up to "),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(&file).expect("the database"), before, "nothing was written to it");
+}
