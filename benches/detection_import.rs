@@ -48,7 +48,7 @@ fn rule(n: usize, techniques: &[String], attack: &[String]) -> String {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let config = CoreConfig::creating(atlascope::db::Location::SqliteDir(dir.path().to_path_buf()));
     let core = Core::open(&config).await.expect("the core opens");
     let release = core.catalog.default_release();
     let techniques: Vec<String> = release.techniques().iter().map(|t| t.id.clone()).collect();

@@ -76,7 +76,7 @@ fn spread(mut times: Vec<Duration>) -> String {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let config = CoreConfig::creating(atlascope::db::Location::SqliteDir(dir.path().to_path_buf()));
     let core = Core::open(&config).await.expect("the core opens");
     let actor = Actor("bench".into());
     let team = service::teams::create(&core, TeamInput { name: "Bench".into(), description: String::new() }, &actor)

@@ -32,7 +32,7 @@ async fn main() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let config = CoreConfig::creating(atlascope::db::Location::SqliteDir(dir.path().to_path_buf()));
     let core = Core::open(&config).await.expect("the core opens");
     atlascope::releases::add_release_file(&core.db, &core.catalog, &bytes, "ATLAS-5.6.0.yaml", None)
         .await

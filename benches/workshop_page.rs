@@ -199,7 +199,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let config = CoreConfig::creating(atlascope::db::Location::SqliteDir(dir.path().to_path_buf()));
     let core = Core::open(&config).await.expect("the core opens");
     let state = AppState::new(core, atlascope::auth::setup::SetupState::new(true));
     let (system_id, cookie) = fully_assessed_system(&state).await;

@@ -5,7 +5,6 @@
 //! [`Core::open`]; the web state ([`crate::app::AppState`]) adds only what
 //! pages and the API need on top.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::atlas::Catalog;
@@ -18,13 +17,20 @@ use crate::{db, releases};
 /// What opening the core needs.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
-    /// Where the SQLite database lives.
-    pub data_dir: PathBuf,
+    /// Where the data lives: a SQLite data directory or a PostgreSQL database.
+    pub location: db::Location,
     /// The release shown when none is named; the bundled one when `None`.
     pub default_release: Option<String>,
     /// Create the database when the data directory has none (`serve`, `init`);
     /// otherwise a missing database is an error naming the directory.
     pub create: bool,
+}
+
+impl CoreConfig {
+    /// A core that creates its database when there is none, on the bundled release.
+    pub fn creating(location: db::Location) -> CoreConfig {
+        CoreConfig { location, default_release: None, create: true }
+    }
 }
 
 /// Everything use cases need, shared by every entry point; cheap to clone.
@@ -47,8 +53,7 @@ pub struct Core {
 impl Core {
     /// Opens the database (applying migrations) and loads the releases.
     pub async fn open(config: &CoreConfig) -> anyhow::Result<Core> {
-        let db =
-            if config.create { db::open(&config.data_dir).await? } else { db::open_existing(&config.data_dir).await? };
+        let db = config.location.open(config.create).await?;
         let catalog = releases::load_catalog(&db, config.default_release.as_deref()).await?;
         Ok(Core::new(db, Arc::new(catalog)))
     }

@@ -114,14 +114,16 @@ CREATE TABLE memberships (
 );
 
 -- Sign-in lock-out counts, shared by every instance on the database.
+-- The user name is kept in lower case (the queries fold it), so one
+-- plain key serves every lookup and the upsert.
 CREATE TABLE sign_in_failures (
-    username      TEXT NOT NULL,
+    username      TEXT NOT NULL CHECK (username = lower(username)),
     address       TEXT NOT NULL,
     failures      BIGINT NOT NULL CHECK (failures >= 0),
     -- Unix seconds.
-    blocked_until BIGINT NOT NULL
+    blocked_until BIGINT NOT NULL,
+    PRIMARY KEY (username, address)
 );
-CREATE UNIQUE INDEX sign_in_failures_key ON sign_in_failures (lower(username), address);
 CREATE INDEX sign_in_failures_by_time ON sign_in_failures (blocked_until);
 
 -- A team's decisions per system. Every row has a version, bumped on each write.

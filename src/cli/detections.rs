@@ -3,7 +3,7 @@
 //! pages and the API.
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -35,8 +35,8 @@ pub enum DetectionsCommand {
     },
 }
 
-pub(super) async fn run(data_dir: &Path, command: DetectionsCommand) -> anyhow::Result<()> {
-    let core = local_core(data_dir).await?;
+pub(super) async fn run(store: &crate::db::Location, command: DetectionsCommand) -> anyhow::Result<()> {
+    let core = local_core(store).await?;
     let team_of = |wanted: String| {
         let core = &core;
         async move {

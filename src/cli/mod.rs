@@ -24,6 +24,7 @@ use crate::reports::ReportFormat;
 use crate::service::reports::{self as report_service, ReportRequest};
 use crate::{db, releases};
 
+mod copy;
 mod detections;
 mod upgrade;
 
@@ -34,8 +35,27 @@ pub struct Cli {
     #[arg(long, global = true, env = "ATLASCOPE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// A PostgreSQL database (postgres://user:password@host:port/name) to use instead of the SQLite file in the
+    /// data directory; several servers can share one
+    #[arg(long, global = true, env = "ATLASCOPE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy everything (teams, systems, decisions, history, accounts, sessions, tokens, releases) into an empty
+    /// database, then check that every table holds as many rows as the source
+    Copy {
+        /// The source: a postgres:// URL, or a data directory (sqlite:DIR or a path)
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The target, which must hold no atlascope data: a postgres:// URL, or a data directory
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +94,9 @@ pub enum Command {
         /// A file written by `atlascope backup`
         file: PathBuf,
     },
+    /// Move an installation between back ends
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Write gap reports
     #[command(subcommand)]
     Report(ReportCommand),
@@ -260,22 +283,25 @@ impl Cli {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = data_dir(cli.data_dir);
+    let store = db::Location::from_options(data_dir.clone(), cli.database_url.as_deref())
+        .context("--database-url (or ATLASCOPE_DATABASE_URL)")?;
     match cli.command {
         Command::Serve { bind, default_release, public_url } => {
-            serve(&data_dir, bind, default_release.as_deref(), public_url.as_deref()).await
+            serve(&store, bind, default_release.as_deref(), public_url.as_deref()).await
         }
-        Command::Init => init(&data_dir).await,
-        Command::Framework(command) => framework(&data_dir, command).await,
-        Command::User(command) => user(&data_dir, command).await,
-        Command::Token(command) => token(&data_dir, command).await,
-        Command::Backup { file } => backup(&data_dir, &file).await,
-        Command::Restore { file } => restore(&data_dir, &file).await,
+        Command::Init => init(&store).await,
+        Command::Framework(command) => framework(&store, command).await,
+        Command::User(command) => user(&store, command).await,
+        Command::Token(command) => token(&store, command).await,
+        Command::Backup { file } => backup(&store, &file).await,
+        Command::Restore { file } => restore(&store, &file).await,
+        Command::Db(DbCommand::Copy { from, to }) => copy::run(&from, &to).await,
         Command::Report(ReportCommand::Gaps { system, format, layer_version, output, remote }) => {
-            report_gaps(&data_dir, &system, (format, layer_version), output.as_deref(), remote).await
+            report_gaps(&store, &system, (format, layer_version), output.as_deref(), remote).await
         }
-        Command::Detections(command) => detections::run(&data_dir, command).await,
+        Command::Detections(command) => detections::run(&store, command).await,
         Command::Upgrade { system, team, to, successors, apply } => {
-            upgrade::upgrade(&data_dir, system.as_deref(), team.as_deref(), to, &successors, apply).await
+            upgrade::upgrade(&store, system.as_deref(), team.as_deref(), to, &successors, apply).await
         }
         Command::Check {
             system,
@@ -288,28 +314,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let gate =
                 Gate { min_coverage, no_realized_gaps, require_release, fail_if_behind, fail_on_expired_acceptances };
-            check(&data_dir, &system, gate, remote).await
+            check(&store, &system, gate, remote).await
         }
     }
 }
 
 /// `init`: creates the database (or brings an existing one up to date).
-async fn init(data_dir: &Path) -> anyhow::Result<()> {
-    let existed = data_dir.join(db::DATABASE_FILE).is_file();
-    db::open(data_dir).await?.close().await;
+async fn init(store: &db::Location) -> anyhow::Result<()> {
+    let existed = match store {
+        db::Location::SqliteDir(dir) => dir.join(db::DATABASE_FILE).is_file(),
+        db::Location::Postgres(_) => store.open(false).await.is_ok(),
+    };
+    store.open(true).await?.close().await;
     let verb = if existed { "is up to date" } else { "created" };
-    println!("atlascope database {verb}: {}", data_dir.join(db::DATABASE_FILE).display());
+    println!("atlascope database {verb}: {store}");
     Ok(())
 }
 
 /// The core over the local database, for commands that use the services;
 /// the data directory must hold a database already.
-async fn local_core(data_dir: &Path) -> anyhow::Result<Core> {
-    Core::open(&CoreConfig { data_dir: data_dir.to_path_buf(), default_release: None, create: false }).await
+async fn local_core(store: &db::Location) -> anyhow::Result<Core> {
+    Core::open(&CoreConfig { location: store.clone(), default_release: None, create: false }).await
 }
 
-async fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
-    let state = local_core(data_dir).await?;
+async fn user(store: &db::Location, command: UserCommand) -> anyhow::Result<()> {
+    let state = local_core(store).await?;
     match command {
         UserCommand::Add { username, display_name, admin } => {
             let mut password = String::new();
@@ -333,8 +362,8 @@ async fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
-    let state = local_core(data_dir).await?;
+async fn token(store: &db::Location, command: TokenCommand) -> anyhow::Result<()> {
+    let state = local_core(store).await?;
     match command {
         TokenCommand::Create { username, name, write, team, days } => {
             let user = crate::service::accounts::user_named(&state, &username).await?;
@@ -351,20 +380,26 @@ async fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
 }
 
 /// A consistent copy of the database, even while the server writes.
-async fn backup(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
+async fn backup(store: &db::Location, file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         anyhow::bail!("{} exists already; choose a new file", file.display());
     }
-    let db = db::open_existing(data_dir).await?;
+    let db = store.open(false).await?;
     db::backup::write(&db, file).await?;
-    println!("Backed up {} to {}", data_dir.join(db::DATABASE_FILE).display(), file.display());
+    println!("Backed up {store} to {}", file.display());
     Ok(())
 }
 
 /// Checks the backup, then puts it in place of the database in one rename.
 /// Refused while a server runs on the data directory: it would go on with
 /// the old database and acknowledge writes the restore then loses.
-async fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
+async fn restore(store: &db::Location, file: &Path) -> anyhow::Result<()> {
+    let Some(data_dir) = store.sqlite_dir() else {
+        anyhow::bail!(
+            "`atlascope restore` puts back a SQLite backup; restore PostgreSQL with pg_restore (see the README), \
+             or copy a SQLite database into it with `atlascope db copy`"
+        );
+    };
     std::fs::create_dir_all(data_dir)?;
     let _no_server = db::ServerLock::acquire(data_dir).context("cannot restore while the server runs")?;
     let migrations = db::backup::check(file).await?;
@@ -391,21 +426,24 @@ fn public_host(url: &str) -> anyhow::Result<String> {
 }
 
 async fn serve(
-    data_dir: &Path,
+    store: &db::Location,
     bind: SocketAddr,
     default_release: Option<&str>,
     public_url: Option<&str>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let public_names = public_url.map(public_host).transpose()?.into_iter().collect();
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let _lock = db::ServerLock::acquire(data_dir)?;
-    let config = CoreConfig {
-        data_dir: data_dir.to_path_buf(),
-        default_release: default_release.map(str::to_string),
-        create: true,
+    // One server per SQLite file; PostgreSQL is shared by design.
+    let _lock = match store.sqlite_dir() {
+        Some(data_dir) => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+            Some(db::ServerLock::acquire(data_dir)?)
+        }
+        None => None,
     };
+    let config =
+        CoreConfig { location: store.clone(), default_release: default_release.map(str::to_string), create: true };
     let core = Core::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
@@ -421,7 +459,7 @@ async fn serve(
     }
     tracing::info!(
         %address,
-        data_dir = %data_dir.display(),
+        database = %store,
         default_release = %core.catalog.default_version(),
         startup_ms = started.elapsed().as_millis() as u64,
         "atlascope is serving on http://{address}/"
@@ -430,21 +468,21 @@ async fn serve(
     Ok(())
 }
 
-async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result<()> {
+async fn framework(store: &db::Location, command: FrameworkCommand) -> anyhow::Result<()> {
     match command {
         FrameworkCommand::Import { file, as_version } => {
             let bytes = read_file(&file)?;
-            let db = db::open_existing(data_dir).await?;
+            let db = store.open(false).await?;
             let catalog = releases::load_catalog(&db, None).await?;
             let name = display_name(&file);
             let framework = releases::add_release_file(&db, &catalog, &bytes, &name, as_version.as_deref()).await?;
             println!("Imported ATLAS release {}", framework.version());
             println!("  format: {}", framework.release.format.label());
             println!("  {}", framework.counts());
-            println!("  stored in {}", data_dir.join(db::DATABASE_FILE).display());
+            println!("  stored in {store}");
         }
         FrameworkCommand::List => {
-            let db = db::open_existing(data_dir).await?;
+            let db = store.open(false).await?;
             let catalog = releases::load_catalog(&db, None).await?;
             let default = catalog.default_version();
             for framework in catalog.list() {
@@ -460,7 +498,7 @@ async fn framework(data_dir: &Path, command: FrameworkCommand) -> anyhow::Result
             }
         }
         FrameworkCommand::Diff { old, new } => {
-            let db = db::open_existing(data_dir).await?;
+            let db = store.open(false).await?;
             let catalog = releases::load_catalog(&db, None).await?;
             let resolve = |name: &str| -> anyhow::Result<Arc<Framework>> {
                 if let Some(framework) = catalog.get(name) {
@@ -514,7 +552,7 @@ fn display_name(path: &Path) -> String {
 
 /// `report gaps`: a system's gap report, from the local database or a server.
 async fn report_gaps(
-    data_dir: &Path,
+    store: &db::Location,
     system: &str,
     (format, layer_version): (ReportFormat, crate::reports::navigator::LayerVersion),
     output: Option<&Path>,
@@ -529,7 +567,7 @@ async fn report_gaps(
             (client.get(&query).await?, format!("system {id}"))
         }
         None => {
-            let state = local_core(data_dir).await?;
+            let state = local_core(store).await?;
             let found = crate::service::systems::find(&state, system).await?;
             let data = report_service::for_system(&state, found.id).await?;
             let request = ReportRequest { layer_version, ..ReportRequest::new(format) };
@@ -601,7 +639,7 @@ struct ListedRelease {
     version: String,
 }
 
-async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) -> anyhow::Result<()> {
+async fn check(store: &db::Location, system: &str, gate: Gate, remote: RemoteArgs) -> anyhow::Result<()> {
     let min_coverage = gate.min_coverage;
     if !(0.0..=100.0).contains(&min_coverage) {
         anyhow::bail!("--min-coverage: {min_coverage} is not a percentage from 0 to 100");
@@ -623,7 +661,7 @@ async fn check(data_dir: &Path, system: &str, gate: Gate, remote: RemoteArgs) ->
             (json, releases.into_iter().map(|r| r.version).collect::<Vec<_>>(), deadlines)
         }
         None => {
-            let state = local_core(data_dir).await?;
+            let state = local_core(store).await?;
             let found = crate::service::systems::find(&state, system).await?;
             let data = report_service::for_system(&state, found.id).await?;
             let request =

@@ -1,8 +1,6 @@
 //! `upgrade`: moving a system's map, or every system of a team, to another
 //! ATLAS release from the command line, through the same service as the API.
 
-use std::path::Path;
-
 use anyhow::Context;
 
 use super::{local_core, print_out};
@@ -10,7 +8,7 @@ use super::{local_core, print_out};
 /// `upgrade`: previews or applies moving a system, or a team's systems, to
 /// another release, through the same service as the API.
 pub(super) async fn upgrade(
-    data_dir: &Path,
+    store: &crate::db::Location,
     system: Option<&str>,
     team: Option<&str>,
     to: String,
@@ -25,7 +23,7 @@ pub(super) async fn upgrade(
         chosen.insert(old.trim().to_string(), new.trim().to_string());
     }
     let request = crate::service::upgrade::UpgradeRequest { to, successors: chosen, apply };
-    let core = local_core(data_dir).await?;
+    let core = local_core(store).await?;
     let actor = crate::service::Actor("command line".into());
     let outcomes = match (system, team) {
         (Some(system), _) => {

@@ -3,7 +3,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, decode_time, decode_word, on_backend, time_text};
+use super::value::TimeText;
+use super::{Exec, decode_time, decode_word, on_backend, time_param};
 use crate::domain::accounts::{ApiToken, Invite, Member, Participant, Role, Session, TokenScope, User};
 use crate::domain::records::Timestamp;
 
@@ -33,8 +34,8 @@ struct UserRow {
     display_name: String,
     password_hash: String,
     is_admin: bool,
-    created_at: String,
-    password_changed_at: String,
+    created_at: TimeText,
+    password_changed_at: TimeText,
 }
 
 impl TryFrom<UserRow> for User {
@@ -91,7 +92,7 @@ pub async fn insert_user(
     is_admin: bool,
     now: Timestamp,
 ) -> Result<i64, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     on_backend!(db.into(), e => sqlx::query_scalar(
         "insert into users (username, display_name, password_hash, is_admin, created_at, password_changed_at)
          values ($1, $2, $3, $4, $5, $5) returning id",
@@ -100,7 +101,7 @@ pub async fn insert_user(
     .bind(display_name)
     .bind(password_hash)
     .bind(is_admin)
-    .bind(&now)
+    .bind(now)
     .fetch_one(e)
     .await)
 }
@@ -111,12 +112,12 @@ pub async fn set_password(
     password_hash: &str,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     changed_rows!(
         db.into(),
         sqlx::query("update users set password_hash = $1, password_changed_at = $2 where id = $3")
             .bind(password_hash)
-            .bind(&now)
+            .bind(now)
             .bind(id)
     )?;
     Ok(())
@@ -141,6 +142,12 @@ pub struct SignInFailures {
     pub blocked_until: i64,
 }
 
+/// How a user name is kept in the failure counts: folded to lower case, so
+/// `Ada` and `ada` share one count on both back ends.
+fn failure_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
 pub async fn sign_in_failures(
     db: impl Into<Exec<'_>>,
     username: &str,
@@ -149,7 +156,7 @@ pub async fn sign_in_failures(
     on_backend!(db.into(), e => sqlx::query_as(
         "select failures, blocked_until from sign_in_failures where username = $1 and address = $2",
     )
-    .bind(username)
+    .bind(failure_key(username))
     .bind(address)
     .fetch_optional(e)
     .await)
@@ -172,7 +179,7 @@ pub async fn count_sign_in_failure(
              on conflict (username, address) do update set failures = 1, blocked_until = excluded.blocked_until
              where sign_in_failures.failures = 0",
             )
-            .bind(username)
+            .bind(failure_key(username))
             .bind(address)
             .bind(blocked_until)
         )?
@@ -184,7 +191,7 @@ pub async fn count_sign_in_failure(
              where username = $2 and address = $3 and failures = $4",
             )
             .bind(blocked_until)
-            .bind(username)
+            .bind(failure_key(username))
             .bind(address)
             .bind(seen)
         )?
@@ -196,14 +203,19 @@ pub async fn count_sign_in_failure(
 pub async fn clear_sign_in_failures(db: impl Into<Exec<'_>>, username: &str, address: &str) -> Result<(), sqlx::Error> {
     changed_rows!(
         db.into(),
-        sqlx::query("delete from sign_in_failures where username = $1 and address = $2").bind(username).bind(address)
+        sqlx::query("delete from sign_in_failures where username = $1 and address = $2")
+            .bind(failure_key(username))
+            .bind(address)
     )?;
     Ok(())
 }
 
 /// Forgets every failure counted against a user name (an administrator unlocks it).
 pub async fn unblock_user_name(db: impl Into<Exec<'_>>, username: &str) -> Result<u64, sqlx::Error> {
-    changed_rows!(db.into(), sqlx::query("delete from sign_in_failures where username = $1").bind(username))
+    changed_rows!(
+        db.into(),
+        sqlx::query("delete from sign_in_failures where username = $1").bind(failure_key(username))
+    )
 }
 
 /// Forgets failures whose delay ran out before `before` (Unix seconds).
@@ -295,9 +307,9 @@ struct SessionRow {
     id_hash: String,
     user_id: Option<i64>,
     participant_id: Option<i64>,
-    created_at: String,
-    last_seen_at: String,
-    expires_at: String,
+    created_at: TimeText,
+    last_seen_at: TimeText,
+    expires_at: TimeText,
     user_agent: String,
 }
 
@@ -323,7 +335,7 @@ const SESSION: &str = "id_hash, user_id, participant_id, created_at, last_seen_a
 
 pub async fn insert_session(db: impl Into<Exec<'_>>, session: &Session) -> Result<(), sqlx::Error> {
     let (created, seen, expires) =
-        (time_text(session.created_at), time_text(session.last_seen_at), time_text(session.expires_at));
+        (time_param(session.created_at), time_param(session.last_seen_at), time_param(session.expires_at));
     changed_rows!(
         db.into(),
         sqlx::query(
@@ -333,9 +345,9 @@ pub async fn insert_session(db: impl Into<Exec<'_>>, session: &Session) -> Resul
         .bind(&session.id_hash)
         .bind(session.user_id)
         .bind(session.participant_id)
-        .bind(&created)
-        .bind(&seen)
-        .bind(&expires)
+        .bind(created)
+        .bind(seen)
+        .bind(expires)
         .bind(&session.user_agent)
     )?;
     Ok(())
@@ -360,12 +372,12 @@ pub async fn touch_session(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    let (now, expires_at) = (time_text(now), time_text(expires_at));
+    let (now, expires_at) = (time_param(now), time_param(expires_at));
     changed_rows!(
         db.into(),
         sqlx::query("update sessions set last_seen_at = $1, expires_at = $2 where id_hash = $3")
-            .bind(&now)
-            .bind(&expires_at)
+            .bind(now)
+            .bind(expires_at)
             .bind(id_hash)
     )?;
     Ok(())
@@ -396,10 +408,10 @@ struct TokenRow {
     prefix: String,
     scope: String,
     team_id: Option<i64>,
-    created_at: String,
-    expires_at: String,
-    last_used_at: Option<String>,
-    revoked_at: Option<String>,
+    created_at: TimeText,
+    expires_at: TimeText,
+    last_used_at: Option<TimeText>,
+    revoked_at: Option<TimeText>,
 }
 
 impl TryFrom<TokenRow> for ApiToken {
@@ -438,7 +450,7 @@ pub struct NewToken<'a> {
 }
 
 pub async fn insert_token(db: impl Into<Exec<'_>>, token: &NewToken<'_>) -> Result<i64, sqlx::Error> {
-    let (created, expires) = (time_text(token.created_at), time_text(token.expires_at));
+    let (created, expires) = (time_param(token.created_at), time_param(token.expires_at));
     on_backend!(db.into(), e => sqlx::query_scalar(
         "insert into api_tokens (user_id, name, token_hash, prefix, scope, team_id, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
@@ -449,8 +461,8 @@ pub async fn insert_token(db: impl Into<Exec<'_>>, token: &NewToken<'_>) -> Resu
     .bind(token.prefix)
     .bind(token.scope.as_str())
     .bind(token.team_id)
-    .bind(&created)
-    .bind(&expires)
+    .bind(created)
+    .bind(expires)
     .fetch_one(e)
     .await)
 }
@@ -475,28 +487,28 @@ pub async fn tokens_of(db: impl Into<Exec<'_>>, user_id: i64) -> Result<Vec<ApiT
 }
 
 pub async fn mark_token_used(db: impl Into<Exec<'_>>, id: i64, now: Timestamp) -> Result<(), sqlx::Error> {
-    let now = time_text(now);
-    changed_rows!(db.into(), sqlx::query("update api_tokens set last_used_at = $1 where id = $2").bind(&now).bind(id))?;
+    let now = time_param(now);
+    changed_rows!(db.into(), sqlx::query("update api_tokens set last_used_at = $1 where id = $2").bind(now).bind(id))?;
     Ok(())
 }
 
 /// Revokes every live token of an account; returns how many.
 pub async fn revoke_tokens_of(db: impl Into<Exec<'_>>, user_id: i64, now: Timestamp) -> Result<u64, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     changed_rows!(
         db.into(),
         sqlx::query("update api_tokens set revoked_at = $1 where user_id = $2 and revoked_at is null",)
-            .bind(&now)
+            .bind(now)
             .bind(user_id)
     )
 }
 
 pub async fn revoke_token(db: impl Into<Exec<'_>>, id: i64, user_id: i64, now: Timestamp) -> Result<bool, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     Ok(changed_rows!(
         db.into(),
         sqlx::query("update api_tokens set revoked_at = $1 where id = $2 and user_id = $3 and revoked_at is null",)
-            .bind(&now)
+            .bind(now)
             .bind(id)
             .bind(user_id)
     )? > 0)
@@ -510,9 +522,9 @@ struct InviteRow {
     team_id: i64,
     role: String,
     label: String,
-    created_at: String,
-    expires_at: String,
-    ended_at: Option<String>,
+    created_at: TimeText,
+    expires_at: TimeText,
+    ended_at: Option<TimeText>,
 }
 
 impl TryFrom<InviteRow> for Invite {
@@ -547,7 +559,7 @@ pub struct NewInvite<'a> {
 }
 
 pub async fn insert_invite(db: impl Into<Exec<'_>>, invite: &NewInvite<'_>) -> Result<i64, sqlx::Error> {
-    let (created, expires) = (time_text(invite.created_at), time_text(invite.expires_at));
+    let (created, expires) = (time_param(invite.created_at), time_param(invite.expires_at));
     on_backend!(db.into(), e => sqlx::query_scalar(
         "insert into invites (team_id, code_hash, role, label, created_by, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6, $7) returning id",
@@ -557,8 +569,8 @@ pub async fn insert_invite(db: impl Into<Exec<'_>>, invite: &NewInvite<'_>) -> R
     .bind(invite.role.as_str())
     .bind(invite.label)
     .bind(invite.created_by)
-    .bind(&created)
-    .bind(&expires)
+    .bind(created)
+    .bind(expires)
     .fetch_one(e)
     .await)
 }
@@ -583,10 +595,10 @@ pub async fn invites_of(db: impl Into<Exec<'_>>, team_id: i64) -> Result<Vec<Inv
 }
 
 pub async fn end_invite(db: impl Into<Exec<'_>>, id: i64, now: Timestamp) -> Result<bool, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     Ok(changed_rows!(
         db.into(),
-        sqlx::query("update invites set ended_at = $1 where id = $2 and ended_at is null").bind(&now).bind(id)
+        sqlx::query("update invites set ended_at = $1 where id = $2 and ended_at is null").bind(now).bind(id)
     )? > 0)
 }
 
@@ -595,8 +607,8 @@ struct ParticipantRow {
     id: i64,
     invite_id: i64,
     display_name: String,
-    created_at: String,
-    removed_at: Option<String>,
+    created_at: TimeText,
+    removed_at: Option<TimeText>,
 }
 
 impl TryFrom<ParticipantRow> for Participant {
@@ -620,13 +632,13 @@ pub async fn insert_participant(
     name: &str,
     now: Timestamp,
 ) -> Result<i64, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     on_backend!(db.into(), e => sqlx::query_scalar(
         "insert into participants (invite_id, display_name, created_at) values ($1, $2, $3) returning id",
     )
     .bind(invite_id)
     .bind(name)
-    .bind(&now)
+    .bind(now)
     .fetch_one(e)
     .await)
 }
@@ -653,11 +665,9 @@ pub async fn participants_of(db: impl Into<Exec<'_>>, team_id: i64) -> Result<Ve
 }
 
 pub async fn remove_participant(db: impl Into<Exec<'_>>, id: i64, now: Timestamp) -> Result<bool, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     Ok(changed_rows!(
         db.into(),
-        sqlx::query("update participants set removed_at = $1 where id = $2 and removed_at is null",)
-            .bind(&now)
-            .bind(id)
+        sqlx::query("update participants set removed_at = $1 where id = $2 and removed_at is null",).bind(now).bind(id)
     )? > 0)
 }

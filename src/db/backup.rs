@@ -18,6 +18,10 @@ pub async fn write(db: &Database, file: &Path) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot write {}", file.display()))?;
         }
+        Database::Postgres(_) => anyhow::bail!(
+            "`atlascope backup` copies a SQLite database; back up PostgreSQL with pg_dump (see the README), \
+             or copy it into a SQLite file with `atlascope db copy`"
+        ),
     }
     Ok(())
 }

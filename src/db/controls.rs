@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, Tx, decode_time, on_backend, time_text};
+use super::value::TimeText;
+use super::{Exec, Tx, decode_time, on_backend, time_param};
 use crate::domain::records::{Control, Timestamp};
 
 #[derive(FromRow)]
@@ -12,8 +13,8 @@ struct ControlRow {
     name: String,
     description: String,
     version: i64,
-    created_at: String,
-    updated_at: String,
+    created_at: TimeText,
+    updated_at: TimeText,
 }
 
 impl ControlRow {
@@ -84,7 +85,7 @@ pub async fn insert(
     techniques: &[String],
     now: Timestamp,
 ) -> Result<i64, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     let id: i64 = on_backend!(Exec::from(&mut *tx), e => sqlx::query_scalar(
         "insert into controls (team_id, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)
          returning id",
@@ -92,7 +93,7 @@ pub async fn insert(
     .bind(team_id)
     .bind(name)
     .bind(description)
-    .bind(&now)
+    .bind(now)
     .fetch_one(e)
     .await)?;
     set_techniques(tx, id, techniques).await?;
@@ -109,14 +110,14 @@ pub async fn update(
     techniques: &[String],
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     let updated = on_backend!(Exec::from(&mut *tx), e => sqlx::query(
         "update controls set name = $1, description = $2, version = version + 1, updated_at = $3
          where id = $4 and version = $5",
     )
     .bind(name)
     .bind(description)
-    .bind(&now)
+    .bind(now)
     .bind(id)
     .bind(expected)
     .execute(e)

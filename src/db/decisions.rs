@@ -5,9 +5,10 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, Tx, decode_day, decode_error, decode_time, decode_word, on_backend, time_text};
+use super::value::{DayParam, DayText, TimeParam, TimeText};
+use super::{Exec, Tx, decode_day, decode_error, decode_time, decode_word, on_backend, time_param};
 use crate::domain::history::Entity;
-use crate::domain::records::{Acceptance, Assessment, Changed, StatusRecord, format_date};
+use crate::domain::records::{Acceptance, Assessment, Changed, StatusRecord};
 use crate::domain::{Applicability, ImplementationStatus, Rating};
 
 #[derive(FromRow)]
@@ -19,7 +20,7 @@ struct AssessmentRow {
     risk: Option<String>,
     version: i64,
     updated_by: String,
-    updated_at: String,
+    updated_at: TimeText,
 }
 
 /// Who changed a decision and when, as stored.
@@ -48,12 +49,12 @@ struct StatusRow {
     item: String,
     status: String,
     owner: String,
-    target_date: Option<String>,
+    target_date: Option<DayText>,
     evidence: String,
     notes: String,
     version: i64,
     updated_by: String,
-    updated_at: String,
+    updated_at: TimeText,
 }
 
 impl StatusRow {
@@ -78,10 +79,10 @@ struct AcceptanceRow {
     technique_id: String,
     justification: String,
     accepted_by: String,
-    expires_on: String,
+    expires_on: DayText,
     version: i64,
     updated_by: String,
-    updated_at: String,
+    updated_at: TimeText,
 }
 
 impl AcceptanceRow {
@@ -134,9 +135,9 @@ impl StatusKind {
 }
 
 /// The written fields of a decision: who and when must be set.
-fn stamp(changed: &Changed, table: &'static str, item: &str) -> Result<(String, String), sqlx::Error> {
+fn stamp(changed: &Changed, table: &'static str, item: &str) -> Result<(String, TimeParam), sqlx::Error> {
     let at = changed.updated_at.ok_or_else(|| decode_error(table, item, "updated_at", "a write without a time"))?;
-    Ok((changed.updated_by.clone(), time_text(at)))
+    Ok((changed.updated_by.clone(), time_param(at)))
 }
 
 pub async fn assessments(db: impl Into<Exec<'_>>, system_id: i64) -> Result<Vec<Assessment>, sqlx::Error> {
@@ -180,7 +181,7 @@ pub async fn put_assessment(tx: &mut Tx, system_id: i64, assessment: &Assessment
         .bind(&assessment.rationale)
         .bind(assessment.risk.map(Rating::as_str))
         .bind(&by)
-        .bind(&at)
+        .bind(at)
         .fetch_one(e)
         .await)?;
     row.decode(system_id)
@@ -231,18 +232,18 @@ pub async fn put_status(
         kind.columns()
     );
     let (by, at) = stamp(&record.changed, table, &record.item)?;
-    let target_date = record.target_date.map(format_date);
+    let target_date = record.target_date.map(DayParam);
     let row: StatusRow = match kind {
         StatusKind::Mitigation => on_backend!(Exec::from(tx), e => sqlx::query_as(&sql)
             .bind(system_id)
             .bind(&record.item)
             .bind(record.status.as_str())
             .bind(&record.owner)
-            .bind(&target_date)
+            .bind(target_date)
             .bind(&record.evidence)
             .bind(&record.notes)
             .bind(&by)
-            .bind(&at)
+            .bind(at)
             .fetch_one(e)
             .await)?,
         StatusKind::Control => {
@@ -253,11 +254,11 @@ pub async fn put_status(
                 .bind(control)
                 .bind(record.status.as_str())
                 .bind(&record.owner)
-                .bind(&target_date)
+                .bind(target_date)
                 .bind(&record.evidence)
                 .bind(&record.notes)
                 .bind(&by)
-                .bind(&at)
+                .bind(at)
                 .fetch_one(e)
                 .await)?
         }
@@ -322,9 +323,9 @@ pub async fn put_acceptance(tx: &mut Tx, system_id: i64, acceptance: &Acceptance
         .bind(&acceptance.technique_id)
         .bind(&acceptance.justification)
         .bind(&acceptance.accepted_by)
-        .bind(format_date(acceptance.expires_on))
+        .bind(DayParam(acceptance.expires_on))
         .bind(&by)
-        .bind(&at)
+        .bind(at)
         .fetch_one(e)
         .await)?;
     row.decode(system_id)
@@ -342,7 +343,7 @@ pub async fn withdraw_acceptance(
         "update risk_acceptances set withdrawn_at = $1, version = version + 1, updated_by = $2, updated_at = $1
          where system_id = $3 and technique_id = $4 and withdrawn_at is null",
     )
-    .bind(&at)
+    .bind(at)
     .bind(&by)
     .bind(system_id)
     .bind(technique_id)

@@ -3,7 +3,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, Tx, decode_error, decode_time, decode_word, on_backend, time_text};
+use super::value::{JsonParam, JsonText, TimeText};
+use super::{Exec, Tx, decode_error, decode_time, decode_word, on_backend, time_param};
 use crate::domain::records::{Changed, Detection, DetectionRecord, Timestamp};
 use crate::domain::{Confidence, DetectionStatus};
 
@@ -13,13 +14,13 @@ struct DetectionRow {
     team_id: i64,
     name: String,
     description: String,
-    data_sources: String,
+    data_sources: JsonText,
     reference: String,
     rule_id: Option<String>,
     rule_text: Option<String>,
     version: i64,
-    created_at: String,
-    updated_at: String,
+    created_at: TimeText,
+    updated_at: TimeText,
 }
 
 fn decode_sources(raw: &str, table: &'static str, key: &str) -> Result<Vec<String>, sqlx::Error> {
@@ -27,8 +28,8 @@ fn decode_sources(raw: &str, table: &'static str, key: &str) -> Result<Vec<Strin
         .map_err(|e| decode_error(table, key, "data_sources", format!("not a JSON list of names: {e}")))
 }
 
-fn encode_sources(sources: &[String]) -> String {
-    serde_json::to_string(sources).unwrap_or_else(|_| "[]".to_string())
+fn encode_sources(sources: &[String]) -> JsonParam {
+    JsonParam(serde_json::to_string(sources).unwrap_or_else(|_| "[]".to_string()))
 }
 
 impl DetectionRow {
@@ -97,7 +98,7 @@ pub async fn get(db: impl Into<Exec<'_>>, id: i64) -> Result<Option<Detection>, 
 
 /// Stores a new detection (its id, version and times are assigned here) and returns its id.
 pub async fn insert(tx: &mut Tx, detection: &Detection, now: Timestamp) -> Result<i64, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     let id: i64 = on_backend!(Exec::from(&mut *tx), e => sqlx::query_scalar(
         "insert into detections (team_id, name, description, data_sources, reference, rule_id, rule_text,
                                  created_at, updated_at)
@@ -110,7 +111,7 @@ pub async fn insert(tx: &mut Tx, detection: &Detection, now: Timestamp) -> Resul
     .bind(&detection.reference)
     .bind(&detection.rule_id)
     .bind(&detection.rule_text)
-    .bind(&now)
+    .bind(now)
     .fetch_one(e)
     .await)?;
     set_techniques(tx, id, &detection.techniques).await?;
@@ -120,7 +121,7 @@ pub async fn insert(tx: &mut Tx, detection: &Detection, now: Timestamp) -> Resul
 /// Writes a detection's definition when its stored version is `expected`;
 /// false means it was not (someone changed or deleted it meanwhile).
 pub async fn update(tx: &mut Tx, expected: i64, detection: &Detection, now: Timestamp) -> Result<bool, sqlx::Error> {
-    let now = time_text(now);
+    let now = time_param(now);
     let updated = on_backend!(Exec::from(&mut *tx), e => sqlx::query(
         "update detections set name = $1, description = $2, data_sources = $3, reference = $4, rule_id = $5,
                 rule_text = $6, version = version + 1, updated_at = $7
@@ -132,7 +133,7 @@ pub async fn update(tx: &mut Tx, expected: i64, detection: &Detection, now: Time
     .bind(&detection.reference)
     .bind(&detection.rule_id)
     .bind(&detection.rule_text)
-    .bind(&now)
+    .bind(now)
     .bind(detection.id)
     .bind(expected)
     .execute(e)
@@ -185,13 +186,13 @@ struct StatusRow {
     technique_id: String,
     status: String,
     confidence: Option<String>,
-    data_sources: String,
+    data_sources: JsonText,
     owner: String,
     evidence: String,
     notes: String,
     version: i64,
     updated_by: String,
-    updated_at: String,
+    updated_at: TimeText,
 }
 
 impl StatusRow {
@@ -269,7 +270,7 @@ pub async fn put_status(tx: &mut Tx, system_id: i64, record: &DetectionRecord) -
         .bind(&record.evidence)
         .bind(&record.notes)
         .bind(&record.changed.updated_by)
-        .bind(time_text(at))
+        .bind(time_param(at))
         .fetch_one(e)
         .await)?;
     row.decode(system_id)

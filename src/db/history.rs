@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, Tx, decode_error, decode_time, decode_word, on_backend, time_text};
+use super::value::{JsonParam, JsonText, TimeParam, TimeText};
+use super::{Exec, Tx, decode_error, decode_time, decode_word, on_backend, time_param};
 use crate::domain::history::{Entity, HistoryEntry, Recorded};
 use crate::domain::records::Timestamp;
 
@@ -12,12 +13,12 @@ struct EntryRow {
     team_id: i64,
     system_id: Option<i64>,
     actor: String,
-    at: String,
+    at: TimeText,
     entity: String,
     item: String,
     summary: String,
-    before: Option<String>,
-    after: Option<String>,
+    before: Option<JsonText>,
+    after: Option<JsonText>,
     batch: Option<i64>,
 }
 
@@ -27,7 +28,7 @@ impl TryFrom<EntryRow> for HistoryEntry {
     fn try_from(row: EntryRow) -> Result<HistoryEntry, sqlx::Error> {
         let key = format!("id {}", row.id);
         let entity = decode_word(Entity::parse, &row.entity, "history", &key, "entity")?;
-        let record = |json: Option<String>, column: &'static str| {
+        let record = |json: Option<JsonText>, column: &'static str| {
             json.map(|json| {
                 Recorded::decode(entity, &json).map_err(|e| {
                     decode_error("history", &key, column, format!("not a {} record: {e}", entity.as_str()))
@@ -68,8 +69,8 @@ pub struct NewEntry<'a> {
 const COLUMNS: &str = "id, team_id, system_id, actor, at, entity, item, summary, before, after, batch";
 
 pub async fn append(tx: &mut Tx, entry: NewEntry<'_>) -> Result<i64, sqlx::Error> {
-    let (at, before, after) =
-        (time_text(entry.at), entry.before.map(Recorded::encode), entry.after.map(Recorded::encode));
+    let at = time_param(entry.at);
+    let (before, after) = (entry.before.map(|r| JsonParam(r.encode())), entry.after.map(|r| JsonParam(r.encode())));
     on_backend!(Exec::from(tx), e => sqlx::query_scalar(
         "insert into history (team_id, system_id, actor, at, entity, item, summary, before, after, batch)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
@@ -77,7 +78,7 @@ pub async fn append(tx: &mut Tx, entry: NewEntry<'_>) -> Result<i64, sqlx::Error
     .bind(entry.team_id)
     .bind(entry.system_id)
     .bind(entry.actor)
-    .bind(&at)
+    .bind(at)
     .bind(entry.entity.as_str())
     .bind(entry.item)
     .bind(entry.summary)
@@ -139,6 +140,12 @@ pub struct HistoryQuery {
     pub before_id: Option<i64>,
 }
 
+/// A value a history search compares with.
+enum SearchParam {
+    Text(String),
+    Time(TimeParam),
+}
+
 /// A system's history narrowed by `query`, newest first.
 pub async fn search(
     db: impl Into<Exec<'_>>,
@@ -147,7 +154,7 @@ pub async fn search(
     limit: i64,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
     let mut sql = format!("select {COLUMNS} from history where system_id = $1");
-    let mut texts: Vec<String> = Vec::new();
+    let mut params: Vec<SearchParam> = Vec::new();
     let mut next = 2;
     let mut placeholder = |sql: &mut String, clause: &str| {
         sql.push_str(&clause.replace('?', &format!("${next}")));
@@ -157,29 +164,32 @@ pub async fn search(
         sql.push_str(" and item in (");
         for (i, item) in query.items.iter().enumerate() {
             placeholder(&mut sql, if i == 0 { "?" } else { ", ?" });
-            texts.push(item.clone());
+            params.push(SearchParam::Text(item.clone()));
         }
         sql.push(')');
     }
     if let Some(actor) = &query.actor {
         placeholder(&mut sql, " and lower(actor) = lower(?)");
-        texts.push(actor.clone());
+        params.push(SearchParam::Text(actor.clone()));
     }
     if let Some(from) = query.from {
         placeholder(&mut sql, " and at >= ?");
-        texts.push(time_text(from));
+        params.push(SearchParam::Time(time_param(from)));
     }
     if let Some(until) = query.until {
         placeholder(&mut sql, " and at < ?");
-        texts.push(time_text(until));
+        params.push(SearchParam::Time(time_param(until)));
     }
     let before = query.before_id.unwrap_or(i64::MAX);
     placeholder(&mut sql, " and id < ?");
     placeholder(&mut sql, " order by id desc limit ?");
     let rows: Vec<EntryRow> = on_backend!(db.into(), e => {
         let mut q = sqlx::query_as(&sql).bind(system_id);
-        for text in &texts {
-            q = q.bind(text);
+        for param in &params {
+            q = match param {
+                SearchParam::Text(text) => q.bind(text),
+                SearchParam::Time(at) => q.bind(at),
+            };
         }
         q.bind(before).bind(limit).fetch_all(e).await
     })?;
@@ -235,22 +245,37 @@ pub async fn timeline(
     team_id: i64,
     until: Option<Timestamp>,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    let packed = "json_array(id, team_id, system_id, at, entity, item, json(after), batch)";
-    let sql = format!(
-        "select coalesce(json_group_array(json(entry) order by id), '[]') from (\
-         select id, {packed} as entry from history where system_id = $1 and at <= $3 \
-         union all select id, {packed} as entry from history \
-         where system_id is null and team_id = $2 and entity = 'control' and at <= $3)"
-    );
-    let until = until.map_or_else(|| "9999".to_string(), time_text);
-    let text: String = on_backend!(db.into(), e => sqlx::query_scalar(&sql)
+    let mut db = db.into();
+    let sql = if db.is_postgres() {
+        let packed = "jsonb_build_array(id, team_id, system_id, \
+                      to_char(at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), entity, item, after, batch)";
+        format!(
+            "select coalesce(jsonb_agg(entry order by id), '[]'::jsonb)::text from (\
+             select id, {packed} as entry from history where system_id = $1 and at <= $3 \
+             union all select id, {packed} as entry from history \
+             where system_id is null and team_id = $2 and entity = 'control' and at <= $3) as entries"
+        )
+    } else {
+        let packed = "json_array(id, team_id, system_id, at, entity, item, json(after), batch)";
+        format!(
+            "select coalesce(json_group_array(json(entry) order by id), '[]') from (\
+             select id, {packed} as entry from history where system_id = $1 and at <= $3 \
+             union all select id, {packed} as entry from history \
+             where system_id is null and team_id = $2 and entity = 'control' and at <= $3)"
+        )
+    };
+    let until = time_param(until.unwrap_or(END_OF_TIME));
+    let text: String = on_backend!(db.reborrow(), e => sqlx::query_scalar(&sql)
         .bind(system_id)
         .bind(team_id)
-        .bind(&until)
+        .bind(until)
         .fetch_one(e)
         .await)?;
     unpack(&text, system_id)
 }
+
+/// Later than any entry: the bound of a timeline read to the end.
+const END_OF_TIME: Timestamp = time::macros::datetime!(9999-12-31 23:59:59 UTC);
 
 /// One entry as [`timeline`] packs it.
 type PackedEntry<'a> =
@@ -311,7 +336,7 @@ pub async fn latest_records(
     let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(system_id)
         .bind(team_id)
-        .bind(time_text(until))
+        .bind(time_param(until))
         .fetch_all(e)
         .await)?;
     decode_all(rows)
@@ -356,8 +381,8 @@ pub async fn between(
     let sql = format!("select {COLUMNS} from history where {clause} and at > $2 and at <= $3 order by id limit $4");
     let rows: Vec<EntryRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(id)
-        .bind(time_text(from))
-        .bind(time_text(to))
+        .bind(time_param(from))
+        .bind(time_param(to))
         .bind(limit)
         .fetch_all(e)
         .await)?;
@@ -375,8 +400,8 @@ pub async fn count_between(
     let sql = format!("select count(*) from history where {clause} and at > $2 and at <= $3");
     on_backend!(db.into(), e => sqlx::query_scalar(&sql)
         .bind(id)
-        .bind(time_text(from))
-        .bind(time_text(to))
+        .bind(time_param(from))
+        .bind(time_param(to))
         .fetch_one(e)
         .await)
 }

@@ -5,19 +5,22 @@
 //!
 //! # The storage seam
 //!
-//! [`Database`] is an enum over the back ends, with SQLite its one variant
-//! today. A query runs on an [`Exec`]: the pool, or the connection of an
-//! open [`Tx`]. Every query function is written once, as a body that the
+//! [`Database`] is an enum over the back ends: SQLite (one file, the
+//! default) and PostgreSQL (several instances on one database). A query
+//! runs on an [`Exec`]: the pool, or the connection of an open [`Tx`].
+//! Every query function is written once, as a body that the
 //! [`on_backend!`] macro instantiates for each back end's executor, so SQL
 //! text shared by the back ends (placeholders are `$1`, `$2`, …, which both
-//! SQLite and PostgreSQL read) is written once; a statement whose dialect
-//! differs matches on the back end instead. A second back end adds a
-//! variant to [`Database`], [`Tx`] and [`Exec`], an arm to the macro, and
-//! its own migrations; services do not change.
+//! read) is written once; a statement whose dialect differs matches on
+//! [`Exec::is_postgres`] instead. Values stored differently by the two
+//! (times, days, JSON) are bound and read through [`value`]. Each back end
+//! has its own migrations with the same meaning; services do not know which
+//! one they run on.
 
 pub mod accounts;
 pub mod backup;
 pub mod controls;
+pub mod copy;
 pub mod decisions;
 pub mod detections;
 pub mod history;
@@ -26,28 +29,43 @@ pub mod reviews;
 pub mod systems;
 pub mod team_snapshots;
 pub mod teams;
+pub mod value;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Sqlite, SqlitePool};
+use sqlx::{ConnectOptions, Connection, Postgres, Sqlite, SqlitePool};
+
+pub use postgres::{PostgresTarget, open_postgres};
+
+mod postgres;
 
 /// The database the application works on: a pool of one back end.
 #[derive(Clone, Debug)]
 pub enum Database {
     Sqlite(SqlitePool),
+    Postgres(PgPool),
 }
 
 impl Database {
-    /// Starts a write transaction that takes the write lock at once (SQLite
-    /// `BEGIN IMMEDIATE`), so that a lock upgrade cannot fail half-way.
+    /// Starts a write transaction that holds the database's write turn at
+    /// once, so that what it reads stays true until it commits, whichever
+    /// process writes beside it: SQLite's `BEGIN IMMEDIATE`; on PostgreSQL a
+    /// transaction-scoped advisory lock that every writer of every instance
+    /// takes (released by commit or rollback, never held by a dead process).
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self {
             Database::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("select pg_advisory_xact_lock($1)").bind(postgres::WRITE_TURN).execute(&mut *tx).await?;
+                Ok(Tx::Postgres(tx))
+            }
         }
     }
 
@@ -55,6 +73,9 @@ impl Database {
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         match self {
             Database::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin().await?)),
+            Database::Postgres(pool) => {
+                Ok(Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?))
+            }
         }
     }
 
@@ -62,12 +83,30 @@ impl Database {
     pub fn sqlite(&self) -> Option<&SqlitePool> {
         match self {
             Database::Sqlite(pool) => Some(pool),
+            Database::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, where one is in use (notifications, tests).
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match self {
+            Database::Postgres(pool) => Some(pool),
+            Database::Sqlite(_) => None,
+        }
+    }
+
+    /// The back end's name, for messages and the health report.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "SQLite",
+            Database::Postgres(_) => "PostgreSQL",
         }
     }
 
     pub async fn close(&self) {
         match self {
             Database::Sqlite(pool) => pool.close().await,
+            Database::Postgres(pool) => pool.close().await,
         }
     }
 }
@@ -76,18 +115,21 @@ impl Database {
 #[derive(Debug)]
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
         }
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.rollback().await,
+            Tx::Postgres(tx) => tx.rollback().await,
         }
     }
 }
@@ -96,6 +138,8 @@ impl Tx {
 pub enum Exec<'a> {
     SqlitePool(&'a SqlitePool),
     Sqlite(&'a mut SqliteConnection),
+    PostgresPool(&'a PgPool),
+    Postgres(&'a mut PgConnection),
 }
 
 impl Exec<'_> {
@@ -105,7 +149,15 @@ impl Exec<'_> {
         match self {
             Exec::SqlitePool(pool) => Exec::SqlitePool(pool),
             Exec::Sqlite(connection) => Exec::Sqlite(connection),
+            Exec::PostgresPool(pool) => Exec::PostgresPool(pool),
+            Exec::Postgres(connection) => Exec::Postgres(connection),
         }
+    }
+
+    /// Whether the query runs on PostgreSQL, for the few statements whose
+    /// dialect differs.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Exec::PostgresPool(_) | Exec::Postgres(_))
     }
 }
 
@@ -113,6 +165,7 @@ impl<'a> From<&'a Database> for Exec<'a> {
     fn from(database: &'a Database) -> Self {
         match database {
             Database::Sqlite(pool) => Exec::SqlitePool(pool),
+            Database::Postgres(pool) => Exec::PostgresPool(pool),
         }
     }
 }
@@ -121,6 +174,7 @@ impl<'a> From<&'a mut Tx> for Exec<'a> {
     fn from(tx: &'a mut Tx) -> Self {
         match tx {
             Tx::Sqlite(tx) => Exec::Sqlite(&mut *tx),
+            Tx::Postgres(tx) => Exec::Postgres(&mut *tx),
         }
     }
 }
@@ -132,6 +186,8 @@ macro_rules! on_backend {
         match $exec {
             $crate::db::Exec::SqlitePool($executor) => $body,
             $crate::db::Exec::Sqlite($executor) => $body,
+            $crate::db::Exec::PostgresPool($executor) => $body,
+            $crate::db::Exec::Postgres($executor) => $body,
         }
     };
 }
@@ -191,17 +247,90 @@ pub(crate) fn decode_day(
         .map_err(|_| decode_error(table, row, column, format!("`{raw}` is not a date (YYYY-MM-DD)")))
 }
 
-/// How a time is stored: RFC 3339 text, UTC, whole seconds.
-pub(crate) fn time_text(at: crate::domain::records::Timestamp) -> String {
-    crate::domain::records::format_timestamp(at)
+/// A time to bind (stored in UTC, to the second).
+pub(crate) fn time_param(at: crate::domain::records::Timestamp) -> value::TimeParam {
+    value::TimeParam(at)
 }
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "atlascope.sqlite";
 
+/// Where an installation keeps its data: the SQLite file in a data
+/// directory (the default), or a PostgreSQL database that several
+/// instances share.
+#[derive(Debug, Clone)]
+pub enum Location {
+    SqliteDir(PathBuf),
+    Postgres(Box<PostgresTarget>),
+}
+
+impl Location {
+    /// The data directory, unless a database URL is given: `postgres://…`
+    /// selects PostgreSQL; `sqlite:DIR` (or a bare path) a data directory.
+    pub fn from_options(data_dir: PathBuf, database_url: Option<&str>) -> anyhow::Result<Location> {
+        match database_url.map(str::trim).filter(|url| !url.is_empty()) {
+            None => Ok(Location::SqliteDir(data_dir)),
+            Some(url) => Location::parse(url),
+        }
+    }
+
+    /// A location written as a URL or a path (`db copy --from/--to`): a
+    /// `postgres://` URL, or a data directory as `sqlite:DIR`, `sqlite://DIR`
+    /// or a plain path (a path to the database file names its directory).
+    pub fn parse(text: &str) -> anyhow::Result<Location> {
+        if PostgresTarget::is_postgres_url(text) {
+            return Ok(Location::Postgres(Box::new(PostgresTarget::parse(text)?)));
+        }
+        let path = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")).unwrap_or(text);
+        if path.contains("://") {
+            anyhow::bail!(
+                "`{}` is neither a postgres:// URL nor a data directory (sqlite:DIR)",
+                path.split("://").next().unwrap_or_default()
+            );
+        }
+        if path.is_empty() {
+            anyhow::bail!("a sqlite: location needs a data directory (sqlite:/var/lib/atlascope)");
+        }
+        let path = PathBuf::from(path);
+        if path.file_name().is_some_and(|name| name == DATABASE_FILE) {
+            return Ok(Location::SqliteDir(path.parent().map(Path::to_path_buf).unwrap_or_default()));
+        }
+        Ok(Location::SqliteDir(path))
+    }
+
+    /// Opens the database and applies migrations. With `create` false a
+    /// location without an atlascope database is refused (a mistyped
+    /// `--data-dir` or URL must not set up an empty one).
+    pub async fn open(&self, create: bool) -> anyhow::Result<Database> {
+        match self {
+            Location::SqliteDir(dir) if create => open(dir).await,
+            Location::SqliteDir(dir) => open_existing(dir).await,
+            Location::Postgres(target) => open_postgres(target, create).await,
+        }
+    }
+
+    /// The data directory, when the data lives in SQLite.
+    pub fn sqlite_dir(&self) -> Option<&Path> {
+        match self {
+            Location::SqliteDir(dir) => Some(dir),
+            Location::Postgres(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// For messages and the log: the file, or the server without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::SqliteDir(dir) => write!(f, "{}", dir.join(DATABASE_FILE).display()),
+            Location::Postgres(target) => write!(f, "PostgreSQL at {target}"),
+        }
+    }
+}
+
 /// Opens the database in `data_dir` and applies migrations; refuses a data
 /// directory without a database (a mistyped `--data-dir` must not create an
-/// empty one). [`create`] makes a new one.
+/// empty one). [`open`] makes a new one.
 pub async fn open_existing(data_dir: &Path) -> anyhow::Result<Database> {
     let path = data_dir.join(DATABASE_FILE);
     if !path.is_file() {

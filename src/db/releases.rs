@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, decode_error, decode_time, on_backend, time_text};
+use super::value::TimeText;
+use super::{Exec, decode_error, decode_time, on_backend, time_param};
 use crate::atlas::Release;
 use crate::domain::records::Timestamp;
 
@@ -11,7 +12,7 @@ struct ReleaseRow {
     version: String,
     file_name: String,
     model_json: String,
-    imported_at: String,
+    imported_at: TimeText,
 }
 
 /// A stored release, read back.
@@ -46,7 +47,7 @@ pub async fn insert(
 ) -> Result<(), sqlx::Error> {
     let format = serde_json::to_value(release.format).ok().and_then(|v| v.as_str().map(str::to_string));
     let model_json = serde_json::to_string(release).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let imported_at = time_text(imported_at);
+    let imported_at = time_param(imported_at);
     on_backend!(db.into(), e => sqlx::query(
         "insert into framework_releases (version, format, file_name, sha256, model_json, imported_at)
          values ($1, $2, $3, $4, $5, $6)",
@@ -56,7 +57,7 @@ pub async fn insert(
     .bind(file_name)
     .bind(sha256)
     .bind(&model_json)
-    .bind(&imported_at)
+    .bind(imported_at)
     .execute(e)
     .await
     .map(|_| ()))

@@ -1,6 +1,6 @@
 //! Review flags: techniques an upgrade asks a person to look at.
 
-use super::{Exec, Tx, on_backend, time_text};
+use super::{Exec, Tx, on_backend, time_param};
 use crate::domain::records::Timestamp;
 
 /// A technique flagged for review, and why.
@@ -28,7 +28,7 @@ pub async fn put(
     .bind(technique_id)
     .bind(reason)
     .bind(batch)
-    .bind(time_text(at))
+    .bind(time_param(at))
     .execute(e)
     .await
     .map(|_| ()))
@@ -52,8 +52,9 @@ pub async fn clear(db: impl Into<Exec<'_>>, system_id: i64, technique_id: &str) 
     .bind(system_id)
     .bind(technique_id)
     .execute(e)
-    .await)?;
-    Ok(done.rows_affected() > 0)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(done > 0)
 }
 
 /// Clears the flags an upgrade raised (when it is undone).

@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, decode_error, decode_time, decode_word, on_backend, time_text};
+use super::value::{JsonParam, JsonText, TimeText};
+use super::{Exec, decode_error, decode_time, decode_word, on_backend, time_param};
 use crate::domain::records::{System, Timestamp};
 use crate::domain::{Exposure, Rating};
 
@@ -14,13 +15,13 @@ struct SystemRow {
     description: String,
     owner: String,
     /// JSON array of platform names.
-    platforms: String,
+    platforms: JsonText,
     exposure: String,
     criticality: String,
     framework_version: String,
     version: i64,
-    created_at: String,
-    updated_at: String,
+    created_at: TimeText,
+    updated_at: TimeText,
 }
 
 impl TryFrom<SystemRow> for System {
@@ -58,8 +59,8 @@ pub struct SystemFields<'a> {
 }
 
 impl SystemFields<'_> {
-    fn platforms_json(&self) -> String {
-        serde_json::to_string(self.platforms).unwrap_or_else(|_| "[]".into())
+    fn platforms_json(&self) -> JsonParam {
+        JsonParam(serde_json::to_string(self.platforms).unwrap_or_else(|_| "[]".into()))
     }
 }
 
@@ -102,7 +103,7 @@ pub async fn insert(
            created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) returning {COLUMNS}"
     );
-    let (platforms, now) = (fields.platforms_json(), time_text(now));
+    let (platforms, now) = (fields.platforms_json(), time_param(now));
     let row: SystemRow = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(team_id)
         .bind(fields.name)
@@ -112,7 +113,7 @@ pub async fn insert(
         .bind(fields.exposure.as_str())
         .bind(fields.criticality.as_str())
         .bind(fields.framework_version)
-        .bind(&now)
+        .bind(now)
         .fetch_one(e)
         .await)?;
     System::try_from(row)
@@ -131,7 +132,7 @@ pub async fn update(
            framework_version = $7, version = version + 1, updated_at = $8
          where id = $9 and version = $10 returning {COLUMNS}"
     );
-    let (platforms, now) = (fields.platforms_json(), time_text(now));
+    let (platforms, now) = (fields.platforms_json(), time_param(now));
     let row: Option<SystemRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(fields.name)
         .bind(fields.description)
@@ -140,7 +141,7 @@ pub async fn update(
         .bind(fields.exposure.as_str())
         .bind(fields.criticality.as_str())
         .bind(fields.framework_version)
-        .bind(&now)
+        .bind(now)
         .bind(id)
         .bind(expected)
         .fetch_optional(e)
@@ -161,10 +162,10 @@ pub async fn repin(
         "update systems set framework_version = $1, version = version + 1, updated_at = $2
          where id = $3 and version = $4 returning {COLUMNS}"
     );
-    let now = time_text(now);
+    let now = time_param(now);
     let row: Option<SystemRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(framework_version)
-        .bind(&now)
+        .bind(now)
         .bind(id)
         .bind(expected)
         .fetch_optional(e)

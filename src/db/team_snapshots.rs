@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, decode_time, on_backend, time_text};
+use super::value::TimeText;
+use super::{Exec, decode_time, on_backend, time_param};
 use crate::domain::records::{TeamSnapshot, Timestamp};
 
 #[derive(FromRow)]
@@ -10,9 +11,9 @@ struct SnapshotRow {
     id: i64,
     team_id: i64,
     name: String,
-    at: String,
+    at: TimeText,
     created_by: String,
-    created_at: String,
+    created_at: TimeText,
 }
 
 impl TryFrom<SnapshotRow> for TeamSnapshot {
@@ -59,7 +60,7 @@ pub async fn latest_before(
     );
     let row: Option<SnapshotRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(team_id)
-        .bind(time_text(before))
+        .bind(time_param(before))
         .fetch_optional(e)
         .await)?;
     row.map(TeamSnapshot::try_from).transpose()
@@ -80,9 +81,9 @@ pub async fn insert(
     let row: SnapshotRow = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(team_id)
         .bind(name)
-        .bind(time_text(at))
+        .bind(time_param(at))
         .bind(created_by)
-        .bind(time_text(now))
+        .bind(time_param(now))
         .fetch_one(e)
         .await)?;
     TeamSnapshot::try_from(row)
@@ -94,6 +95,7 @@ pub async fn delete(db: impl Into<Exec<'_>>, team_id: i64, id: i64) -> Result<bo
         .bind(team_id)
         .bind(id)
         .execute(e)
-        .await)?;
-    Ok(done.rows_affected() > 0)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(done > 0)
 }

@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Exec, decode_time, on_backend, time_text};
+use super::value::TimeText;
+use super::{Exec, decode_time, on_backend, time_param};
 use crate::domain::records::{Team, Timestamp};
 
 #[derive(FromRow)]
@@ -11,8 +12,8 @@ struct TeamRow {
     name: String,
     description: String,
     version: i64,
-    created_at: String,
-    updated_at: String,
+    created_at: TimeText,
+    updated_at: TimeText,
 }
 
 impl TryFrom<TeamRow> for Team {
@@ -54,11 +55,11 @@ pub async fn insert(
     let sql = format!(
         "insert into teams (name, description, created_at, updated_at) values ($1, $2, $3, $3) returning {COLUMNS}"
     );
-    let now = time_text(now);
+    let now = time_param(now);
     let row: TeamRow = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(name)
         .bind(description)
-        .bind(&now)
+        .bind(now)
         .fetch_one(e)
         .await)?;
     Team::try_from(row)
@@ -77,11 +78,11 @@ pub async fn update(
         "update teams set name = $1, description = $2, version = version + 1, updated_at = $3
          where id = $4 and version = $5 returning {COLUMNS}"
     );
-    let now = time_text(now);
+    let now = time_param(now);
     let row: Option<TeamRow> = on_backend!(db.into(), e => sqlx::query_as(&sql)
         .bind(name)
         .bind(description)
-        .bind(&now)
+        .bind(now)
         .bind(id)
         .bind(expected)
         .fetch_optional(e)

@@ -9,7 +9,7 @@ use atlascope::auth::{Role, TokenScope};
 use atlascope::service::accounts;
 use axum::http::Method;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, Reply, StatusCode, TestApp, sqlite};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, Reply, StatusCode, TestApp, atlascope_command, execute, texts};
 
 /// Every (method, path) the application serves: the page routes, read from
 /// the source of `src/web`, and the API routes, from the OpenAPI document.
@@ -278,16 +278,10 @@ async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere_and_unloc
     assert!(owner.is_ok(), "the owner signs in from their own address: {owner:?}");
 
     // An administrator lifts the wait with `atlascope user unlock`.
-    let data_dir = app.data_dir.clone();
+    let mut command = atlascope_command(&app);
     let state = app.state.clone();
     let unlock = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_atlascope"))
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["user", "unlock", "ADMIN"])
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the command runs")
+        command.args(["user", "unlock", "ADMIN"]).env("RUST_LOG", "warn").output().expect("the command runs")
     })
     .await
     .expect("unlock");
@@ -404,26 +398,19 @@ async fn api_tokens_honour_scope_team_expiry_and_revocation() {
     let none = app.get_with("/api/v1/teams", &[("authorization", "Bearer acs_not-a-real-token")]).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
     assert!(none.header("www-authenticate").starts_with("Bearer"));
-    sqlx::query("update api_tokens set expires_at = '2000-01-01T00:00:00Z' where name = 'read'")
-        .execute(sqlite(&app))
-        .await
-        .unwrap();
+    execute(&app, "update api_tokens set expires_at = '2000-01-01T00:00:00Z' where name = 'read'").await;
     assert_eq!(
         app.get_with("/api/v1/teams", &[("authorization", &bearer(&read))]).await.status,
         StatusCode::UNAUTHORIZED,
         "expired"
     );
-    sqlx::query("update api_tokens set revoked_at = '2026-01-01T00:00:00Z' where name = 'write'")
-        .execute(sqlite(&app))
-        .await
-        .unwrap();
+    execute(&app, "update api_tokens set revoked_at = '2026-01-01T00:00:00Z' where name = 'write'").await;
     assert_eq!(
         app.get_with("/api/v1/teams", &[("authorization", &bearer(&write))]).await.status,
         StatusCode::UNAUTHORIZED,
         "revoked"
     );
-    let stored: Vec<String> =
-        sqlx::query_scalar("select token_hash from api_tokens").fetch_all(sqlite(&app)).await.unwrap();
+    let stored = texts(&app, "select token_hash from api_tokens").await;
     assert!(stored.iter().all(|h| h != &read && h != &write), "tokens are stored hashed");
 }
 
@@ -458,7 +445,7 @@ async fn an_invite_lets_a_named_guest_work_until_it_expires_or_ends() {
     assert_eq!(history[0]["actor"], "Sam Guest (guest)");
     assert_eq!(app.get_with("/admin/users", &[("cookie", &guest)]).await.status, StatusCode::FORBIDDEN);
 
-    sqlx::query("update invites set expires_at = '2000-01-01T00:00:00Z'").execute(sqlite(&app)).await.unwrap();
+    execute(&app, "update invites set expires_at = '2000-01-01T00:00:00Z'").await;
     app.state.principals.clear();
     let expired = app.get_with(&format!("/join/{code}"), &[("cookie", "")]).await;
     assert_eq!(expired.status, StatusCode::GONE);
@@ -470,8 +457,7 @@ async fn an_invite_lets_a_named_guest_work_until_it_expires_or_ends() {
 #[tokio::test]
 async fn a_fresh_installation_serves_only_the_setup_page_until_an_administrator_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        atlascope::core::CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let config = atlascope::core::CoreConfig::creating(atlascope::db::Location::SqliteDir(dir.path().to_path_buf()));
     let core = atlascope::core::Core::open(&config).await.unwrap();
     let setup = atlascope::auth::setup::SetupState::new(false);
     let state = atlascope::app::AppState::new(core, setup);

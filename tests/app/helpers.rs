@@ -28,6 +28,9 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub base: String,
     pub data_dir: PathBuf,
+    /// Where its data lives: SQLite in `data_dir`, or a PostgreSQL database
+    /// of its own when the tests run on PostgreSQL ([`on_postgres`]).
+    pub location: db::Location,
     /// The application state the server runs on, for direct set-up in tests.
     pub state: AppState,
     /// `atlascope_session=…` of the administrator.
@@ -93,6 +96,15 @@ impl TestApp {
         app
     }
 
+    /// Starts a server on existing data (a copy made by a test).
+    pub async fn spawn_on(location: db::Location) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app =
+            TestApp::start_on(dir.path().to_path_buf(), location, atlascope::server::Limits::default(), |_| {}).await;
+        app._dir = Some(dir);
+        app
+    }
+
     async fn start(data_dir: PathBuf, limits: atlascope::server::Limits) -> TestApp {
         TestApp::start_with(data_dir, limits, |_| {}).await
     }
@@ -102,8 +114,17 @@ impl TestApp {
         limits: atlascope::server::Limits,
         configure: impl FnOnce(&mut AppState),
     ) -> TestApp {
-        let config = CoreConfig { data_dir: data_dir.clone(), default_release: None, create: true };
-        let core = Core::open(&config).await.expect("the core opens");
+        let location = location_for(&data_dir).await;
+        TestApp::start_on(data_dir, location, limits, configure).await
+    }
+
+    async fn start_on(
+        data_dir: PathBuf,
+        location: db::Location,
+        limits: atlascope::server::Limits,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestApp {
+        let core = Core::open(&CoreConfig::creating(location.clone())).await.expect("the core opens");
         let has_admin = db::accounts::count_admins(&core.db).await.expect("count") > 0;
         let mut state = AppState::new(core, SetupState::new(has_admin));
         configure(&mut state);
@@ -127,6 +148,7 @@ impl TestApp {
         TestApp {
             base,
             data_dir,
+            location,
             state,
             admin_cookie: format!("atlascope_session={secret}"),
             _dir: None,
@@ -224,10 +246,130 @@ impl TestApp {
     }
 }
 
-/// The SQLite pool behind a test server, for tests that reach past the API
-/// to age a token or count rows.
-pub fn sqlite(app: &TestApp) -> &sqlx::SqlitePool {
-    app.state.db.sqlite().expect("the tests run on SQLite")
+/// Whether this run of the tests is on PostgreSQL: `ATLASCOPE_TEST_BACKEND`
+/// is `postgres` (the PostgreSQL half of the suite sets it when it runs
+/// every test again; see `postgres::every_test_again_on_postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("ATLASCOPE_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
+}
+
+/// True (after saying so) when the tests run on PostgreSQL and the calling
+/// test is about SQLite itself: its PostgreSQL run has nothing to check.
+pub fn sqlite_only(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped on PostgreSQL: {why}");
+    }
+    on_postgres()
+}
+
+/// The cluster the PostgreSQL tests use (`ATLASCOPE_TEST_POSTGRES`, a URL of
+/// a database the tests may create databases from).
+pub fn postgres_cluster() -> Option<String> {
+    std::env::var("ATLASCOPE_TEST_POSTGRES").ok().filter(|url| !url.is_empty())
+}
+
+/// File in a test's data directory naming its PostgreSQL database, so that
+/// a restart on the same directory finds the same data.
+const POSTGRES_MARKER: &str = "postgres-url";
+
+/// Where a test server on `data_dir` keeps its data: the SQLite file there,
+/// or on PostgreSQL a database of its own, made on first use.
+pub async fn location_for(data_dir: &std::path::Path) -> db::Location {
+    if !on_postgres() {
+        return db::Location::SqliteDir(data_dir.to_path_buf());
+    }
+    let marker = data_dir.join(POSTGRES_MARKER);
+    let url = match std::fs::read_to_string(&marker) {
+        Ok(url) => url,
+        Err(_) => {
+            let url = fresh_postgres_database().await;
+            std::fs::create_dir_all(data_dir).expect("data dir");
+            std::fs::write(&marker, &url).expect("marker");
+            url
+        }
+    };
+    db::Location::parse(&url).expect("a PostgreSQL URL")
+}
+
+/// A new, empty database on the test cluster; its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let cluster = postgres_cluster().expect("ATLASCOPE_TEST_POSTGRES names the test cluster");
+    let name =
+        format!("atlascope_test_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let mut admin = sqlx::PgConnection::connect(&cluster).await.expect("the test cluster answers");
+    sqlx::query(&format!("create database {name}")).execute(&mut admin).await.expect("create database");
+    admin.close().await.ok();
+    let (base, _) = cluster.rsplit_once('/').expect("the cluster URL names a database");
+    format!("{base}/{name}")
+}
+
+/// The atlascope binary aimed at a test server's data (its data directory,
+/// and its PostgreSQL database when it has one).
+pub fn atlascope_command(app: &TestApp) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_atlascope"));
+    command.arg("--data-dir").arg(&app.data_dir).env_remove("ATLASCOPE_DATABASE_URL");
+    if let db::Location::Postgres(_) = app.location {
+        let url = std::fs::read_to_string(app.data_dir.join(POSTGRES_MARKER)).expect("the marker");
+        command.env("ATLASCOPE_DATABASE_URL", url);
+    }
+    command
+}
+
+/// Runs one statement on a test server's database, past the API (to age a
+/// token, or break a row on purpose).
+pub async fn execute(app: &TestApp, sql: &str) {
+    match &app.state.db {
+        db::Database::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        db::Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// One number from a test server's database.
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    match &app.state.db {
+        db::Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        db::Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// One text column of a test server's database.
+pub async fn texts(app: &TestApp, sql: &str) -> Vec<String> {
+    match &app.state.db {
+        db::Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        db::Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Lets everything recorded so far have happened at `at` (RFC 3339). The
+/// history refuses updates: its guard is lifted for this one transaction
+/// and put back as it was.
+pub async fn backdate_history(app: &TestApp, at: &str) {
+    match &app.state.db {
+        db::Database::Sqlite(pool) => {
+            let guard: String =
+                sqlx::query_scalar("select sql from sqlite_master where name = 'history_is_append_only'")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("drop trigger history_is_append_only").execute(&mut *tx).await.unwrap();
+            sqlx::query("update history set at = $1").bind(at).execute(&mut *tx).await.unwrap();
+            sqlx::query(&guard).execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        db::Database::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("alter table history disable trigger history_is_append_only").execute(&mut *tx).await.unwrap();
+            sqlx::query("update history set at = $1::timestamptz").bind(at).execute(&mut *tx).await.unwrap();
+            sqlx::query("alter table history enable trigger history_is_append_only").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
 }
 
 /// `../shared/atlas`, or `None` (with a note) when absent outside CI.

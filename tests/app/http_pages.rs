@@ -162,10 +162,7 @@ async fn the_token_form_refuses_a_bad_team_or_day_count_instead_of_widening_the_
         assert!(page.body.contains(field), "{body}: the error names {field}");
         assert!(!page.body.contains("value=\"acs_"), "{body}: no token was shown");
     }
-    let tokens: i64 = sqlx::query_scalar("select count(*) from api_tokens")
-        .fetch_one(crate::helpers::sqlite(&app))
-        .await
-        .expect("count");
+    let tokens = crate::helpers::count(&app, "select count(*) from api_tokens").await;
     assert_eq!(tokens, 0, "no token was created");
 }
 

@@ -1,23 +1,31 @@
-//! The PostgreSQL schema on a real PostgreSQL server: the same tables and
-//! columns as the SQLite schema, and the same meaning (case-insensitive
-//! names, cascades, checks, the append-only history), with time stored as
-//! time. `.ci/run` starts a throw-away cluster and names it in
-//! `ATLASCOPE_TEST_POSTGRES`; without it these tests say so and pass, except
-//! under `CI`, where they must run.
+//! The PostgreSQL back end on a real PostgreSQL server: its schema (the
+//! same tables and columns as the SQLite one, and the same meaning:
+//! case-insensitive names, cascades, checks, the append-only history, time
+//! stored as time), every other test of this binary run again on it, its
+//! start-up errors, and moving an installation there and back with
+//! `atlascope db copy`. `.ci/run` starts a throw-away cluster and names it
+//! in `ATLASCOPE_TEST_POSTGRES`; without it these tests say so and pass,
+//! except under `CI`, where they must run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sqlx::{Connection, Executor, PgPool, Row};
+use sqlx::{PgPool, Row};
 
-/// The server's URL, or `None` (with a word on stderr) when there is none here.
+use crate::helpers::{TestApp, fresh_postgres_database, on_postgres, postgres_cluster};
+
+/// The server's URL, or `None` (with a word on stderr) when there is none
+/// here, or when this is the PostgreSQL run of the suite (these tests ran
+/// in the run that started it).
 fn server_url() -> Option<String> {
-    match std::env::var("ATLASCOPE_TEST_POSTGRES") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
+    if on_postgres() {
+        return None;
+    }
+    match postgres_cluster() {
+        Some(url) => Some(url),
+        None if std::env::var_os("CI").is_some() => {
             panic!("CI must run the PostgreSQL tests: ATLASCOPE_TEST_POSTGRES is not set (.ci/run starts a cluster)")
         }
-        _ => {
+        None => {
             eprintln!(
                 "PostgreSQL tests skipped: ATLASCOPE_TEST_POSTGRES is not set (.ci/run starts a throw-away cluster)"
             );
@@ -27,14 +35,8 @@ fn server_url() -> Option<String> {
 }
 
 /// A new, empty database on the server, with the PostgreSQL migrations applied.
-async fn migrated_database(url: &str) -> PgPool {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let name = format!("atlascope_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-    let mut admin = sqlx::PgConnection::connect(url).await.expect("the test server answers");
-    admin.execute(format!("drop database if exists {name}").as_str()).await.expect("drop");
-    admin.execute(format!("create database {name}").as_str()).await.expect("a database");
-    let (base, _) = url.rsplit_once('/').expect("a URL ending in the database name");
-    let pool = PgPool::connect(&format!("{base}/{name}")).await.expect("the new database");
+async fn migrated_database() -> PgPool {
+    let pool = PgPool::connect(&fresh_postgres_database().await).await.expect("the new database");
     atlascope::db::POSTGRES_MIGRATIONS.run(&pool).await.expect("the PostgreSQL migrations apply");
     pool
 }
@@ -75,8 +77,8 @@ async fn postgres_columns(pool: &PgPool) -> BTreeMap<String, BTreeMap<String, St
 
 #[tokio::test]
 async fn the_postgres_schema_has_every_table_and_column_of_the_sqlite_one_with_time_as_time() {
-    let Some(url) = server_url() else { return };
-    let pool = migrated_database(&url).await;
+    let Some(_) = server_url() else { return };
+    let pool = migrated_database().await;
     let (sqlite, postgres) = (sqlite_columns().await, postgres_columns(&pool).await);
     let names = |t: &BTreeMap<String, BTreeMap<String, String>>| t.keys().cloned().collect::<BTreeSet<_>>();
     assert_eq!(names(&sqlite), names(&postgres), "the same tables");
@@ -103,8 +105,8 @@ async fn the_postgres_schema_has_every_table_and_column_of_the_sqlite_one_with_t
 
 #[tokio::test]
 async fn the_postgres_schema_keeps_names_case_insensitive_cascades_checks_and_an_append_only_history() {
-    let Some(url) = server_url() else { return };
-    let pool = migrated_database(&url).await;
+    let Some(_) = server_url() else { return };
+    let pool = migrated_database().await;
     let team: i64 = sqlx::query_scalar(
         "insert into teams (name, created_at, updated_at) values ('Red Team', now(), now()) returning id",
     )
@@ -171,4 +173,170 @@ async fn the_postgres_schema_keeps_names_case_insensitive_cascades_checks_and_an
             sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(&pool).await.expect("a count");
         assert_eq!(left, 0, "{table}: deleting a team removes what it owns");
     }
+}
+
+/// Runs every test of this binary again with its servers on PostgreSQL (a
+/// database of their own each), the same test bodies: the back ends must
+/// behave alike. Left out: the real-browser and fuzzer tests (what they
+/// check does not depend on the back end, and they are the slowest) and
+/// this module (it runs here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_test_again_on_postgres() {
+    let Some(_) = server_url() else { return };
+    let binary = std::env::current_exe().expect("this test binary");
+    let output = tokio::process::Command::new(binary)
+        .args(["--skip", "postgres::", "--skip", "browser::", "--skip", "projector::", "--skip", "contract::"])
+        .env("ATLASCOPE_TEST_BACKEND", "postgres")
+        .output()
+        .await
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = stdout.lines().filter(|line| line.starts_with("test result:")).collect::<Vec<_>>().join("\n");
+    eprintln!("on PostgreSQL: {summary}");
+    if !output.status.success() {
+        let failures: Vec<&str> = stdout.lines().filter(|line| line.ends_with("FAILED")).collect();
+        let tail: String =
+            stdout.lines().rev().take(200).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        panic!(
+            "tests failed on PostgreSQL:\n{}\n\n{tail}\n{}",
+            failures.join("\n"),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(summary.contains(" passed"), "the PostgreSQL run ran tests: {stdout}");
+}
+
+/// `atlascope` with these arguments; its exit status and output.
+async fn atlascope(args: &[&str], database_url: Option<&str>) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_atlascope"));
+    command.args(args).env("RUST_LOG", "info").env_remove("ATLASCOPE_DATABASE_URL");
+    if let Some(url) = database_url {
+        command.env("ATLASCOPE_DATABASE_URL", url);
+    }
+    let output = command.output().await.expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_bad_database_url_stops_start_up_naming_the_host_and_cause_but_never_the_password() {
+    let Some(cluster) = server_url() else { return };
+    let (base, _) = cluster.rsplit_once('/').expect("a URL with a database");
+    let host_port = base.rsplit_once('@').map_or(base, |(_, host)| host);
+    let unreachable = "postgres://ops:hunter2-secret@127.0.0.1:1/atlas".to_string();
+    let unknown_database = format!("postgres://ops:hunter2-secret@{host_port}/no_such_database_{}", std::process::id());
+    let malformed = "postgres://ops:hunter2-secret@db.internal:port/atlas".to_string();
+    let cases = [
+        (unreachable, "127.0.0.1:1", "cannot reach the server"),
+        (unknown_database, host_port, "does not exist"),
+        (malformed, "db.internal", "malformed"),
+    ];
+    for (url, host, cause) in cases {
+        for command in [&["user", "list"][..], &["init"][..]] {
+            let (ok, out, err) = atlascope(command, Some(&url)).await;
+            assert!(!ok, "{command:?} with {host}: refused");
+            assert!(err.contains(host) && err.contains(cause), "{command:?}: names {host} and {cause}: {err}");
+            assert!(!err.contains("hunter2") && !out.contains("hunter2"), "{command:?}: no password: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    // A database atlascope never set up is refused by every command but
+    // `init` and `serve`, as a data directory without a database is.
+    let empty = fresh_postgres_database().await;
+    let (ok, _, err) = atlascope(&["user", "list"], Some(&empty)).await;
+    assert!(!ok && err.contains("holds no atlascope database"), "{err}");
+    let (ok, out, err) = atlascope(&["init"], Some(&empty)).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("created") && out.contains("PostgreSQL at"), "{out}");
+    let (ok, _, err) = atlascope(&["user", "list"], Some(&empty)).await;
+    assert!(ok, "an initialised database: {err}");
+    // A newer atlascope's schema is refused, and left as it was.
+    let pool = PgPool::connect(&empty).await.expect("the database");
+    sqlx::query(
+        "insert into _sqlx_migrations (version, description, success, checksum, execution_time) \
+         values (99990101000000, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .expect("a newer migration recorded");
+    let (ok, _, err) = atlascope(&["user", "list"], Some(&empty)).await;
+    assert!(!ok && err.contains("newer atlascope") && err.contains("99990101000000"), "{err}");
+    let still: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where version = 99990101000000")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(still, 1, "the newer schema is left as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_copy_moves_an_installation_to_postgres_and_back_and_refuses_a_non_empty_target() {
+    let Some(_) = server_url() else { return };
+    let app = TestApp::spawn().await;
+    let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
+    let id = system.trim_start_matches("/systems/").to_string();
+    for (technique, applicability) in [("AML.T0051", "applies"), ("AML.T0024", "not_applicable")] {
+        let reply = app
+            .put_json(
+                &format!("/api/v1/systems/{id}/assessments/{technique}"),
+                &serde_json::json!({ "applicability": applicability, "rationale": "reviewed in the workshop" }),
+            )
+            .await;
+        assert_eq!(reply.status, crate::helpers::StatusCode::OK, "{}", reply.body);
+    }
+    let admin = atlascope::db::accounts::user_by_name(&app.state.db, crate::helpers::ADMIN).await.unwrap().unwrap();
+    let token = atlascope::service::accounts::create_token(
+        &app.state,
+        admin.id,
+        "ci",
+        atlascope::domain::accounts::TokenScope::Read,
+        None,
+        30,
+    )
+    .await
+    .expect("a token")
+    .secret;
+    let coverage_before = app.get(&format!("/api/v1/systems/{id}/coverage")).await.body;
+    let history_before = app.get(&format!("/api/v1/systems/{id}/history")).await.body;
+    let dir = app.stop().await.expect("the data directory");
+    let sqlite = dir.path().to_str().expect("a UTF-8 path").to_string();
+
+    let postgres = fresh_postgres_database().await;
+    let (ok, out, err) = atlascope(&["db", "copy", "--from", &sqlite, "--to", &postgres], None).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("history") && out.contains("api_tokens"), "the counts are listed: {out}");
+    assert!(!out.contains(&postgres) || !postgres.contains('@'), "no URL with credentials is echoed");
+    let (ok, _, err) = atlascope(&["db", "copy", "--from", &sqlite, "--to", &postgres], None).await;
+    assert!(!ok && err.contains("already holds data"), "a second copy is refused: {err}");
+
+    // A server on the copy serves the same coverage and history, and the token still works.
+    let location = atlascope::db::Location::parse(&postgres).expect("a URL");
+    let on_postgres = TestApp::spawn_on(location).await;
+    assert_eq!(on_postgres.state.db.backend_name(), "PostgreSQL");
+    let bearer = format!("Bearer {token}");
+    let coverage = on_postgres.get_with(&format!("/api/v1/systems/{id}/coverage"), &[("authorization", &bearer)]).await;
+    assert_eq!(coverage.status, crate::helpers::StatusCode::OK, "the token was copied: {}", coverage.body);
+    assert_eq!(coverage.body, coverage_before);
+    let history = on_postgres.get_with(&format!("/api/v1/systems/{id}/history"), &[("authorization", &bearer)]).await;
+    assert_eq!(history.body, history_before, "the history is copied entry by entry, ids and times included");
+    // New rows take ids after the copied ones.
+    let team = on_postgres.post_json("/api/v1/teams", &serde_json::json!({ "name": "Blue Team" })).await;
+    assert_eq!(team.status, crate::helpers::StatusCode::CREATED, "{}", team.body);
+    on_postgres.stop().await;
+
+    // And back into a fresh data directory.
+    let back = tempfile::tempdir().expect("a folder");
+    let back_path = back.path().to_str().expect("UTF-8").to_string();
+    let (ok, out, err) =
+        atlascope(&["db", "copy", "--from", &postgres, "--to", &format!("sqlite:{back_path}")], None).await;
+    assert!(ok, "{out}{err}");
+    let original = atlascope::db::copy::counts(&atlascope::db::open(dir.path()).await.unwrap()).await.unwrap();
+    let on_postgres = atlascope::db::Location::parse(&postgres).unwrap().open(false).await.unwrap();
+    let moved = atlascope::db::copy::counts(&on_postgres).await.unwrap();
+    let returned = atlascope::db::copy::counts(&atlascope::db::open(back.path()).await.unwrap()).await.unwrap();
+    assert_eq!(moved, returned, "every table made the way back");
+    assert!(original["history"] >= 2 && original["api_tokens"] == 1 && original["sessions"] >= 1, "{original:?}");
+    assert_eq!(returned["teams"], original["teams"] + 1, "with the team made on PostgreSQL");
 }

@@ -204,10 +204,7 @@ async fn a_team_report_combines_its_systems_with_a_heat_map() {
     assert!(doc["components"]["schemas"]["GapReport"].is_object());
 
     // A system whose release is not loaded is left out, and named.
-    sqlx::query("update systems set framework_version = '9.9' where name = 'Fraud Model'")
-        .execute(crate::helpers::sqlite(&app))
-        .await
-        .expect("update");
+    crate::helpers::execute(&app, "update systems set framework_version = '9.9' where name = 'Fraud Model'").await;
     app.state.snapshots.invalidate(2);
     let report = app.get("/api/v1/teams/1/gaps").await.json();
     assert_eq!(report["systems"].as_array().expect("systems").len(), 1);
@@ -604,8 +601,8 @@ fn atlascope(app: &TestApp, args: &[&str], token: Option<&str>) -> (bool, String
 
 /// Runs the binary on the app's data directory; its exit code and output.
 pub(crate) fn atlascope_exit(app: &TestApp, args: &[&str], token: Option<&str>) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_atlascope"));
-    command.arg("--data-dir").arg(&app.data_dir).args(args).env("RUST_LOG", "warn").env_remove("ATLASCOPE_TOKEN");
+    let mut command = crate::helpers::atlascope_command(app);
+    command.args(args).env("RUST_LOG", "warn").env_remove("ATLASCOPE_TOKEN");
     if let Some(token) = token {
         command.env("ATLASCOPE_TOKEN", token);
     }

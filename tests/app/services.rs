@@ -14,7 +14,7 @@ use atlascope::service::{Actor, ServiceError, snapshot, systems, teams};
 /// A fresh core on its own data directory, with one team and one system.
 async fn core_with_system() -> (Core, i64, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = CoreConfig { data_dir: dir.path().to_path_buf(), default_release: None, create: true };
+    let config = CoreConfig::creating(atlascope::db::Location::SqliteDir(dir.path().to_path_buf()));
     let core = Core::open(&config).await.expect("the core opens");
     let actor = Actor("ana".into());
     let team =

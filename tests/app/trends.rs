@@ -166,7 +166,7 @@ async fn a_trend_shows_an_upgrade_as_a_step_and_the_api_names_bad_parameters() {
     assert!(put.status.is_success(), "{}", put.body);
     // Let the first changes have been made on 20 November, so the trend has
     // days before the upgrade.
-    backdate_history(&app, "2026-11-20T10:00:00Z").await;
+    crate::helpers::backdate_history(&app, "2026-11-20T10:00:00Z").await;
     app.state.snapshots.invalidate(id);
     let upgraded = app
         .post_json(&format!("/api/v1/systems/{id}/upgrade"), &serde_json::json!({"to": "2026.05", "dry_run": false}))
@@ -250,8 +250,8 @@ async fn expired_and_expiring_decisions_are_listed_and_fail_the_check_when_asked
     assert!(workshop.contains("1 decision(s) ran out</strong>, 2 more within 30 days"), "{workshop}");
 
     let check = |flag: Option<&str>| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_atlascope"));
-        command.arg("--data-dir").arg(dir.path()).args(["check", "--system", "Support Chatbot", "--min-coverage", "0"]);
+        let mut command = crate::helpers::atlascope_command(&app);
+        command.args(["check", "--system", "Support Chatbot", "--min-coverage", "0"]);
         command.args(flag).env("RUST_LOG", "warn").output().expect("the binary runs")
     };
     let plain = check(None);
@@ -260,22 +260,6 @@ async fn expired_and_expiring_decisions_are_listed_and_fail_the_check_when_asked
     let out = String::from_utf8_lossy(&strict.stdout);
     assert_eq!(strict.status.code(), Some(1), "{out}");
     assert!(out.contains("FAIL 1 risk acceptance(s) expired: AML.T0051"), "{out}");
-}
-
-/// Lets everything recorded so far have happened at `at` (the history
-/// refuses updates: its guard is lifted for this one statement and put back
-/// as it was).
-async fn backdate_history(app: &TestApp, at: &str) {
-    let db = crate::helpers::sqlite(app);
-    let guard: String = sqlx::query_scalar("select sql from sqlite_master where name = 'history_is_append_only'")
-        .fetch_one(db)
-        .await
-        .unwrap();
-    let mut tx = db.begin().await.unwrap();
-    sqlx::query("drop trigger history_is_append_only").execute(&mut *tx).await.unwrap();
-    sqlx::query("update history set at = $1").bind(at).execute(&mut *tx).await.unwrap();
-    sqlx::query(&guard).execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
 }
 
 fn ids(list: &serde_json::Value) -> Vec<String> {
@@ -300,7 +284,7 @@ async fn the_digest_since_a_named_snapshot_says_who_changed_what_and_which_gaps_
         let saved = app.post_form(&format!("{system}/{path}"), body).await;
         assert!(saved.status.is_redirection(), "{path}: {}", saved.body);
     }
-    backdate_history(&app, "2026-11-20T10:00:00Z").await;
+    crate::helpers::backdate_history(&app, "2026-11-20T10:00:00Z").await;
     app.state.snapshots.invalidate(id);
     let named = app
         .post_json(

@@ -386,14 +386,14 @@ async fn decisions_on_techniques_the_release_no_longer_has_stay_readable_in_the_
     assert!(empty.body.contains("Nothing is archived"));
     // As an upgrade leaves a decision on a technique retired without successor (an ID no release has).
     let id: i64 = system.trim_start_matches("/systems/").parse().unwrap();
-    sqlx::query(
-        "insert into assessments (system_id, technique_id, applicability, rationale, risk, updated_by, updated_at)
-         values ($1, 'AML.T0999', 'applies', 'public dataset mirror', 'high', 'ana', '2026-06-01T10:00:00Z')",
+    crate::helpers::execute(
+        &app,
+        &format!(
+            "insert into assessments (system_id, technique_id, applicability, rationale, risk, updated_by, updated_at)
+             values ({id}, 'AML.T0999', 'applies', 'public dataset mirror', 'high', 'ana', '2026-06-01T10:00:00Z')"
+        ),
     )
-    .bind(id)
-    .execute(crate::helpers::sqlite(&app))
-    .await
-    .unwrap();
+    .await;
     app.state.snapshots.invalidate(id);
     let page = app.get(&format!("{system}/archive")).await;
     assert!(page.body.contains("AML.T0999") && page.body.contains("public dataset mirror"), "{}", page.body);
