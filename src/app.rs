@@ -56,6 +56,7 @@ impl AppState {
         };
         tokio::spawn(crate::web::workshop::render_live_updates(state.clone()));
         tokio::spawn(pick_up_stored_releases(state.core.clone()));
+        tokio::spawn(crate::cluster::follow(state.core.clone()));
         state
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::atlas::Catalog;
 use crate::auth::cache::PrincipalCache;
+use crate::cluster::Relay;
 use crate::db::Database;
 use crate::live::LiveHub;
 use crate::service::snapshot::SnapshotCache;
@@ -45,6 +46,11 @@ pub struct Core {
     pub snapshots: Arc<SnapshotCache>,
     pub live: LiveHub,
     pub principals: Arc<PrincipalCache>,
+    /// Hands what this process's caches are told to the other instances
+    /// on the same PostgreSQL database ([`crate::cluster`]).
+    pub relay: Relay,
+    /// This process among the instances (its own notifications come back).
+    pub origin: u64,
     /// Turns for CPU-heavy work on blocking threads (reading imported files),
     /// one per core, so a few large files cannot take the whole machine.
     pub heavy_work: Arc<tokio::sync::Semaphore>,
@@ -55,18 +61,30 @@ impl Core {
     pub async fn open(config: &CoreConfig) -> anyhow::Result<Core> {
         let db = config.location.open(config.create).await?;
         let catalog = releases::load_catalog(&db, config.default_release.as_deref()).await?;
-        Ok(Core::new(db, Arc::new(catalog)))
+        let core = Core::new(db, Arc::new(catalog));
+        crate::cluster::start(&core);
+        Ok(core)
     }
 
     /// A core over an open database and a loaded catalog.
     pub fn new(db: Database, catalog: Arc<Catalog>) -> Core {
+        let relay = Relay::default();
+        let mut origin = [0u8; 8];
+        // Two instances drawing the same number would ignore each other; a
+        // failed draw falls back to the process id, unique on one host.
+        let origin = match getrandom::fill(&mut origin) {
+            Ok(()) => u64::from_le_bytes(origin),
+            Err(_) => u64::from(std::process::id()),
+        };
         Core {
             db,
             catalog,
             writes: Arc::new(tokio::sync::Mutex::new(())),
-            snapshots: Arc::new(SnapshotCache::default()),
-            live: LiveHub::new(),
-            principals: Arc::new(PrincipalCache::default()),
+            snapshots: Arc::new(SnapshotCache::relaying(relay.clone())),
+            live: LiveHub::new().relaying(relay.clone()),
+            principals: Arc::new(PrincipalCache::relaying(relay.clone())),
+            relay,
+            origin,
             heavy_work: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),

@@ -16,6 +16,7 @@ pub mod atlas;
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod core;
 pub mod db;
 pub mod domain;

@@ -77,6 +77,7 @@ pub(super) async fn run(store: &crate::db::Location, command: DetectionsCommand)
             print_out(&out);
         }
     }
+    core.relay.flush().await;
     Ok(())
 }
 

@@ -359,6 +359,7 @@ async fn user(store: &db::Location, command: UserCommand) -> anyhow::Result<()> 
             }
         }
     }
+    state.relay.flush().await;
     Ok(())
 }
 
@@ -376,6 +377,7 @@ async fn token(store: &db::Location, command: TokenCommand) -> anyhow::Result<()
             println!("{}", token.secret);
         }
     }
+    state.relay.flush().await;
     Ok(())
 }
 

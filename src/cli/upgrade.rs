@@ -58,6 +58,7 @@ pub(super) async fn upgrade(
     if !apply {
         println!("This was a preview; add --apply to upgrade.");
     }
+    core.relay.flush().await;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{ServiceResult, system_context};
 use crate::atlas::Framework;
+use crate::cluster::{Relay, Signal};
 use crate::core::{Core, today};
 use crate::db::{self, decisions::StatusKind};
 use crate::domain::ImplementationStatus;
@@ -48,6 +49,7 @@ pub struct Snapshot {
 #[derive(Default)]
 pub struct SnapshotCache {
     entries: Mutex<HashMap<i64, CacheEntry>>,
+    relay: Relay,
 }
 
 #[derive(Default)]
@@ -62,16 +64,37 @@ impl SnapshotCache {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Forgets a system's snapshot; the next read loads it again.
+    /// The cache, with what it forgets also forgotten by the other instances.
+    pub fn relaying(relay: Relay) -> SnapshotCache {
+        SnapshotCache { relay, ..SnapshotCache::default() }
+    }
+
+    /// Forgets a system's snapshot, here and on the other instances; the
+    /// next read loads it again.
     pub fn invalidate(&self, system_id: i64) {
+        self.relay.send(Signal::Stale { system_id });
+        self.invalidate_here(system_id);
+    }
+
+    /// Forgets a system's snapshot in this process only.
+    pub fn invalidate_here(&self, system_id: i64) {
         let mut entries = self.lock();
         let entry = entries.entry(system_id).or_default();
         entry.generation += 1;
         entry.snapshot = None;
     }
 
+    /// Forgets every snapshot in this process (changes may have been missed).
+    pub fn invalidate_all_here(&self) {
+        for entry in self.lock().values_mut() {
+            entry.generation += 1;
+            entry.snapshot = None;
+        }
+    }
+
     /// Applies a committed change to the cached snapshot, if there is one.
-    /// Call it while still holding the turn to write.
+    /// Call it while still holding the turn to write. The other instances
+    /// hear of the change through the live hub's report of it.
     pub fn patch(&self, system_id: i64, change: impl FnOnce(&mut Snapshot)) {
         let mut entries = self.lock();
         let entry = entries.entry(system_id).or_default();

@@ -340,3 +340,93 @@ async fn db_copy_moves_an_installation_to_postgres_and_back_and_refuses_a_non_em
     assert!(original["history"] >= 2 && original["api_tokens"] == 1 && original["sessions"] >= 1, "{original:?}");
     assert_eq!(returned["teams"], original["teams"] + 1, "with the team made on PostgreSQL");
 }
+
+/// Reads a stream until `wanted` arrives; the text read, or a panic after 5 s.
+async fn read_until(stream: &mut hyper::body::Incoming, wanted: &str) -> String {
+    use http_body_util::BodyExt;
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !received.contains(wanted) {
+        let frame = tokio::time::timeout_at(deadline, stream.frame())
+            .await
+            .unwrap_or_else(|_| panic!("`{wanted}` within 5 s; got {received}"));
+        if let Some(Ok(frame)) = frame
+            && let Ok(data) = frame.into_data()
+        {
+            received.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    received
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_share_changes_snapshots_conflicts_and_sign_outs() {
+    use crate::helpers::StatusCode;
+    let Some(_) = server_url() else { return };
+    let url = fresh_postgres_database().await;
+    let location = || atlascope::db::Location::parse(&url).expect("a URL");
+    let first = TestApp::spawn_on(location()).await;
+    let second = TestApp::spawn_on(location()).await;
+    let system = crate::helpers::team_and_system(&first, "Support Chatbot").await;
+
+    // The second instance has the system's snapshot cached and a stream open.
+    let coverage = format!("/api/v1{system}/assessments/AML.T0051");
+    assert_eq!(second.get(&coverage).await.json()["version"], 0);
+    let mut stream = second.open_stream(&format!("{system}/events")).await;
+
+    // A change through the first reaches the second's stream and its snapshot.
+    let saved = first.post_htmx(&format!("{system}/techniques/AML.T0051"), "applicability=applies&version=0").await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let received = read_until(&mut stream, "event: item-AML_T0051").await;
+    assert!(received.contains("event: state-AML_T0051"), "{received}");
+    let seen = second.get(&coverage).await.json();
+    assert_eq!(
+        (seen["applicability"].as_str(), seen["version"].as_i64()),
+        (Some("applies"), Some(1)),
+        "no stale snapshot"
+    );
+
+    // A write through the second that read the version before is refused.
+    let stale = second
+        .request(
+            axum::http::Method::PUT,
+            &coverage,
+            &[("if-match", "\"0\""), ("content-type", "application/json")],
+            br#"{"applicability": "not_applicable"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", stale.body);
+    let form =
+        second.post_htmx(&format!("{system}/techniques/AML.T0051"), "applicability=not_applicable&version=0").await;
+    assert!(
+        form.body.contains("changed") || form.status == StatusCode::CONFLICT,
+        "the workshop form too: {}",
+        form.body
+    );
+    assert_eq!(first.get(&coverage).await.json()["applicability"], "applies", "the first write stands");
+
+    // Signing out on one instance ends the session on the other at once
+    // (not after the principal cache's time to live).
+    let cookie = first.member("vic", 1, Some(atlascope::auth::Role::Editor)).await;
+    assert_eq!(second.get_with(&coverage, &[("cookie", &cookie)]).await.status, StatusCode::OK, "cached there now");
+    let out = first
+        .request(
+            axum::http::Method::POST,
+            "/logout",
+            &[("cookie", &cookie), ("content-type", "text/plain")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let status = second.get_with(&coverage, &[("cookie", &cookie)]).await.status;
+        if status == StatusCode::UNAUTHORIZED || status.is_redirection() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the ended session still works on the other instance");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    first.stop().await;
+    second.stop().await;
+}

@@ -15,7 +15,7 @@ use super::dom_id;
 use super::fragments::{self, ItemNotice, StreamNotice};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::live::{Broadcast, Change, LiveEvent};
+use crate::live::{Broadcast, Change, LiveEvent, Reported};
 use crate::service::snapshot;
 use crate::web::WebError;
 
@@ -168,8 +168,8 @@ pub async fn render_live_updates(state: AppState) {
     let mut changes = state.live.changes();
     loop {
         let first = match changes.recv().await {
-            Ok(change) => change,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
+            Ok(Reported::Change(change)) => change,
+            Ok(Reported::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
                 match StreamNotice::Missed.render() {
                     Ok(data) => {
                         let events = vec![LiveEvent { name: "resync".into(), data }];
@@ -189,8 +189,15 @@ pub async fn render_live_updates(state: AppState) {
             entry.2 = change.actor;
         };
         add(first);
+        let mut missed = false;
         while let Ok(more) = changes.try_recv() {
-            add(more);
+            match more {
+                Reported::Change(change) => add(change),
+                Reported::Missed => missed = true,
+            }
+        }
+        if missed {
+            state.live.missed_here();
         }
         if state.live.subscriber_count() == 0 {
             continue;
