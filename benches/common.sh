@@ -25,3 +25,24 @@ bench_stop() {
   wait "$pid" 2>/dev/null
   rm -rf "$dir"
 }
+
+# A throw-away PostgreSQL cluster on loopback (as .ci/run starts one).
+# Sets: pgdir, PGURL. Call `bench_postgres`; `bench_postgres_stop` ends it.
+bench_postgres() {
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$pgbin/initdb" ] || { echo "PostgreSQL is missing: apt-get install postgresql" >&2; exit 1; }
+  as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  pgdir=$(mktemp -d /tmp/atlascope-bench-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$pgdir"
+  local pgport
+  pgport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  as_postgres "$pgbin/initdb" -D "$pgdir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  as_postgres "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $pgport -k $pgdir -c max_connections=200" start >/dev/null
+  PGURL="postgres://postgres@127.0.0.1:$pgport/postgres"
+}
+
+bench_postgres_stop() {
+  as_postgres "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$pgdir"
+}
