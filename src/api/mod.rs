@@ -181,6 +181,9 @@ pub enum ApiError {
     /// a precondition from the client (an undo) (409).
     #[error("{message}")]
     ChangedSince { message: String, current_version: i64 },
+    /// The database cannot be reached at the moment (503).
+    #[error("the database cannot be reached at the moment; try again shortly")]
+    StorageUnavailable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -207,6 +210,7 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
             ApiError::ChangedSince { .. } => (StatusCode::CONFLICT, "changed_since"),
+            ApiError::StorageUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -269,6 +273,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Duplicate(message) => ApiError::Conflict(message),
             ServiceError::Refused(message) => ApiError::Refused(message),
             ServiceError::InvalidFile(message) => ApiError::InvalidFile(message),
+            ServiceError::Database(e) if crate::db::is_unreachable(&e) => {
+                tracing::warn!(error = %e, "the database cannot be reached");
+                ApiError::StorageUnavailable
+            }
             ServiceError::Database(e) => ApiError::Internal(e.into()),
             ServiceError::Internal(e) => ApiError::Internal(e),
         }

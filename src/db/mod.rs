@@ -193,6 +193,20 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
+/// Whether an error says the database cannot be reached at the moment (a
+/// PostgreSQL restart, a dropped connection, an exhausted pool) rather than
+/// that the request or the data is wrong: the request may succeed again.
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exception; 57P0x: the server is shutting down or starting.
+        sqlx::Error::Database(database) => {
+            database.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+        }
+        _ => false,
+    }
+}
+
 /// A stored value that does not decode into its record.
 #[derive(Debug, thiserror::Error)]
 #[error("table {table}, row {row}, column {column}: {problem}")]

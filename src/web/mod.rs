@@ -119,6 +119,9 @@ pub enum WebError {
     Gone(String),
     #[error("too many attempts; try again in {0} s")]
     TooManyRequests(u64),
+    /// The database cannot be reached at the moment (503).
+    #[error("the database cannot be reached at the moment")]
+    StorageUnavailable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -139,6 +142,10 @@ impl From<crate::service::ServiceError> for WebError {
             | crate::service::ServiceError::Refused(m)
             | crate::service::ServiceError::Conflict { message: m, .. }
             | crate::service::ServiceError::InvalidFile(m) => WebError::BadRequest(m),
+            crate::service::ServiceError::Database(e) if crate::db::is_unreachable(&e) => {
+                tracing::warn!(error = %e, "the database cannot be reached");
+                WebError::StorageUnavailable
+            }
             crate::service::ServiceError::Database(e) => WebError::Internal(e.into()),
             crate::service::ServiceError::Internal(e) => WebError::Internal(e),
         }
@@ -164,6 +171,13 @@ impl IntoResponse for WebError {
             WebError::TooManyRequests(s) => {
                 (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", format!("Please wait {s} seconds and try again."))
             }
+            WebError::StorageUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment",
+                "The database cannot be reached at the moment. If you were saving a change, look whether it \
+                 was kept once the page loads again, then try again."
+                    .to_string(),
+            ),
             WebError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",

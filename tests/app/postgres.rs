@@ -430,3 +430,191 @@ async fn two_instances_on_one_database_share_changes_snapshots_conflicts_and_sig
     first.stop().await;
     second.stop().await;
 }
+
+/// A PostgreSQL cluster of a test's own (to restart under load without
+/// disturbing the other tests), under `/tmp`, stopped when dropped.
+struct OwnCluster {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnCluster {
+    /// Starts one, or `None` when PostgreSQL's server programs are not
+    /// installed here (under `CI` they must be).
+    fn start() -> Option<OwnCluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+            .filter(|bin| bin.join("initdb").is_file())
+            .max();
+        let Some(bin) = bin else {
+            assert!(std::env::var_os("CI").is_none(), "CI must have PostgreSQL's server programs");
+            eprintln!("skipped: no PostgreSQL server programs under /usr/lib/postgresql");
+            return None;
+        };
+        let dir = tempfile::Builder::new().prefix("atlascope-restart-pg").tempdir_in("/tmp").expect("a folder");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr").port();
+        let cluster = OwnCluster { bin, dir, port };
+        if cluster.as_root() {
+            let chown = std::process::Command::new("chown").arg("postgres:postgres").arg(cluster.dir.path()).status();
+            assert!(chown.is_ok_and(|s| s.success()), "chown");
+        }
+        let data = cluster.dir.path().join("data");
+        let init = cluster
+            .command("initdb")
+            .args(["-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", "-D"])
+            .arg(&data)
+            .output()
+            .expect("initdb runs");
+        assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+        cluster.pg_ctl("start");
+        Some(cluster)
+    }
+
+    fn as_root(&self) -> bool {
+        std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"))
+    }
+
+    fn command(&self, program: &str) -> std::process::Command {
+        let path = self.bin.join(program);
+        if self.as_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            std::process::Command::new(path)
+        }
+    }
+
+    /// `pg_ctl start`, `restart` or `stop`, waiting until it is done.
+    fn pg_ctl(&self, action: &str) {
+        let options = format!("-c listen_addresses=127.0.0.1 -p {} -k {}", self.port, self.dir.path().display());
+        let output = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"))
+            .args(["-w", "-t", "30", "-m", "fast", "-o", &options, action])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(output.status.success(), "pg_ctl {action}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_load_loses_no_acknowledged_write_and_the_instances_recover() {
+    use crate::helpers::StatusCode;
+    let Some(_) = server_url() else { return };
+    let Some(cluster) = OwnCluster::start() else { return };
+    let location = || atlascope::db::Location::parse(&cluster.url()).expect("a URL");
+    let first = std::sync::Arc::new(TestApp::spawn_on(location()).await);
+    let second = std::sync::Arc::new(TestApp::spawn_on(location()).await);
+    let system = crate::helpers::team_and_system(&first, "Support Chatbot").await;
+    let mut stream = second.open_stream(&format!("{system}/events")).await;
+    let techniques: Vec<String> = first
+        .get("/api/v1/frameworks/2026.05/techniques")
+        .await
+        .json()
+        .as_array()
+        .expect("techniques")
+        .iter()
+        .take(40)
+        .map(|t| t["id"].as_str().expect("an id").to_string())
+        .collect();
+
+    // Two editors, one per instance, write without pause; every answered
+    // write is noted with the version it was given.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let editor = |app: std::sync::Arc<TestApp>, offset: usize| {
+        let (stop, techniques, system) = (stop.clone(), techniques.clone(), system.clone());
+        tokio::spawn(async move {
+            let mut acknowledged: Vec<(String, i64)> = Vec::new();
+            let mut refused: Vec<u16> = Vec::new();
+            let mut n = offset;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let technique = &techniques[n % techniques.len()];
+                let choice = if n.is_multiple_of(3) { "applies" } else { "not_applicable" };
+                let reply = app
+                    .put_json(
+                        &format!("/api/v1{system}/assessments/{technique}"),
+                        &serde_json::json!({ "applicability": choice }),
+                    )
+                    .await;
+                if reply.status == StatusCode::OK {
+                    acknowledged.push((technique.clone(), reply.json()["version"].as_i64().expect("a version")));
+                } else {
+                    refused.push(reply.status.as_u16());
+                }
+                n += 2;
+            }
+            (acknowledged, refused)
+        })
+    };
+    let writers = [editor(first.clone(), 0), editor(second.clone(), 1)];
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    cluster.pg_ctl("restart");
+    // Both instances write again once PostgreSQL is back.
+    for app in [&first, &second] {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let reply = app.get(&format!("/api/v1{system}/coverage")).await;
+            if reply.status == StatusCode::OK {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the instance did not recover: {}", reply.body);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        let (written, refused) = writer.await.expect("the editor");
+        eprintln!("an editor: {} writes answered, {} refused during the restart", written.len(), refused.len());
+        acknowledged.extend(written);
+        assert!(
+            refused.iter().all(|status| *status == 503),
+            "while PostgreSQL restarts a write is answered 503 (try again), never 500: {refused:?}"
+        );
+    }
+    assert!(acknowledged.len() > 10, "the editors wrote: {}", acknowledged.len());
+    for (technique, version) in &acknowledged {
+        let stored = first.get(&format!("/api/v1{system}/assessments/{technique}")).await.json();
+        assert!(
+            stored["version"].as_i64().unwrap_or(0) >= *version,
+            "{technique}: version {version} was acknowledged, the database holds {stored}"
+        );
+    }
+    // Each acknowledged change (a new version of a technique; an unchanged
+    // value answers with the version it had) left its history entry.
+    let changes: std::collections::BTreeSet<&(String, i64)> = acknowledged.iter().collect();
+    let entries = crate::helpers::count(&first, "select count(*) from history where entity = 'assessment'").await;
+    assert!(entries >= changes.len() as i64, "{entries} history entries for {} acknowledged changes", changes.len());
+
+    // The second instance listens again: it told its stream to re-sync, and
+    // a change through the first reaches it.
+    read_until(&mut stream, "event: resync").await;
+    let technique = &techniques[0];
+    let saved = first
+        .put_json(&format!("/api/v1{system}/assessments/{technique}"), &serde_json::json!({ "rationale": "after" }))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    read_until(&mut stream, &format!("event: item-{}", technique.replace('.', "_"))).await;
+}
