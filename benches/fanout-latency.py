@@ -65,7 +65,8 @@ for n in range(changes):
     choice = "applies" if (n // len(TECHNIQUES)) % 2 == 0 else "not_applicable"
     request = urllib.request.Request(
         f"{base}{system}/techniques/{technique}",
-        data=f"applicability={choice}".encode(),
+        # A rationale of its own, so that every change changes something.
+        data=f"applicability={choice}&rationale=change+{n}".encode(),
         headers={"Cookie": cookie, "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"},
     )
     sent = time.monotonic()

@@ -5,7 +5,7 @@
 
 use sqlx::FromRow;
 
-use super::value::{DayParam, DayText, TimeParam, TimeText};
+use super::value::{DayParam, DayText, JsonParam, TimeParam, TimeText};
 use super::{Exec, Tx, decode_day, decode_error, decode_time, decode_word, on_backend, time_param};
 use crate::domain::history::Entity;
 use crate::domain::records::{Acceptance, Assessment, Changed, StatusRecord};
@@ -185,6 +185,88 @@ pub async fn put_assessment(tx: &mut Tx, system_id: i64, assessment: &Assessment
         .fetch_one(e)
         .await)?;
     row.decode(system_id)
+}
+
+/// An assessment change prepared in full before it is written: the row
+/// expected after it (version and time included) and its history entry.
+pub struct PreparedAssessment<'a> {
+    pub system_id: i64,
+    pub team_id: i64,
+    /// The stored version the change was made from (0: no row yet).
+    pub from_version: i64,
+    pub next: &'a Assessment,
+    pub actor: &'a str,
+    pub summary: &'a str,
+    pub before: &'a crate::domain::history::Recorded,
+    pub after: &'a crate::domain::history::Recorded,
+}
+
+/// Writes an assessment and its history entry on SQLite in one statement
+/// batch, sent to the connection's thread once (`BEGIN IMMEDIATE`, a
+/// guarded upsert, the entry, `COMMIT`), instead of one round trip per
+/// statement. Nothing is written unless the stored version is still
+/// `from_version`; then `None`, and the caller takes the ordinary path.
+/// Returns the stored row and the history entry's id.
+pub async fn put_assessment_in_one_trip(
+    pool: &sqlx::SqlitePool,
+    change: &PreparedAssessment<'_>,
+) -> Result<Option<(Assessment, i64)>, sqlx::Error> {
+    use sqlx::Row;
+    let script = format!(
+        "BEGIN IMMEDIATE;
+         INSERT INTO assessments (system_id, technique_id, applicability, suggested, rationale, risk, updated_by, updated_at)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8
+           WHERE coalesce((SELECT version FROM assessments WHERE system_id = $1 AND technique_id = $2), 0) = $9
+         ON CONFLICT (system_id, technique_id) DO UPDATE SET
+           applicability = excluded.applicability, suggested = excluded.suggested, rationale = excluded.rationale,
+           risk = excluded.risk, version = assessments.version + 1, updated_by = excluded.updated_by,
+           updated_at = excluded.updated_at
+         RETURNING {ASSESSMENT};
+         INSERT INTO history (team_id, system_id, actor, at, entity, item, summary, before, after, batch)
+           SELECT $10, $1, $7, $8, 'assessment', $2, $11, $12, $13, NULL WHERE changes() = 1
+         RETURNING id;
+         COMMIT;"
+    );
+    let next = change.next;
+    let at = next
+        .changed
+        .updated_at
+        .ok_or_else(|| decode_error("assessments", &next.technique_id, "updated_at", "a write without a time"))?;
+    let mut connection = pool.acquire().await?;
+    let outcome: Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> = sqlx::query(&script)
+        .bind(change.system_id)
+        .bind(&next.technique_id)
+        .bind(next.applicability.as_str())
+        .bind(next.suggested)
+        .bind(&next.rationale)
+        .bind(next.risk.map(Rating::as_str))
+        .bind(change.actor)
+        .bind(time_param(at))
+        .bind(change.from_version)
+        .bind(change.team_id)
+        .bind(change.summary)
+        .bind(JsonParam(change.before.encode()))
+        .bind(JsonParam(change.after.encode()))
+        .fetch_all(&mut *connection)
+        .await;
+    let rows = match outcome {
+        Ok(rows) => rows,
+        Err(error) => {
+            // A statement failed between BEGIN and COMMIT: end the transaction here.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            return Err(error);
+        }
+    };
+    let mut stored = None;
+    let mut entry = None;
+    for row in rows {
+        if row.len() == 1 {
+            entry = Some(row.try_get::<i64, _>(0)?);
+        } else {
+            stored = Some(AssessmentRow::from_row(&row)?.decode(change.system_id)?);
+        }
+    }
+    Ok(stored.zip(entry))
 }
 
 pub async fn statuses(

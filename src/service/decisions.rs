@@ -142,6 +142,11 @@ pub async fn set_assessment(
     let ctx = system_context(core, system_id).await?;
     check_technique(&ctx, technique_id)?;
     let at = now();
+    if let Some(written) =
+        set_assessment_in_one_trip(core, &ctx, technique_id, &change, expected_version, actor, at).await?
+    {
+        return Ok(written);
+    }
     let mut tx = begin_write(core).await?;
     let current = db::decisions::assessment(&mut tx, system_id, technique_id)
         .await?
@@ -170,6 +175,61 @@ pub async fn set_assessment(
     drop(turn);
     announce(core, system_id, vec![technique_id.to_string()], actor);
     Ok(Written { row, history_id: Some(history_id), created: current.version == 0 })
+}
+
+/// [`set_assessment`] on SQLite when the system's snapshot is cached: the
+/// current assessment is read from the snapshot (patched in commit order
+/// under the turn to write), and the change and its history entry are
+/// written in one trip to the database ([`db::decisions::put_assessment_in_one_trip`]),
+/// guarded by the version the snapshot holds. `None` when this does not
+/// apply or the database holds another version (another process wrote):
+/// the caller takes the ordinary path, which reads the database.
+async fn set_assessment_in_one_trip(
+    core: &Core,
+    ctx: &SystemContext,
+    technique_id: &str,
+    change: &AssessmentChange,
+    expected_version: Option<i64>,
+    actor: &Actor,
+    at: Timestamp,
+) -> ServiceResult<Option<Written<Assessment>>> {
+    let Some(pool) = core.db.sqlite() else { return Ok(None) };
+    let system_id = ctx.system.id;
+    let turn = core.writes.clone().lock_owned().await;
+    let (_, Some(snapshot)) = core.snapshots.get(system_id, core.catalog.generation()) else { return Ok(None) };
+    let current =
+        snapshot.assessments.get(technique_id).cloned().unwrap_or_else(|| Assessment::unassessed(technique_id));
+    if expected_version.is_some_and(|expected| expected != current.version) {
+        // A conflict is confirmed against the database.
+        return Ok(None);
+    }
+    let next = current.with(change)?;
+    if next.same_decision(&current) {
+        return Ok(Some(Written { row: current, history_id: None, created: false }));
+    }
+    let whole_second = at.replace_nanosecond(0).unwrap_or(at);
+    let next = Assessment { version: current.version + 1, changed: Changed::by(actor.name(), whole_second), ..next };
+    let (before, after) = (Recorded::Assessment(current.clone()), Recorded::Assessment(next.clone()));
+    let summary = format!("{}: {}", technique_label(ctx, technique_id), describe(Some(&before), Some(&after)));
+    let prepared = db::decisions::PreparedAssessment {
+        system_id,
+        team_id: ctx.system.team_id,
+        from_version: current.version,
+        next: &next,
+        actor: actor.name(),
+        summary: &summary,
+        before: &before,
+        after: &after,
+    };
+    let Some((row, history_id)) = db::decisions::put_assessment_in_one_trip(pool, &prepared).await? else {
+        return Ok(None);
+    };
+    core.snapshots.patch(system_id, |s| {
+        s.assessments.insert(row.technique_id.clone(), row.clone());
+    });
+    drop(turn);
+    announce(core, system_id, vec![technique_id.to_string()], actor);
+    Ok(Some(Written { row, history_id: Some(history_id), created: current.version == 0 }))
 }
 
 /// Records how a technique is detected on the system (the detection

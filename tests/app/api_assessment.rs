@@ -985,3 +985,34 @@ async fn the_openapi_document_lists_the_assessment_api() {
         assert!(schemas[schema].is_object(), "schema {schema} missing");
     }
 }
+
+#[tokio::test]
+async fn a_write_made_behind_the_servers_back_is_not_overwritten_from_its_cached_snapshot() {
+    let app = TestApp::spawn().await;
+    let system = crate::helpers::team_and_system(&app, "Support Chatbot").await;
+    let path = format!("/api/v1{system}/assessments/AML.T0051");
+    assert_eq!(app.get(&system).await.status, StatusCode::OK, "the workshop page caches the snapshot");
+    let first = app.put_json(&path, &json!({ "applicability": "applies" })).await;
+    assert_eq!(first.json()["version"], 1);
+    // Another process (a command, a second instance on the file) writes
+    // without this server knowing: its cached snapshot still says version 1.
+    crate::helpers::execute(
+        &app,
+        "update assessments set version = 6, rationale = 'set elsewhere' where technique_id = 'AML.T0051'",
+    )
+    .await;
+    let stale = app.request(
+        Method::PUT,
+        &path,
+        &[("if-match", "\"1\""), ("content-type", "application/json")],
+        serde_json::to_vec(&json!({ "applicability": "not_applicable" })).unwrap(),
+    );
+    let stale = stale.await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "the database's version decides: {}", stale.body);
+    let written = app.put_json(&path, &json!({ "risk": "high" })).await.json();
+    assert_eq!(written["version"], 7, "{written}");
+    assert_eq!(written["rationale"], "set elsewhere", "the change applies to the stored row: {written}");
+    let history = app.get(&format!("/api/v1{system}/history?limit=1")).await.json();
+    assert_eq!(history[0]["before"]["version"], 6, "{history}");
+    assert_eq!(history[0]["after"]["version"], 7, "{history}");
+}
