@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::value::{DayParam, DayText, JsonParam, JsonText, TimeParam, TimeText};
-use super::{Database, Exec, Tx, decode_day, decode_time, on_backend};
+use super::{Database, Exec, Tx, on_backend};
+use crate::domain::records::parse_timestamp;
 
 /// Every table, parents before the rows that refer to them, and the columns
 /// that order its rows (so ids and history come out as they went in).
@@ -222,16 +223,18 @@ where
                 Kind::Time => Value::Time(
                     row.try_get::<Option<TimeText>, _>(index)
                         .map_err(unreadable)?
-                        .map(|raw| decode_time(&raw, table, "of the copy", "a time column").map(TimeParam))
-                        .transpose()
-                        .map_err(unreadable)?,
+                        .map(|raw| parse_timestamp(&raw).map(TimeParam).ok_or_else(|| not_a(table, name, &raw, "time")))
+                        .transpose()?,
                 ),
                 Kind::Day => Value::Day(
                     row.try_get::<Option<DayText>, _>(index)
                         .map_err(unreadable)?
-                        .map(|raw| decode_day(&raw, table, "of the copy", "a day column").map(DayParam))
-                        .transpose()
-                        .map_err(unreadable)?,
+                        .map(|raw| {
+                            time::Date::parse(&raw, &time::macros::format_description!("[year]-[month]-[day]"))
+                                .map(DayParam)
+                                .map_err(|_| not_a(table, name, &raw, "day"))
+                        })
+                        .transpose()?,
                 ),
                 Kind::Json => Value::Json(
                     row.try_get::<Option<JsonText>, _>(index)
@@ -241,6 +244,11 @@ where
             })
         })
         .collect()
+}
+
+/// A stored value that does not read as what its column holds.
+fn not_a(table: &str, column: &str, raw: &str, what: &str) -> anyhow::Error {
+    anyhow::anyhow!("{table}.{column}: `{raw}` is not a {what}")
 }
 
 async fn write_table(

@@ -101,6 +101,8 @@ fn connect_error(target: &PostgresTarget, error: &sqlx::Error) -> anyhow::Error 
             Some("3D000") => format!("no such database ({})", database.message()),
             _ => database.message().to_string(),
         },
+        // rustls reports a refused certificate as invalid data on the socket.
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => format!("TLS failed ({io})"),
         sqlx::Error::Io(io) => format!("cannot reach the server ({io})"),
         sqlx::Error::PoolTimedOut => "no connection within 10 seconds".to_string(),
         sqlx::Error::Tls(tls) => format!("TLS failed ({tls})"),

@@ -241,6 +241,14 @@ impl TestApp {
         self.send_json(Method::PUT, path, &[], body).await
     }
 
+    /// Signs the session behind `cookie` out, as the sign-out button does.
+    pub async fn sign_out(&self, cookie: &str) {
+        let out = self
+            .request(Method::POST, "/logout", &[("cookie", cookie), ("content-type", "text/plain")], Vec::new())
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER, "signed out");
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.request(Method::DELETE, path, &[], Vec::new()).await
     }

@@ -229,10 +229,13 @@ async fn a_bad_database_url_stops_start_up_naming_the_host_and_cause_but_never_t
     let unreachable = "postgres://ops:hunter2-secret@127.0.0.1:1/atlas".to_string();
     let unknown_database = format!("postgres://ops:hunter2-secret@{host_port}/no_such_database_{}", std::process::id());
     let malformed = "postgres://ops:hunter2-secret@db.internal:port/atlas".to_string();
+    // The test cluster speaks no TLS: a URL that requires it is refused.
+    let tls_required = format!("postgres://ops:hunter2-secret@{host_port}/postgres?sslmode=require");
     let cases = [
         (unreachable, "127.0.0.1:1", "cannot reach the server"),
         (unknown_database, host_port, "does not exist"),
         (malformed, "db.internal", "malformed"),
+        (tls_required, host_port, "TLS"),
     ];
     for (url, host, cause) in cases {
         for command in [&["user", "list"][..], &["init"][..]] {
@@ -409,15 +412,7 @@ async fn two_instances_on_one_database_share_changes_snapshots_conflicts_and_sig
     // (not after the principal cache's time to live).
     let cookie = first.member("vic", 1, Some(atlascope::auth::Role::Editor)).await;
     assert_eq!(second.get_with(&coverage, &[("cookie", &cookie)]).await.status, StatusCode::OK, "cached there now");
-    let out = first
-        .request(
-            axum::http::Method::POST,
-            "/logout",
-            &[("cookie", &cookie), ("content-type", "text/plain")],
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    first.sign_out(&cookie).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let status = second.get_with(&coverage, &[("cookie", &cookie)]).await.status;
@@ -437,12 +432,18 @@ struct OwnCluster {
     bin: std::path::PathBuf,
     dir: tempfile::TempDir,
     port: u16,
+    settings: String,
 }
 
 impl OwnCluster {
     /// Starts one, or `None` when PostgreSQL's server programs are not
     /// installed here (under `CI` they must be).
     fn start() -> Option<OwnCluster> {
+        OwnCluster::start_with(&[])
+    }
+
+    /// Starts one with these server settings (`-c name=value` each).
+    fn start_with(settings: &[String]) -> Option<OwnCluster> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()?
             .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
@@ -455,7 +456,7 @@ impl OwnCluster {
         };
         let dir = tempfile::Builder::new().prefix("atlascope-restart-pg").tempdir_in("/tmp").expect("a folder");
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr").port();
-        let cluster = OwnCluster { bin, dir, port };
+        let cluster = OwnCluster { bin, dir, port, settings: settings.join(" ") };
         if cluster.as_root() {
             let chown = std::process::Command::new("chown").arg("postgres:postgres").arg(cluster.dir.path()).status();
             assert!(chown.is_ok_and(|s| s.success()), "chown");
@@ -489,7 +490,12 @@ impl OwnCluster {
 
     /// `pg_ctl start`, `restart` or `stop`, waiting until it is done.
     fn pg_ctl(&self, action: &str) {
-        let options = format!("-c listen_addresses=127.0.0.1 -p {} -k {}", self.port, self.dir.path().display());
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} {}",
+            self.port,
+            self.dir.path().display(),
+            self.settings
+        );
         let output = self
             .command("pg_ctl")
             .arg("-D")
@@ -617,4 +623,57 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_write_and_the_insta
         .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     read_until(&mut stream, &format!("event: item-{}", technique.replace('.', "_"))).await;
+}
+
+#[tokio::test]
+async fn a_database_url_asking_for_verified_tls_connects_over_tls_and_refuses_an_unknown_certificate() {
+    let Some(_) = server_url() else { return };
+    let certificates = tempfile::Builder::new().prefix("atlascope-tls").tempdir_in("/tmp").expect("a folder");
+    let path = |name: &str| certificates.path().join(name).display().to_string();
+    let (ca, ca_key, cert, key) = (path("ca.crt"), path("ca.key"), path("server.crt"), path("server.key"));
+    let extensions = path("server.ext");
+    std::fs::write(&extensions, "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n").expect("extensions");
+    for args in [
+        vec!["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=atlascope test CA"]
+            .into_iter()
+            .chain(["-keyout", &ca_key, "-out", &ca])
+            .collect::<Vec<_>>(),
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &key,
+            "-out",
+            &path("server.csr"),
+        ],
+        vec!["x509", "-req", "-days", "1", "-in", &path("server.csr"), "-CA", &ca, "-CAkey", &ca_key]
+            .into_iter()
+            .chain(["-CAcreateserial", "-extfile", &extensions, "-out", &cert])
+            .collect(),
+    ] {
+        let made = std::process::Command::new("openssl").args(&args).output().expect("openssl runs");
+        assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+    }
+    // The server reads its key as the postgres user, and only a private one.
+    let _ = std::process::Command::new("chown").arg("-R").arg("postgres:postgres").arg(certificates.path()).status();
+    let _ = std::process::Command::new("chmod").arg("0600").arg(&key).status();
+    let _ = std::process::Command::new("chmod").arg("0755").arg(certificates.path()).status();
+    let settings = [format!("-c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}")];
+    let Some(cluster) = OwnCluster::start_with(&settings) else { return };
+    let verified = format!("{}?sslmode=verify-full&sslrootcert={ca}", cluster.url());
+    let app = TestApp::spawn_on(atlascope::db::Location::parse(&verified).expect("a URL")).await;
+    let pool = app.state.db.postgres().expect("PostgreSQL").clone();
+    let encrypted: bool = sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .expect("the connection's TLS state");
+    assert!(encrypted, "the connection is encrypted");
+    app.stop().await;
+    // Without the certificate among the trusted ones, verification fails and says so.
+    let (ok, _, err) = atlascope(&["user", "list"], Some(&format!("{}?sslmode=verify-full", cluster.url()))).await;
+    assert!(!ok && err.contains("127.0.0.1") && err.contains("TLS"), "{err}");
 }

@@ -204,15 +204,7 @@ async fn a_stream_ends_when_its_viewer_leaves_the_team() {
 async fn a_stream_ends_when_its_viewer_signs_out() {
     let app = TestApp::spawn().await;
     let (_, cookie, stream) = member_following(&app, Role::Editor).await;
-    let out = app
-        .request(
-            axum::http::Method::POST,
-            "/logout",
-            &[("cookie", &cookie), ("content-type", "text/plain")],
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    app.sign_out(&cookie).await;
     assert_access_ended(until_stream_ends(stream, Duration::from_secs(3)).await, "signing out");
 }
 
