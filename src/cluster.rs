@@ -7,6 +7,8 @@
 //! decides what is true). A notification sent while an instance's listening
 //! connection is down is lost, so after every reconnect the instance forgets
 //! every snapshot and principal and tells every open stream to re-sync.
+//! Releases stored through another instance are loaded at once (and every
+//! instance still looks for stored releases every few seconds).
 //! On SQLite there is one process and nothing is relayed.
 
 use std::sync::{Arc, OnceLock};
@@ -42,6 +44,8 @@ pub enum Signal {
     AccessChanged,
     /// Access may have changed with nothing to forget: streams check again.
     AccessMoved,
+    /// A release was stored: load it (and so drop the pages drawn without it).
+    ReleasesStored,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -199,6 +203,14 @@ fn apply(core: &Core, payload: &str) {
         Signal::UserChanged { user_id } => core.principals.forget_user_here(user_id),
         Signal::AccessChanged => core.principals.clear_here(),
         Signal::AccessMoved => core.principals.access_changed_here(),
+        Signal::ReleasesStored => {
+            let core = core.clone();
+            tokio::spawn(async move {
+                if let Err(error) = crate::releases::pick_up_stored(&core.db, &core.catalog).await {
+                    tracing::warn!(%error, "could not load a release another instance stored");
+                }
+            });
+        }
     }
 }
 

@@ -68,6 +68,20 @@ pub async fn pick_up_stored(db: &Database, catalog: &Catalog) -> anyhow::Result<
     Ok(added)
 }
 
+/// [`add_release_file`] for a running server: the other instances on the
+/// same database are told at once (they would otherwise find it at their
+/// next look for stored releases).
+pub async fn add_release(
+    core: &crate::core::Core,
+    bytes: &[u8],
+    file: &str,
+    version_override: Option<&str>,
+) -> Result<Arc<Framework>, AddReleaseFailure> {
+    let framework = add_release_file(&core.db, &core.catalog, bytes, file, version_override).await?;
+    core.relay.send(crate::cluster::Signal::ReleasesStored);
+    Ok(framework)
+}
+
 /// How often a server looks for releases stored by another process.
 pub const STORED_RELEASES_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 

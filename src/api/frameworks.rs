@@ -301,18 +301,19 @@ async fn import_framework(
         return Err(ApiError::BadRequest("the request body is empty; send the official file's bytes".into()));
     }
     let file = params.filename.as_deref().unwrap_or("request body");
-    let framework = releases::add_release_file(&state.db, &state.catalog, &body, file, params.version.as_deref())
-        .await
-        .map_err(|failure| match failure {
-            AddReleaseFailure::Unreadable(e) => match e.kind {
-                ReadErrorKind::TooLarge => ApiError::TooLarge(e.to_string()),
-                ReadErrorKind::UnknownFormat => ApiError::UnsupportedFormat(e.to_string()),
-                ReadErrorKind::Syntax | ReadErrorKind::Invalid => ApiError::InvalidFile(e.to_string()),
+    let framework =
+        releases::add_release(&state, &body, file, params.version.as_deref()).await.map_err(
+            |failure| match failure {
+                AddReleaseFailure::Unreadable(e) => match e.kind {
+                    ReadErrorKind::TooLarge => ApiError::TooLarge(e.to_string()),
+                    ReadErrorKind::UnknownFormat => ApiError::UnsupportedFormat(e.to_string()),
+                    ReadErrorKind::Syntax | ReadErrorKind::Invalid => ApiError::InvalidFile(e.to_string()),
+                },
+                AddReleaseFailure::AlreadyLoaded { .. } => ApiError::Conflict(failure.to_string()),
+                AddReleaseFailure::Database(e) => ApiError::Internal(e.into()),
+                AddReleaseFailure::Reader(e) => ApiError::Internal(anyhow::anyhow!(e)),
             },
-            AddReleaseFailure::AlreadyLoaded { .. } => ApiError::Conflict(failure.to_string()),
-            AddReleaseFailure::Database(e) => ApiError::Internal(e.into()),
-            AddReleaseFailure::Reader(e) => ApiError::Internal(anyhow::anyhow!(e)),
-        })?;
+        )?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = format!("/api/v1/frameworks/{}", framework.version()).parse() {
         headers.insert(header::LOCATION, location);

@@ -113,26 +113,24 @@ async fn add_release(
 ) -> Result<Response, WebError> {
     let mut page = releases_view(&state, &principal);
     let refused = match read_release_upload(multipart).await {
-        Ok((file, name, version)) => {
-            match releases::add_release_file(&state.db, &state.catalog, &file, &name, version.as_deref()).await {
-                Ok(framework) => {
-                    let counts = framework.counts();
-                    page.added = Some(format!(
-                        "Added ATLAS {}: {} techniques and {} sub-techniques, {} mitigations, {} case studies.",
-                        framework.version(),
-                        counts.techniques,
-                        counts.subtechniques,
-                        counts.mitigations,
-                        counts.case_studies
-                    ));
-                    page.rows = release_rows(&state);
-                    return Ok(render(&page)?.into_response());
-                }
-                Err(AddReleaseFailure::Database(e)) => return Err(WebError::Internal(e.into())),
-                Err(AddReleaseFailure::Reader(e)) => return Err(WebError::Internal(anyhow::anyhow!(e))),
-                Err(refused) => refused.to_string(),
+        Ok((file, name, version)) => match releases::add_release(&state, &file, &name, version.as_deref()).await {
+            Ok(framework) => {
+                let counts = framework.counts();
+                page.added = Some(format!(
+                    "Added ATLAS {}: {} techniques and {} sub-techniques, {} mitigations, {} case studies.",
+                    framework.version(),
+                    counts.techniques,
+                    counts.subtechniques,
+                    counts.mitigations,
+                    counts.case_studies
+                ));
+                page.rows = release_rows(&state);
+                return Ok(render(&page)?.into_response());
             }
-        }
+            Err(AddReleaseFailure::Database(e)) => return Err(WebError::Internal(e.into())),
+            Err(AddReleaseFailure::Reader(e)) => return Err(WebError::Internal(anyhow::anyhow!(e))),
+            Err(refused) => refused.to_string(),
+        },
         Err(message) => message,
     };
     page.error = Some(format!("Not added: {refused}"));

@@ -422,6 +422,18 @@ async fn two_instances_on_one_database_share_changes_snapshots_conflicts_and_sig
         assert!(tokio::time::Instant::now() < deadline, "the ended session still works on the other instance");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+
+    // A release imported through one instance is served by the other at once.
+    if let Some(atlas) = crate::helpers::shared_atlas() {
+        let file = crate::helpers::official(&atlas, "ATLAS-4.9.1.yaml");
+        let added = first.post("/api/v1/frameworks?filename=ATLAS-4.9.1.yaml", file).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !second.get("/api/v1/frameworks").await.body.contains("\"4.9.1\"") {
+            assert!(tokio::time::Instant::now() < deadline, "the other instance serves the imported release");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
     first.stop().await;
     second.stop().await;
 }

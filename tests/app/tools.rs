@@ -34,6 +34,11 @@ fn install() -> Option<PathBuf> {
     let requirements = manifest_dir().join("tests/tools/requirements.txt");
     let pins = std::fs::read_to_string(&requirements).expect("tests/tools/requirements.txt is readable");
     let venv = manifest_dir().join("target/pytools");
+    // The PostgreSQL half of the suite runs this binary again beside this
+    // one: one process installs while the other waits, then finds it done.
+    let _ = std::fs::create_dir_all(manifest_dir().join("target"));
+    let lock = std::fs::File::create(manifest_dir().join("target/pytools.lock")).expect("the install lock");
+    lock.lock().expect("the install lock is taken");
     let stamp = venv.join("installed-requirements.txt");
     let bin = venv.join("bin");
     if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == pins) && bin.join("python").exists() {
