@@ -21,8 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::Core;
 use crate::live::Change;
 
-/// The channel every instance listens on.
-const CHANNEL: &str = "atlascope_changes";
+use crate::db::CHANNEL;
 
 /// PostgreSQL refuses payloads of 8000 bytes or more; a change naming more
 /// techniques than fit is sent as a change of the whole system.
@@ -46,6 +45,10 @@ pub enum Signal {
     AccessMoved,
     /// A release was stored: load it (and so drop the pages drawn without it).
     ReleasesStored,
+    /// Committed changes to these systems, and to the definitions of these
+    /// teams (which every system of the team reads), sent by the commit
+    /// itself; `everything` when the list did not fit.
+    Committed { systems: Vec<i64>, teams: Vec<i64>, everything: bool },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -114,6 +117,20 @@ async fn publish(pool: PgPool, origin: u64, mut queued: mpsc::UnboundedReceiver<
             tracing::warn!(%error, "could not tell the other instances about a change");
         }
     }
+}
+
+/// The words a commit sends about what it changed ([`Signal::Committed`]).
+pub fn stale_payload(origin: u64, systems: Vec<i64>, teams: Vec<i64>) -> String {
+    let text = serde_json::to_string(&Envelope {
+        from: origin,
+        signal: Signal::Committed { systems, teams, everything: false },
+    })
+    .unwrap_or_default();
+    if text.len() < PAYLOAD_LIMIT {
+        return text;
+    }
+    let everything = Signal::Committed { systems: Vec::new(), teams: Vec::new(), everything: true };
+    serde_json::to_string(&Envelope { from: origin, signal: everything }).unwrap_or_default()
 }
 
 fn encode(origin: u64, signal: Signal) -> String {
@@ -203,6 +220,15 @@ fn apply(core: &Core, payload: &str) {
         Signal::UserChanged { user_id } => core.principals.forget_user_here(user_id),
         Signal::AccessChanged => core.principals.clear_here(),
         Signal::AccessMoved => core.principals.access_changed_here(),
+        Signal::Committed { everything: true, .. } => core.snapshots.invalidate_all_here(),
+        Signal::Committed { systems, teams, .. } => {
+            for system_id in systems {
+                core.snapshots.invalidate_here(system_id);
+            }
+            for team_id in teams {
+                core.snapshots.invalidate_team_here(team_id);
+            }
+        }
         Signal::ReleasesStored => {
             let core = core.clone();
             tokio::spawn(async move {

@@ -218,6 +218,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // However a database error reached here, an unreachable database is 503.
+        if let ApiError::Internal(e) = &self
+            && crate::service::is_unreachable(e)
+        {
+            tracing::warn!(error = %e, "the database cannot be reached");
+            return ApiError::StorageUnavailable.into_response();
+        }
         let (status, code) = self.status_and_code();
         let message = match &self {
             ApiError::Internal(_) => {

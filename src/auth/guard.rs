@@ -62,6 +62,7 @@ fn refuse(asker: &Asker, refusal: Refusal) -> Response {
                     .into(),
             ),
             Refusal::TooMany(seconds) => ApiError::TooManyRequests(seconds),
+            Refusal::Internal(e) if crate::service::is_unreachable(&e) => ApiError::StorageUnavailable,
             Refusal::Internal(e) => ApiError::Internal(e),
         };
         return error.into_response();
@@ -90,6 +91,7 @@ fn refuse(asker: &Asker, refusal: Refusal) -> Response {
             }
             response
         }
+        Refusal::Internal(e) if crate::service::is_unreachable(&e) => WebError::StorageUnavailable.into_response(),
         Refusal::Internal(e) => WebError::Internal(e).into_response(),
     }
 }

@@ -194,7 +194,7 @@ async fn read_table(
                 values.push(read_row(&row, table, columns)?);
             }
         }
-        Exec::SqlitePool(_) | Exec::PostgresPool(_) => unreachable!("a transaction lends its connection"),
+        Exec::SqlitePool(_) | Exec::PostgresPool(_) => anyhow::bail!("the copy reads inside a transaction"),
     }
     Ok(values)
 }

@@ -69,6 +69,7 @@ pub struct NewEntry<'a> {
 const COLUMNS: &str = "id, team_id, system_id, actor, at, entity, item, summary, before, after, batch";
 
 pub async fn append(tx: &mut Tx, entry: NewEntry<'_>) -> Result<i64, sqlx::Error> {
+    tx.touches(entry.team_id, entry.system_id);
     let at = time_param(entry.at);
     let (before, after) = (entry.before.map(|r| JsonParam(r.encode())), entry.after.map(|r| JsonParam(r.encode())));
     on_backend!(Exec::from(tx), e => sqlx::query_scalar(

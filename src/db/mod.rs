@@ -39,9 +39,9 @@ use anyhow::Context;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Postgres, Sqlite, SqlitePool};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqlitePool};
 
-pub use postgres::{PostgresTarget, open_postgres};
+pub use postgres::{CHANNEL, PostgresTarget, open_postgres};
 
 mod postgres;
 
@@ -64,7 +64,7 @@ impl Database {
             Database::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 sqlx::query("select pg_advisory_xact_lock($1)").bind(postgres::WRITE_TURN).execute(&mut *tx).await?;
-                Ok(Tx::Postgres(tx))
+                Ok(Tx::Postgres(Box::new(postgres::PgTransaction::new(tx))))
             }
         }
     }
@@ -74,7 +74,8 @@ impl Database {
         match self {
             Database::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin().await?)),
             Database::Postgres(pool) => {
-                Ok(Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?))
+                let tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+                Ok(Tx::Postgres(Box::new(postgres::PgTransaction::new(tx))))
             }
         }
     }
@@ -115,10 +116,29 @@ impl Database {
 #[derive(Debug)]
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
-    Postgres(sqlx::Transaction<'static, Postgres>),
+    Postgres(Box<postgres::PgTransaction>),
 }
 
 impl Tx {
+    /// Notes that this transaction changes what a system's coverage is
+    /// built from (`system_id`), or a team's definitions every system of
+    /// the team reads (`None`). On PostgreSQL the other instances are told
+    /// by the commit itself, so that no crash between the commit and a later
+    /// word can leave them a stale snapshot.
+    pub fn touches(&mut self, team_id: i64, system_id: Option<i64>) {
+        if let Tx::Postgres(tx) = self {
+            tx.touches(team_id, system_id);
+        }
+    }
+
+    /// Names the instance whose transaction this is (its own notifications
+    /// are ignored when they come back).
+    pub fn from_instance(&mut self, origin: u64) {
+        if let Tx::Postgres(tx) = self {
+            tx.origin = origin;
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,
@@ -129,7 +149,7 @@ impl Tx {
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.rollback().await,
-            Tx::Postgres(tx) => tx.rollback().await,
+            Tx::Postgres(tx) => tx.tx.rollback().await,
         }
     }
 }
@@ -174,7 +194,7 @@ impl<'a> From<&'a mut Tx> for Exec<'a> {
     fn from(tx: &'a mut Tx) -> Self {
         match tx {
             Tx::Sqlite(tx) => Exec::Sqlite(&mut *tx),
-            Tx::Postgres(tx) => Exec::Postgres(&mut *tx),
+            Tx::Postgres(tx) => Exec::Postgres(&mut tx.tx),
         }
     }
 }
@@ -199,6 +219,8 @@ pub(crate) use on_backend;
 pub fn is_unreachable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // A connection cut off mid-message reads as a protocol error.
+        sqlx::Error::Protocol(_) => true,
         // Class 08: connection exception; 57P0x: the server is shutting down or starting.
         sqlx::Error::Database(database) => {
             database.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))

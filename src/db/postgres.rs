@@ -14,6 +14,50 @@ use super::{Database, POSTGRES_MIGRATIONS, refuse_newer_schema};
 /// [`Database::begin_write`]); an arbitrary constant spelling "atlas".
 pub(crate) const WRITE_TURN: i64 = 0x61_746c_6173;
 
+/// The channel the instances on one database tell each other about changes on.
+pub const CHANNEL: &str = "atlascope_changes";
+
+/// A PostgreSQL transaction, with what it changed for the other instances.
+pub struct PgTransaction {
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    pub(crate) origin: u64,
+    systems: std::collections::BTreeSet<i64>,
+    teams: std::collections::BTreeSet<i64>,
+}
+
+impl std::fmt::Debug for PgTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTransaction").field("systems", &self.systems).field("teams", &self.teams).finish()
+    }
+}
+
+impl PgTransaction {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, sqlx::Postgres>) -> PgTransaction {
+        PgTransaction { tx, origin: 0, systems: Default::default(), teams: Default::default() }
+    }
+
+    pub(crate) fn touches(&mut self, team_id: i64, system_id: Option<i64>) {
+        match system_id {
+            Some(system) => self.systems.insert(system),
+            None => self.teams.insert(team_id),
+        };
+    }
+
+    /// Commits; the notification of what changed is sent inside the
+    /// transaction, so PostgreSQL delivers it exactly when the commit lands.
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if !self.systems.is_empty() || !self.teams.is_empty() {
+            let payload = crate::cluster::stale_payload(
+                self.origin,
+                std::mem::take(&mut self.systems).into_iter().collect(),
+                std::mem::take(&mut self.teams).into_iter().collect(),
+            );
+            sqlx::query("select pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut *self.tx).await?;
+        }
+        self.tx.commit().await
+    }
+}
+
 /// A PostgreSQL database named by a `postgres://` URL, parsed.
 #[derive(Clone)]
 pub struct PostgresTarget {

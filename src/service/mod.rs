@@ -130,8 +130,18 @@ impl<'a> From<&'a mut WriteTx> for Exec<'a> {
 
 pub(crate) async fn begin_write(core: &Core) -> Result<WriteTx, sqlx::Error> {
     let turn = core.writes.clone().lock_owned().await;
-    let tx = core.db.begin_write().await?;
+    let mut tx = core.db.begin_write().await?;
+    tx.from_instance(core.origin);
     Ok(WriteTx { tx, turn })
+}
+
+/// Whether an error, however it was wrapped, says the database cannot be
+/// reached at the moment ([`db::is_unreachable`]).
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    match (error.downcast_ref::<ServiceError>(), error.downcast_ref::<sqlx::Error>()) {
+        (Some(ServiceError::Database(e)), _) | (_, Some(e)) => crate::db::is_unreachable(e),
+        _ => false,
+    }
 }
 
 /// Technique IDs a team maps one of its own measures (a control, a

@@ -84,6 +84,18 @@ impl SnapshotCache {
         entry.snapshot = None;
     }
 
+    /// Forgets, in this process, the snapshots of a team's systems (its
+    /// controls or detections changed). A system not cached has nothing to
+    /// forget; one being loaded is not stored (its generation moves).
+    pub fn invalidate_team_here(&self, team_id: i64) {
+        for entry in self.lock().values_mut() {
+            if entry.snapshot.as_ref().is_none_or(|s| s.system.team_id == team_id) {
+                entry.generation += 1;
+                entry.snapshot = None;
+            }
+        }
+    }
+
     /// Forgets every snapshot in this process (changes may have been missed).
     pub fn invalidate_all_here(&self) {
         for entry in self.lock().values_mut() {

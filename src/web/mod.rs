@@ -163,6 +163,13 @@ struct ErrorPage {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        // However a database error reached here, an unreachable database is 503.
+        if let WebError::Internal(e) = &self
+            && crate::service::is_unreachable(e)
+        {
+            tracing::warn!(error = %e, "the database cannot be reached");
+            return WebError::StorageUnavailable.into_response();
+        }
         let (status, title, message) = match &self {
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m.clone()),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m.clone()),

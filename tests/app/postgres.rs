@@ -423,6 +423,28 @@ async fn two_instances_on_one_database_share_changes_snapshots_conflicts_and_sig
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
+    // An instance that commits and dies before it can say so still leaves no
+    // stale snapshot: the commit itself carries the word. (A core whose
+    // relay never started writes as such an instance would.)
+    assert_eq!(second.get(&coverage).await.json()["risk"], serde_json::Value::Null, "cached on the second");
+    let database = location().open(false).await.expect("the database");
+    let catalog = atlascope::releases::load_catalog(&database, None).await.expect("the releases");
+    let silent = atlascope::core::Core::new(database, std::sync::Arc::new(catalog));
+    let system_id: i64 = system.trim_start_matches("/systems/").parse().expect("an id");
+    let rated = atlascope::domain::records::AssessmentChange {
+        risk: Some(Some(atlascope::domain::Rating::High)),
+        ..Default::default()
+    };
+    let actor = atlascope::service::Actor("ana".into());
+    atlascope::service::decisions::set_assessment(&silent, system_id, "AML.T0051", rated, None, &actor)
+        .await
+        .expect("written");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while second.get(&coverage).await.json()["risk"] != "high" {
+        assert!(tokio::time::Instant::now() < deadline, "the second instance still serves its old snapshot");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
     // A release imported through one instance is served by the other at once.
     if let Some(atlas) = crate::helpers::shared_atlas() {
         let file = crate::helpers::official(&atlas, "ATLAS-4.9.1.yaml");
