@@ -97,6 +97,14 @@ struct Recording<'a> {
     batch: Option<i64>,
 }
 
+/// How the history sums a change up: "AML.T0051 …: applicability: unknown → applies".
+fn summary(label: &str, before: Option<&Recorded>, after: Option<&Recorded>) -> String {
+    match after {
+        None => format!("{label}: removed"),
+        Some(_) => format!("{label}: {}", describe(before, after)),
+    }
+}
+
 async fn record(
     tx: &mut WriteTx,
     ctx: &SystemContext,
@@ -104,10 +112,7 @@ async fn record(
     at: Timestamp,
     change: Recording<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let summary = match &change.after {
-        None => format!("{}: removed", change.label),
-        Some(_) => format!("{}: {}", change.label, describe(change.before.as_ref(), change.after.as_ref())),
-    };
+    let summary = summary(change.label, change.before.as_ref(), change.after.as_ref());
     db::history::append(
         tx,
         NewEntry {
@@ -214,7 +219,7 @@ async fn set_assessment_in_one_trip(
     let whole_second = at.replace_nanosecond(0).unwrap_or(at);
     let next = Assessment { version: current.version + 1, changed: Changed::by(actor.name(), whole_second), ..next };
     let (before, after) = (Recorded::Assessment(current.clone()), Recorded::Assessment(next.clone()));
-    let summary = format!("{}: {}", technique_label(ctx, technique_id), describe(Some(&before), Some(&after)));
+    let summary = summary(&technique_label(ctx, technique_id), Some(&before), Some(&after));
     let prepared = db::decisions::PreparedAssessment {
         system_id,
         team_id: ctx.system.team_id,
