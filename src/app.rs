@@ -33,6 +33,9 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     /// API requests per caller.
     pub api_limiter: Arc<RateLimiter>,
+    /// Whether accounts may sign in with a password (`serve
+    /// --disable-local-sign-in` leaves only the identity provider).
+    pub local_sign_in: bool,
 }
 
 impl std::ops::Deref for AppState {
@@ -53,6 +56,7 @@ impl AppState {
             setup: Arc::new(setup),
             login_limiter: Arc::new(RateLimiter::new(LOGIN_ATTEMPTS_PER_MINUTE / 60.0, LOGIN_BURST)),
             api_limiter: Arc::new(RateLimiter::new(API_REQUESTS_PER_SECOND, API_BURST)),
+            local_sign_in: true,
         };
         tokio::spawn(crate::web::workshop::render_live_updates(state.clone()));
         tokio::spawn(pick_up_stored_releases(state.core.clone()));

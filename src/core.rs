@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::atlas::Catalog;
 use crate::auth::cache::PrincipalCache;
+use crate::auth::oidc::IdentityProvider;
 use crate::cluster::Relay;
 use crate::db::Database;
 use crate::live::LiveHub;
@@ -54,6 +55,9 @@ pub struct Core {
     /// Turns for CPU-heavy work on blocking threads (reading imported files),
     /// one per core, so a few large files cannot take the whole machine.
     pub heavy_work: Arc<tokio::sync::Semaphore>,
+    /// The OpenID Connect provider people sign in through, when one is
+    /// configured: sessions it started ask it again from time to time.
+    pub identity: Option<Arc<IdentityProvider>>,
 }
 
 impl Core {
@@ -88,7 +92,14 @@ impl Core {
             heavy_work: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),
+            identity: None,
         }
+    }
+
+    /// The same core, signing people in through `provider`.
+    pub fn with_identity_provider(mut self, provider: Arc<IdentityProvider>) -> Core {
+        self.identity = Some(provider);
+        self
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod guard;
 pub mod limiter;
+pub mod oidc;
 pub mod policy;
 pub mod secrets;
 pub mod setup;

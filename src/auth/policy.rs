@@ -49,6 +49,8 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("GET", "/static/{*path}") | ("GET", "/healthz") | ("GET", "/api/openapi.json") => Public,
         ("GET" | "POST", "/login") | ("GET" | "POST", "/setup") | ("GET" | "POST", "/join/{code}") => Public,
         ("POST", "/logout") => Public,
+        // Sign-in through the identity provider, and its answer.
+        ("GET", "/auth/oidc/start" | "/auth/oidc/callback") => Public,
         // A display preference kept in this browser's cookies.
         ("POST", "/preferences/view") => Public,
 

@@ -49,6 +49,48 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Encrypts a value that only the holder of a session's secret may read
+/// again (a provider's refresh token, kept beside the session): the key is
+/// derived from the cookie's secret, which the database never holds.
+pub fn seal_for_session(session_secret: &str, value: &str) -> String {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    let key = LessSafeKey::new(
+        UnboundKey::new(&CHACHA20_POLY1305, &session_key(session_secret))
+            .expect("a 32-byte key fits ChaCha20-Poly1305"),
+    );
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).expect("the operating system provides randomness");
+    let mut sealed = value.as_bytes().to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed)
+        .expect("ChaCha20-Poly1305 seals any length this server keeps");
+    let mut stored = nonce.to_vec();
+    stored.extend_from_slice(&sealed);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(stored)
+}
+
+/// Reads a value sealed by [`seal_for_session`]; `None` when it was sealed
+/// under another secret or altered.
+pub fn open_for_session(session_secret: &str, stored: &str) -> Option<String> {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(stored).ok()?;
+    if bytes.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &session_key(session_secret)).ok()?);
+    let mut sealed = sealed.to_vec();
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let opened = key.open_in_place(nonce, Aad::empty(), &mut sealed).ok()?;
+    String::from_utf8(opened.to_vec()).ok()
+}
+
+fn session_key(session_secret: &str) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(b"atlascope: a value sealed for one session\0");
+    digest.update(session_secret.as_bytes());
+    digest.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +110,17 @@ mod tests {
         assert!(a.starts_with("acs_") && a.len() > 40);
         assert_eq!(hash_token(&a).len(), 64);
         assert!(!hash_token(&a).contains(&a));
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_with_its_session_secret() {
+        let sealed = seal_for_session("cookie-secret", "refresh-token-value");
+        assert!(!sealed.contains("refresh-token-value"));
+        assert_eq!(open_for_session("cookie-secret", &sealed).as_deref(), Some("refresh-token-value"));
+        assert_eq!(open_for_session("another-secret", &sealed), None);
+        let mut altered = sealed.clone();
+        altered.replace_range(20..21, if &sealed[20..21] == "A" { "B" } else { "A" });
+        assert_eq!(open_for_session("cookie-secret", &altered), None);
+        assert_eq!(open_for_session("cookie-secret", "short"), None);
     }
 }

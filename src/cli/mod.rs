@@ -16,6 +16,7 @@ use crate::atlas::bundled;
 use crate::atlas::framework::Origin;
 use crate::atlas::model::compare_versions;
 use crate::atlas::{Framework, read_release};
+use crate::auth::oidc::IdentityProvider;
 use crate::auth::setup::SetupState;
 use crate::client::ApiClient;
 use crate::core::{Core, CoreConfig};
@@ -26,6 +27,7 @@ use crate::{db, releases};
 
 mod copy;
 mod detections;
+mod identity;
 mod upgrade;
 
 #[derive(Debug, Parser)]
@@ -72,6 +74,8 @@ pub enum Command {
         /// its bind address: first-run set-up is offered under its host name
         #[arg(long, env = "ATLASCOPE_PUBLIC_URL", value_name = "URL")]
         public_url: Option<String>,
+        #[command(flatten)]
+        identity: Box<identity::IdentityArgs>,
     },
     /// Create the database in the data directory (`serve` also creates it on first start)
     Init,
@@ -286,8 +290,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = db::Location::from_options(data_dir.clone(), cli.database_url.as_deref())
         .context("--database-url (or ATLASCOPE_DATABASE_URL)")?;
     match cli.command {
-        Command::Serve { bind, default_release, public_url } => {
-            serve(&store, bind, default_release.as_deref(), public_url.as_deref()).await
+        Command::Serve { bind, default_release, public_url, identity } => {
+            serve(&store, bind, default_release.as_deref(), public_url.as_deref(), &identity).await
         }
         Command::Init => init(&store).await,
         Command::Framework(command) => framework(&store, command).await,
@@ -432,9 +436,11 @@ async fn serve(
     bind: SocketAddr,
     default_release: Option<&str>,
     public_url: Option<&str>,
+    identity: &identity::IdentityArgs,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let public_names = public_url.map(public_host).transpose()?.into_iter().collect();
+    let provider = identity.settings(public_url, bind)?.map(IdentityProvider::new).transpose()?.map(Arc::new);
     // One server per SQLite file; PostgreSQL is shared by design.
     let _lock = match store.sqlite_dir() {
         Some(data_dir) => {
@@ -446,7 +452,17 @@ async fn serve(
     };
     let config =
         CoreConfig { location: store.clone(), default_release: default_release.map(str::to_string), create: true };
-    let core = Core::open(&config).await?;
+    let mut core = Core::open(&config).await?;
+    if let Some(provider) = provider {
+        // A provider that is down must not keep local administrators out: warn and go on.
+        match provider.warm_up().await {
+            Ok(()) => tracing::info!(issuer = %provider.settings().issuer, "signing in through the identity provider"),
+            Err(error) => {
+                tracing::warn!(%error, "the identity provider cannot be reached yet; sign-in through it will try again")
+            }
+        }
+        core = core.with_identity_provider(provider);
+    }
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     let has_admin = crate::service::accounts::has_administrator(&core).await?;
@@ -466,7 +482,9 @@ async fn serve(
         startup_ms = started.elapsed().as_millis() as u64,
         "atlascope is serving on http://{address}/"
     );
-    app::serve(listener, AppState::new(core, setup), app::shutdown_signal()).await?;
+    let mut state = AppState::new(core, setup);
+    state.local_sign_in = !identity.disable_local_sign_in;
+    app::serve(listener, state, app::shutdown_signal()).await?;
     Ok(())
 }
 

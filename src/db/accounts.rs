@@ -5,7 +5,9 @@ use sqlx::FromRow;
 
 use super::value::TimeText;
 use super::{Exec, decode_time, decode_word, on_backend, time_param};
-use crate::domain::accounts::{ApiToken, Invite, Member, Participant, Role, Session, TokenScope, User};
+use crate::domain::accounts::{
+    ApiToken, Invite, Member, Participant, ProviderIdentity, Role, Session, TokenScope, User,
+};
 use crate::domain::records::Timestamp;
 
 /// An optional stored time.
@@ -28,7 +30,7 @@ macro_rules! changed_rows {
 // ---------------------------------------------------------------- users
 
 #[derive(FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: i64,
     username: String,
     display_name: String,
@@ -36,6 +38,9 @@ struct UserRow {
     is_admin: bool,
     created_at: TimeText,
     password_changed_at: TimeText,
+    issuer: Option<String>,
+    subject: Option<String>,
+    email: String,
 }
 
 impl TryFrom<UserRow> for User {
@@ -51,11 +56,17 @@ impl TryFrom<UserRow> for User {
             display_name: row.display_name,
             password_hash: row.password_hash,
             is_admin: row.is_admin,
+            provider: match (row.issuer, row.subject) {
+                (Some(issuer), Some(subject)) => Some(ProviderIdentity { issuer, subject }),
+                _ => None,
+            },
+            email: row.email,
         })
     }
 }
 
-const USER: &str = "id, username, display_name, password_hash, is_admin, created_at, password_changed_at";
+pub(super) const USER: &str =
+    "id, username, display_name, password_hash, is_admin, created_at, password_changed_at, issuer, subject, email";
 
 pub async fn count_admins(db: impl Into<Exec<'_>>) -> Result<i64, sqlx::Error> {
     on_backend!(db.into(), e => sqlx::query_scalar("select count(*) from users where is_admin = $1")
@@ -311,6 +322,7 @@ struct SessionRow {
     last_seen_at: TimeText,
     expires_at: TimeText,
     user_agent: String,
+    provider_recheck_at: Option<TimeText>,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -323,6 +335,12 @@ impl TryFrom<SessionRow> for Session {
             created_at: decode_time(&row.created_at, "sessions", &key, "created_at")?,
             last_seen_at: decode_time(&row.last_seen_at, "sessions", &key, "last_seen_at")?,
             expires_at: decode_time(&row.expires_at, "sessions", &key, "expires_at")?,
+            provider_recheck_at: decode_optional_time(
+                row.provider_recheck_at.as_deref(),
+                "sessions",
+                &key,
+                "provider_recheck_at",
+            )?,
             id_hash: row.id_hash,
             user_id: row.user_id,
             participant_id: row.participant_id,
@@ -331,7 +349,8 @@ impl TryFrom<SessionRow> for Session {
     }
 }
 
-const SESSION: &str = "id_hash, user_id, participant_id, created_at, last_seen_at, expires_at, user_agent";
+const SESSION: &str =
+    "id_hash, user_id, participant_id, created_at, last_seen_at, expires_at, user_agent, provider_recheck_at";
 
 pub async fn insert_session(db: impl Into<Exec<'_>>, session: &Session) -> Result<(), sqlx::Error> {
     let (created, seen, expires) =

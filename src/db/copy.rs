@@ -22,6 +22,7 @@ const TABLES: &[(&str, &str)] = &[
     ("invites", "id"),
     ("participants", "id"),
     ("sessions", "id_hash"),
+    ("provider_sign_ins", "state_hash"),
     ("api_tokens", "id"),
     ("memberships", "team_id, user_id"),
     ("sign_in_failures", "username, address"),

@@ -24,6 +24,7 @@ pub mod copy;
 pub mod decisions;
 pub mod detections;
 pub mod history;
+pub mod identity;
 pub mod releases;
 pub mod reviews;
 pub mod systems;

@@ -86,6 +86,26 @@ pub struct User {
     pub is_admin: bool,
     pub created_at: Timestamp,
     pub password_changed_at: Timestamp,
+    /// Set when the account signs in through an OpenID Connect provider
+    /// (and has no password); `None` for a local account.
+    pub provider: Option<ProviderIdentity>,
+    /// The e-mail address the provider gave (empty for local accounts).
+    pub email: String,
+}
+
+/// Who an account is at its identity provider: the issuer and the subject
+/// it names the person by, which together never change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderIdentity {
+    pub issuer: String,
+    pub subject: String,
+}
+
+impl User {
+    /// Signs in with a password here (not through a provider).
+    pub fn is_local(&self) -> bool {
+        self.provider.is_none()
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -119,6 +139,9 @@ pub struct Session {
     /// When it ends for being idle (moved on at each request).
     pub expires_at: Timestamp,
     pub user_agent: String,
+    /// For a session started through the identity provider: when to ask the
+    /// provider again whether the account may still sign in.
+    pub provider_recheck_at: Option<Timestamp>,
 }
 
 /// An API token (its secret is kept only as a hash).

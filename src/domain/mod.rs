@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod detection_import;
 pub mod digest;
 pub mod gaps;
+pub mod group_rules;
 pub mod history;
 pub mod records;
 pub mod release_diff;

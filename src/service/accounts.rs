@@ -152,7 +152,8 @@ pub async fn verify_sign_in(core: &Core, username: &str, password: &str, address
     let name: String = username.trim().chars().take(64).collect::<String>().to_lowercase();
     claim_sign_in_attempt(core, &name, address).await?;
     let user = db::accounts::user_by_name(&core.db, &name).await?;
-    let Some(user) = user else {
+    // An account from the identity provider has no password here.
+    let Some(user) = user.filter(|user| user.is_local()) else {
         // Spend the same time as for a real account.
         verify_password(password.to_string(), dummy_hash().await.to_string()).await;
         return Err(SignInError::Wrong);
@@ -208,6 +209,7 @@ pub async fn start_session(
             last_seen_at: at,
             expires_at: at + SESSION_IDLE,
             user_agent: user_agent.chars().take(200).collect(),
+            provider_recheck_at: None,
         },
     )
     .await?;
@@ -236,7 +238,7 @@ pub async fn principal_for_session(core: &Core, secret: &str) -> ServiceResult<P
     if let Some(principal) = core.principals.get(&id_hash) {
         return Ok(principal);
     }
-    let principal = session_principal(core, &id_hash, true).await?;
+    let principal = session_principal(core, &id_hash, Some(secret)).await?;
     if !principal.is_anonymous() {
         core.principals.remember(&id_hash, principal.clone());
     }
@@ -244,9 +246,11 @@ pub async fn principal_for_session(core: &Core, secret: &str) -> ServiceResult<P
 }
 
 /// The principal of a stored session, from the database; anonymous once the
-/// session ended, expired or its account or invite is gone. `touch` extends
-/// the session's idle time (a request), else it is only read (a check).
-async fn session_principal(core: &Core, id_hash: &str, touch: bool) -> ServiceResult<Principal> {
+/// session ended, expired or its account or invite is gone. With the
+/// cookie's `secret` (a request) it extends the session's idle time and, for
+/// a session from the identity provider, asks the provider again when due;
+/// without it the session is only read (a check).
+async fn session_principal(core: &Core, id_hash: &str, secret: Option<&str>) -> ServiceResult<Principal> {
     let Some(session) = db::accounts::session(&core.db, id_hash).await? else { return Ok(Principal::Anonymous) };
     let at = now();
     let hard_end = session.created_at + SESSION_MAX;
@@ -270,11 +274,20 @@ async fn session_principal(core: &Core, id_hash: &str, touch: bool) -> ServiceRe
     } else {
         Principal::Anonymous
     };
-    if principal.is_anonymous() {
+    let refused_by_provider = match secret {
+        Some(secret) if !principal.is_anonymous() => {
+            !super::identity::session_may_go_on(core, &session, secret).await?
+        }
+        _ => false,
+    };
+    if principal.is_anonymous() || refused_by_provider {
         db::accounts::delete_session(&core.db, id_hash).await?;
-        return Ok(principal);
+        if refused_by_provider {
+            core.principals.forget_session(id_hash);
+        }
+        return Ok(Principal::Anonymous);
     }
-    if touch {
+    if secret.is_some() {
         let idle_end = (at + SESSION_IDLE).min(hard_end);
         db::accounts::touch_session(&core.db, id_hash, at, idle_end).await?;
     }
@@ -289,7 +302,7 @@ pub async fn recheck(core: &Core, principal: &Principal) -> ServiceResult<Princi
     match principal {
         Principal::Anonymous => Ok(Principal::Anonymous),
         Principal::User { via: Via::Session { id_hash }, .. }
-        | Principal::Participant { session_hash: id_hash, .. } => session_principal(core, id_hash, false).await,
+        | Principal::Participant { session_hash: id_hash, .. } => session_principal(core, id_hash, None).await,
         Principal::User { via: Via::Token { id, .. }, .. } => {
             let Some(row) = db::accounts::token(&core.db, *id).await? else { return Ok(Principal::Anonymous) };
             Ok(token_principal(core, row).await?.unwrap_or(Principal::Anonymous))
@@ -359,6 +372,13 @@ pub async fn change_password(
     let user = db::accounts::user(&core.db, user_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("the account no longer exists".into()))?;
+    if !user.is_local() {
+        return Err(FieldError::new(
+            "current_password",
+            "this account signs in through the identity provider, which keeps its password",
+        )
+        .into());
+    }
     if !verify_password(current.to_string(), user.password_hash).await {
         return Err(FieldError::new("current_password", "is not your current password").into());
     }

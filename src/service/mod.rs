@@ -8,6 +8,7 @@ pub mod deadlines;
 pub mod decisions;
 pub mod detections;
 pub mod digest;
+pub mod identity;
 pub mod reports;
 pub mod snapshot;
 pub mod systems;

@@ -255,6 +255,25 @@ struct UsersPage {
     users: Vec<User>,
     me: i64,
     error: Option<String>,
+    /// What the identity provider's group rules decide, when there are any.
+    provider_rules: Option<String>,
+}
+
+/// Says which rights the provider's groups decide at each sign-in (a change
+/// made here to those is undone at the account's next sign-in).
+fn provider_rules(rules: &crate::domain::group_rules::GroupRules) -> Option<String> {
+    let mut decided = Vec::new();
+    if !rules.admin_groups.is_empty() {
+        decided.push(format!("site administration (groups {})", rules.admin_groups.join(", ")));
+    }
+    let mut teams: Vec<&str> = rules.team_roles.iter().map(|r| r.team.as_str()).collect();
+    teams.dedup();
+    if !teams.is_empty() {
+        decided.push(format!("the roles on {}", teams.join(", ")));
+    }
+    (!decided.is_empty()).then(|| {
+        format!("For accounts of the identity provider, its groups decide {} at every sign-in.", decided.join(" and "))
+    })
 }
 
 async fn users_view(state: &AppState, principal: &Principal, error: Option<String>) -> Result<UsersPage, WebError> {
@@ -263,6 +282,7 @@ async fn users_view(state: &AppState, principal: &Principal, error: Option<Strin
         users: accounts::users(state).await?,
         me: principal.user_id().unwrap_or_default(),
         error,
+        provider_rules: state.identity.as_ref().and_then(|p| provider_rules(&p.settings().rules)),
     })
 }
 

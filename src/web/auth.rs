@@ -40,7 +40,7 @@ pub(super) fn safe_next(next: &str) -> String {
     if clean && still_clean && next.len() <= 2048 { next.to_string() } else { "/".into() }
 }
 
-fn session_cookie_header(secret: &str, headers: &HeaderMap) -> Option<HeaderValue> {
+pub(super) fn session_cookie_header(secret: &str, headers: &HeaderMap) -> Option<HeaderValue> {
     let secure = if crate::auth::served_over_https(headers) { "; Secure" } else { "" };
     let max_age = SESSION_MAX.whole_seconds();
     HeaderValue::from_str(&format!(
@@ -49,7 +49,7 @@ fn session_cookie_header(secret: &str, headers: &HeaderMap) -> Option<HeaderValu
     .ok()
 }
 
-fn signed_in(to: &str, secret: &str, headers: &HeaderMap) -> Response {
+pub(super) fn signed_in(to: &str, secret: &str, headers: &HeaderMap) -> Response {
     let mut response = Redirect::to(to).into_response();
     if let Some(cookie) = session_cookie_header(secret, headers) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -57,7 +57,7 @@ fn signed_in(to: &str, secret: &str, headers: &HeaderMap) -> Response {
     response
 }
 
-fn user_agent(headers: &HeaderMap) -> String {
+pub(super) fn user_agent(headers: &HeaderMap) -> String {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
@@ -65,11 +65,28 @@ fn user_agent(headers: &HeaderMap) -> String {
 
 #[derive(Template)]
 #[template(path = "pages/login.html")]
-struct LoginPage {
+pub(super) struct LoginPage {
     chrome: Chrome,
     next: String,
     username: String,
     error: Option<String>,
+    /// The identity provider's name, when one is configured.
+    provider: Option<String>,
+    /// Whether accounts may sign in with a password here.
+    local: bool,
+}
+
+impl LoginPage {
+    pub(super) fn new(state: &AppState, next: &str, error: Option<String>) -> LoginPage {
+        LoginPage {
+            chrome: Chrome::bare(),
+            next: safe_next(next),
+            username: String::new(),
+            error,
+            provider: state.identity.as_ref().map(|p| p.settings().display_name.clone()),
+            local: state.local_sign_in,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,9 +95,8 @@ struct LoginQuery {
     next: String,
 }
 
-async fn login_page(Query(query): Query<LoginQuery>) -> Result<Response, WebError> {
-    let page = LoginPage { chrome: Chrome::bare(), next: safe_next(&query.next), username: String::new(), error: None };
-    Ok(render(&page)?.into_response())
+async fn login_page(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Result<Response, WebError> {
+    Ok(render(&LoginPage::new(&state, &query.next, None))?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -101,18 +117,20 @@ async fn login(
 ) -> Result<Response, WebError> {
     let next = safe_next(&form.next);
     let refused = |status: StatusCode, message: String, retry: Option<u64>| -> Result<Response, WebError> {
-        let page = LoginPage {
-            chrome: Chrome::bare(),
-            next: next.clone(),
-            username: form.username.clone(),
-            error: Some(message),
-        };
+        let page = LoginPage { username: form.username.clone(), ..LoginPage::new(&state, &next, Some(message)) };
         let mut response = (status, render(&page)?).into_response();
         if let Some(seconds) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, seconds);
         }
         Ok(response)
     };
+    if !state.local_sign_in {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "Signing in with a password is turned off on this server; sign in through the identity provider.".into(),
+            None,
+        );
+    }
     if let Err(wait) = state.login_limiter.check(&peer.ip().to_string()) {
         let seconds = wait.as_secs().max(1);
         return refused(

@@ -10,6 +10,7 @@ mod digest;
 mod filters;
 mod framework;
 mod help;
+mod oidc;
 pub mod page_cache;
 mod releases;
 mod reports;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(teams::router())
         .merge(help::router())
         .merge(auth::router())
+        .merge(oidc::router())
         .merge(account::router())
         .merge(workshop::router())
         .merge(reports::router())

@@ -82,16 +82,27 @@ impl TestApp {
         TestApp::start(data_dir, atlascope::server::Limits::default()).await
     }
 
+    /// Starts a server set up by `configure`, which also gets the address
+    /// the server will answer on.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut AppState, &str)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app =
+            TestApp::start_with(dir.path().to_path_buf(), atlascope::server::Limits::default(), configure).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// Starts a server whose rate limits never answer 429, for a fuzzer that
     /// sends thousands of requests, many with bad tokens, from one address.
     pub async fn spawn_without_rate_limits() -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut app = TestApp::start_with(dir.path().to_path_buf(), atlascope::server::Limits::default(), |state| {
-            let unlimited = || Arc::new(atlascope::auth::limiter::RateLimiter::new(1e9, u32::MAX));
-            state.api_limiter = unlimited();
-            state.login_limiter = unlimited();
-        })
-        .await;
+        let mut app =
+            TestApp::start_with(dir.path().to_path_buf(), atlascope::server::Limits::default(), |state, _| {
+                let unlimited = || Arc::new(atlascope::auth::limiter::RateLimiter::new(1e9, u32::MAX));
+                state.api_limiter = unlimited();
+                state.login_limiter = unlimited();
+            })
+            .await;
         app._dir = Some(dir);
         app
     }
@@ -100,19 +111,20 @@ impl TestApp {
     pub async fn spawn_on(location: db::Location) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut app =
-            TestApp::start_on(dir.path().to_path_buf(), location, atlascope::server::Limits::default(), |_| {}).await;
+            TestApp::start_on(dir.path().to_path_buf(), location, atlascope::server::Limits::default(), |_, _| {})
+                .await;
         app._dir = Some(dir);
         app
     }
 
     async fn start(data_dir: PathBuf, limits: atlascope::server::Limits) -> TestApp {
-        TestApp::start_with(data_dir, limits, |_| {}).await
+        TestApp::start_with(data_dir, limits, |_, _| {}).await
     }
 
     async fn start_with(
         data_dir: PathBuf,
         limits: atlascope::server::Limits,
-        configure: impl FnOnce(&mut AppState),
+        configure: impl FnOnce(&mut AppState, &str),
     ) -> TestApp {
         let location = location_for(&data_dir).await;
         TestApp::start_on(data_dir, location, limits, configure).await
@@ -122,12 +134,14 @@ impl TestApp {
         data_dir: PathBuf,
         location: db::Location,
         limits: atlascope::server::Limits,
-        configure: impl FnOnce(&mut AppState),
+        configure: impl FnOnce(&mut AppState, &str),
     ) -> TestApp {
         let core = Core::open(&CoreConfig::creating(location.clone())).await.expect("the core opens");
         let has_admin = db::accounts::count_admins(&core.db).await.expect("count") > 0;
         let mut state = AppState::new(core, SetupState::new(has_admin));
-        configure(&mut state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        configure(&mut state, &base);
         let admin = match db::accounts::user_by_name(&state.db, ADMIN).await.expect("lookup") {
             Some(user) => user.id,
             None => {
@@ -135,8 +149,6 @@ impl TestApp {
             }
         };
         let secret = accounts::start_session(&state, Some(admin), None, "tests").await.expect("session");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
         let server = tokio::spawn(async move {

@@ -12,6 +12,7 @@ mod helpers;
 mod hostile_inputs;
 mod http_api;
 mod http_pages;
+mod identity_provider;
 mod postgres;
 mod projector;
 mod reports;

@@ -1,0 +1,224 @@
+//! Sign-in through the OpenID Connect provider: `/auth/oidc/start` sends
+//! the browser to the provider and `/auth/oidc/callback` takes its answer.
+//!
+//! The `state` travels twice: in the provider's redirect and in a cookie of
+//! the browser that started the sign-in (`SameSite=Lax`, so it comes back
+//! on the provider's top-level redirect). An answer whose `state` is not
+//! this browser's is refused (someone else's sign-in pushed into this
+//! browser), and a `state` already seen is refused (a replayed answer).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::auth::{LoginPage, safe_next, signed_in, user_agent};
+use super::{WebError, render};
+use crate::app::AppState;
+use crate::auth::guard::cookie;
+use crate::auth::secrets::constant_time_eq;
+use crate::service::identity::{self, ProviderSignInError, SIGN_IN_WINDOW};
+
+/// The cookie that ties a provider's answer to the browser that asked.
+const STATE_COOKIE: &str = "atlascope_oidc_state";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/auth/oidc/start", get(start)).route("/auth/oidc/callback", get(callback))
+}
+
+fn state_cookie(value: &str, max_age: i64, headers: &HeaderMap) -> Option<HeaderValue> {
+    let secure = if crate::auth::served_over_https(headers) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{STATE_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+/// The sign-in page again, saying what went wrong. The sign-in under way
+/// ends (its cookie is cleared) unless the answer was not this browser's:
+/// someone else's answer pushed into this browser must not cancel its own
+/// sign-in.
+fn refused(state: &AppState, status: StatusCode, next: &str, message: String) -> Result<Response, WebError> {
+    let mut response = not_ours(state, status, next, message)?;
+    if let Some(clear) = state_cookie("", 0, &HeaderMap::new()) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    Ok(response)
+}
+
+fn not_ours(state: &AppState, status: StatusCode, next: &str, message: String) -> Result<Response, WebError> {
+    Ok((status, render(&LoginPage::new(state, next, Some(message)))?).into_response())
+}
+
+/// What a failed sign-in says, and with which status.
+fn explain(error: ProviderSignInError) -> Result<(StatusCode, String), WebError> {
+    use crate::auth::oidc::ProviderError;
+    Ok(match error {
+        ProviderSignInError::NotConfigured => (StatusCode::NOT_FOUND, format!("{}.", capitalised(&error.to_string()))),
+        ProviderSignInError::UnknownState => {
+            (StatusCode::BAD_REQUEST, format!("The sign-in did not finish: {error}. Start again."))
+        }
+        ProviderSignInError::Provider(ProviderError::Unreachable { .. }) => {
+            tracing::warn!(%error, "sign-in through the identity provider failed");
+            (StatusCode::BAD_GATEWAY, format!("{}. Try again in a moment.", capitalised(&error.to_string())))
+        }
+        ProviderSignInError::Provider(ProviderError::Refused(_)) => {
+            (StatusCode::FORBIDDEN, format!("{}.", capitalised(&error.to_string())))
+        }
+        ProviderSignInError::Provider(ProviderError::Invalid(_)) => {
+            tracing::warn!(%error, "an answer of the identity provider failed a check");
+            (StatusCode::BAD_GATEWAY, format!("{}; nobody was signed in.", capitalised(&error.to_string())))
+        }
+        ProviderSignInError::Service(e) => return Err(e.into()),
+    })
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StartQuery {
+    #[serde(default)]
+    next: String,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<StartQuery>,
+) -> Result<Response, WebError> {
+    let next = safe_next(&query.next);
+    // Each start keeps a row for ten minutes: one address may not pile them up.
+    if let Err(wait) = state.login_limiter.check(&peer.ip().to_string()) {
+        let message = format!("Too many sign-in attempts; wait {} s.", wait.as_secs().max(1));
+        return refused(&state, StatusCode::TOO_MANY_REQUESTS, &next, message);
+    }
+    match identity::begin(&state, &next).await {
+        Ok(outgoing) => {
+            let mut response = Redirect::to(&outgoing.url).into_response();
+            if let Some(cookie) = state_cookie(&outgoing.state, SIGN_IN_WINDOW.whole_seconds(), &headers) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            let (status, message) = explain(error)?;
+            refused(&state, status, &next, message)
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CallbackQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    code: String,
+    /// RFC 9207: the issuer that answered, when the provider says.
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(answer): Query<CallbackQuery>,
+) -> Result<Response, WebError> {
+    let Some(provider) = state.identity.clone() else {
+        let (status, message) = explain(ProviderSignInError::NotConfigured)?;
+        return refused(&state, status, "/", message);
+    };
+    let ours = cookie(&headers, STATE_COOKIE).filter(|c| !c.is_empty());
+    let Some(ours) = ours else {
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "/",
+            "The sign-in did not finish: this browser has no sign-in under way (it was started in another browser, \
+             more than ten minutes ago, or cookies are blocked). Start again."
+                .into(),
+        );
+    };
+    if answer.state.is_empty() || !constant_time_eq(ours, &answer.state) {
+        return not_ours(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "/",
+            "The sign-in did not finish: the identity provider's answer belongs to another sign-in than the one \
+             this browser started. Start again."
+                .into(),
+        );
+    }
+    if let Some(error) = answer.error.as_deref() {
+        let next = identity::abandon(&state, &answer.state).await?.unwrap_or_else(|| "/".into());
+        let said = words_of(error, answer.error_description.as_deref());
+        return refused(
+            &state,
+            StatusCode::FORBIDDEN,
+            &next,
+            format!("The identity provider refused the sign-in: {said}."),
+        );
+    }
+    if answer.iss.as_deref().is_some_and(|iss| iss != provider.settings().issuer) {
+        identity::abandon(&state, &answer.state).await?;
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "/",
+            "The sign-in did not finish: the answer came from another issuer than the configured provider.".into(),
+        );
+    }
+    match identity::finish(&state, &answer.state, &answer.code, &user_agent(&headers)).await {
+        Ok(arrived) => {
+            let mut response = signed_in(&safe_next(&arrived.next), &arrived.session_secret, &headers);
+            if let Some(clear) = state_cookie("", 0, &headers) {
+                response.headers_mut().append(header::SET_COOKIE, clear);
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            let (status, message) = explain(error)?;
+            refused(&state, status, "/", message)
+        }
+    }
+}
+
+/// A provider's error code and description, in words, clipped and without
+/// control characters (they come from the address bar).
+fn words_of(error: &str, description: Option<&str>) -> String {
+    let clean = |text: &str| text.chars().filter(|c| !c.is_control()).take(300).collect::<String>();
+    let known = match error {
+        "access_denied" => "access was denied",
+        "login_required" | "interaction_required" => "you need to sign in at the provider first",
+        "consent_required" => "atlascope was not given consent",
+        "temporarily_unavailable" => "the provider is busy; try again in a moment",
+        "server_error" => "the provider had an internal error",
+        _ => "",
+    };
+    match (description.map(clean).filter(|d| !d.trim().is_empty()), known) {
+        (Some(description), _) => format!("{description} ({})", clean(error)),
+        (None, "") => clean(error),
+        (None, known) => format!("{known} ({})", clean(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_errors_are_put_in_words_without_control_characters() {
+        assert_eq!(words_of("access_denied", None), "access was denied (access_denied)");
+        assert_eq!(words_of("access_denied", Some("Account disabled\n")), "Account disabled (access_denied)");
+        assert_eq!(words_of("odd_error", Some("  ")), "odd_error");
+        assert_eq!(words_of(&"x".repeat(1000), None).len(), 300);
+    }
+}
