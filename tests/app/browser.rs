@@ -573,3 +573,80 @@ async fn an_owner_upgrades_a_system_and_reviews_the_flagged_technique_in_the_wor
     browser.close().await.expect("close");
     drop(driver);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_sign_in_through_the_identity_provider_and_out_and_refused_ones_are_told_why() {
+    let Some(driver) = start_driver().await else { return };
+    let people = json!({
+        "erin": { "name": "Erin Engineer", "groups": ["ml-red-team"] },
+        "frank": { "name": "Frank Former" },
+    });
+    let Some((app, provider)) = crate::identity_provider::app_with_provider(people, true).await else { return };
+    let browser = open_browser_sized(&driver, "erin", (1024, 768)).await;
+    let provider_sign_in = |browser: &Client, login: &'static str| {
+        let (browser, base) = (browser.clone(), app.base.clone());
+        async move {
+            browser.goto(&format!("{base}/login?next=/teams")).await.expect("the sign-in page");
+            browser
+                .find(Locator::LinkText("Sign in with Test provider"))
+                .await
+                .expect("the button")
+                .click()
+                .await
+                .unwrap();
+            eventually("the provider's form", || async {
+                browser.current_url().await.is_ok_and(|u| u.host_str() == Some("localhost"))
+            })
+            .await;
+            browser.find(Locator::Css("#login")).await.expect("login").send_keys(login).await.unwrap();
+            browser.find(Locator::Css("#password")).await.expect("password").send_keys("any").await.unwrap();
+            browser.find(Locator::Css("#submit")).await.expect("submit").click().await.unwrap();
+            eventually("back at atlascope", || async {
+                browser.current_url().await.is_ok_and(|u| u.host_str() == Some("127.0.0.1"))
+            })
+            .await;
+        }
+    };
+
+    // Erin's first sign-in creates her account; her group makes her an editor of the team.
+    provider_sign_in(&browser, "erin").await;
+    eventually("the teams page", || async { browser.current_url().await.is_ok_and(|u| u.path() == "/teams") }).await;
+    assert!(text_of(&browser, "main").await.contains(crate::identity_provider::TEAM), "her team is listed");
+    let erin = atlascope::db::accounts::user_by_name(&app.state.db, "erin").await.unwrap().expect("created");
+    assert!(erin.provider.is_some() && erin.display_name == "Erin Engineer");
+    let roles = atlascope::db::identity::roles_of(&app.state.db, erin.id).await.unwrap();
+    assert_eq!(roles.iter().map(|(_, r)| *r).collect::<Vec<_>>(), [atlascope::auth::Role::Editor]);
+    browser.goto(&format!("{}/account", app.base)).await.unwrap();
+    assert!(text_of(&browser, "main").await.contains("Erin Engineer"));
+
+    // She signs out: the next page asks her to sign in.
+    browser.find(Locator::Css("form.sign-out button")).await.expect("sign out").click().await.unwrap();
+    eventually("the sign-in page", || async { browser.current_url().await.is_ok_and(|u| u.path() == "/login") }).await;
+    browser.goto(&format!("{}/teams", app.base)).await.unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/login");
+
+    // Frank has left: the provider refuses him, and the page says so in words.
+    let frank = open_browser_sized(&driver, "frank", (1024, 768)).await;
+    provider.change_user("frank", json!({ "disabled": true })).await;
+    provider_sign_in(&frank, "frank").await;
+    eventually("the refusal", || async {
+        text_of(&frank, "[role=alert]").await.contains("refused the sign-in: This account is disabled")
+    })
+    .await;
+    assert!(atlascope::db::accounts::user_by_name(&app.state.db, "frank").await.unwrap().is_none());
+
+    // An answer whose state was tampered with signs nobody in.
+    frank.find(Locator::LinkText("Sign in with Test provider")).await.unwrap().click().await.unwrap();
+    eventually("the provider's form", || async {
+        frank.current_url().await.is_ok_and(|u| u.host_str() == Some("localhost"))
+    })
+    .await;
+    frank.goto(&format!("{}/auth/oidc/callback?code=stolen&state=tampered", app.base)).await.unwrap();
+    assert!(text_of(&frank, "[role=alert]").await.contains("belongs to another sign-in"));
+    frank.goto(&format!("{}/teams", app.base)).await.unwrap();
+    assert_eq!(frank.current_url().await.unwrap().path(), "/login", "still signed out");
+
+    frank.close().await.expect("close");
+    browser.close().await.expect("close");
+    drop(driver);
+}
