@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::helpers::{StatusCode, TestApp, count, execute};
 
 pub(crate) const TEAM: &str = "Fraud models";
-const CLIENT_SECRET: &str = "test-only-client-secret";
+pub(crate) const CLIENT_SECRET: &str = "test-only-client-secret";
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -98,6 +98,13 @@ impl TestProvider {
             redirect: format!("{app_base}/auth/oidc/callback"),
             users,
         }
+    }
+
+    /// A provider for an app that will answer at `app_base`, started.
+    pub(crate) async fn start_for(app_base: &str, users: Value) -> Option<TestProvider> {
+        let mut provider = TestProvider::new(provider_dir()?, free_port(), app_base, users);
+        provider.launch().await;
+        Some(provider)
     }
 
     async fn launch(&mut self) {
@@ -199,7 +206,7 @@ pub(crate) async fn app_with_provider(users: Value, local_sign_in: bool) -> Opti
 }
 
 /// A browser without a screen: keeps cookies per site and follows redirects.
-struct Visitor {
+pub(crate) struct Visitor {
     client: reqwest::Client,
     jar: Arc<reqwest::cookie::Jar>,
     base: String,
@@ -207,12 +214,12 @@ struct Visitor {
 
 impl Visitor {
     /// Follows every redirect (the whole round trip in one call).
-    fn new(base: &str) -> Visitor {
+    pub(crate) fn new(base: &str) -> Visitor {
         Visitor::with_policy(base, reqwest::redirect::Policy::limited(10))
     }
 
     /// Stops at the provider's redirect back to atlascope, to look at it.
-    fn stopping_at_callback(base: &str) -> Visitor {
+    pub(crate) fn stopping_at_callback(base: &str) -> Visitor {
         let policy = reqwest::redirect::Policy::custom(|attempt| {
             if attempt.url().path() == "/auth/oidc/callback" { attempt.stop() } else { attempt.follow() }
         });
@@ -242,19 +249,19 @@ impl Visitor {
 
     /// The URL the provider sends the browser back to (with a
     /// [`Visitor::stopping_at_callback`]).
-    async fn callback_url(&self, login: &str) -> String {
+    pub(crate) async fn callback_url(&self, login: &str) -> String {
         let answer = self.sign_in(login).await;
         assert_eq!(answer.status(), reqwest::StatusCode::SEE_OTHER);
         answer.headers()["location"].to_str().expect("a location").to_string()
     }
 
-    async fn get(&self, url: &str) -> (reqwest::StatusCode, String) {
+    pub(crate) async fn get(&self, url: &str) -> (reqwest::StatusCode, String) {
         let answer = self.client.get(url).send().await.expect("an answer");
         (answer.status(), answer.text().await.expect("a body"))
     }
 
     /// The session cookie atlascope set, as a `cookie` header.
-    fn session_cookie(&self) -> String {
+    pub(crate) fn session_cookie(&self) -> String {
         let url = self.base.parse().expect("the base is a URL");
         let cookies = reqwest::cookie::CookieStore::cookies(&*self.jar, &url).expect("cookies for the app");
         let cookies = cookies.to_str().expect("text").to_string();
@@ -266,7 +273,7 @@ impl Visitor {
     }
 }
 
-fn query_value(url: &str, name: &str) -> String {
+pub(crate) fn query_value(url: &str, name: &str) -> String {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     query
         .split('&')

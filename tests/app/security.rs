@@ -67,16 +67,19 @@ async fn no_secret_appears_in_the_server_log() {
     let password = "pass phrase that must not leak";
     add_user(dir.path(), "root", password, true);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = atlascope()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server starts");
     let base = format!("http://127.0.0.1:{port}");
+    // Sign-in through an identity provider too, where one can run here.
+    let provider = crate::identity_provider::TestProvider::start_for(&base, serde_json::json!({})).await;
+    let secret_file = dir.path().join("oidc-client-secret");
+    std::fs::write(&secret_file, format!("{}\n", crate::identity_provider::CLIENT_SECRET)).unwrap();
+    let mut command = atlascope();
+    command.arg("--data-dir").arg(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    if let Some(provider) = &provider {
+        command.args(["--oidc-issuer", &provider.issuer, "--oidc-client-id", "atlascope", "--oidc-client-secret-file"]);
+        command.arg(&secret_file);
+    }
+    let mut server =
+        command.env("RUST_LOG", "trace").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server starts");
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<axum::body::Bytes>>();
     let send = |method: &str, path: &str, headers: Vec<(&str, String)>, body: String| {
@@ -142,19 +145,39 @@ async fn no_secret_appears_in_the_server_log() {
     let wrong =
         send("POST", "/login", vec![form.clone()], "username=root&password=wrong+guess+secret".into()).await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let mut provider_secrets = Vec::new();
+    if provider.is_some() {
+        use crate::identity_provider::{CLIENT_SECRET, Visitor, query_value};
+        let visitor = Visitor::stopping_at_callback(&base);
+        let callback = visitor.callback_url("gina").await;
+        let (status, _) = visitor.get(&callback).await;
+        assert_eq!(status, StatusCode::OK, "signed in through the provider");
+        provider_secrets = vec![
+            ("client secret", CLIENT_SECRET.to_string()),
+            ("authorization code", query_value(&callback, "code")),
+            ("sign-in state", query_value(&callback, "state")),
+            ("provider session id", visitor.session_cookie().trim_start_matches("atlascope_session=").to_string()),
+        ];
+    }
 
     server.kill().unwrap();
     let output = server.wait_with_output().unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(log.contains("atlascope is serving"), "the log was captured: {log}");
     assert!(log.lines().count() > 10, "trace logging was on");
+    if provider.is_some() {
+        assert!(log.contains("signed in through the identity provider"), "the provider sign-in happened");
+    }
     for (what, secret) in [
         ("password", password.to_string()),
         ("wrong password", "wrong guess secret".to_string()),
         ("session id", session_secret),
         ("API token", token),
         ("invite code", code),
-    ] {
+    ]
+    .into_iter()
+    .chain(provider_secrets)
+    {
         let leaks: Vec<&str> = log.lines().filter(|line| line.contains(&secret)).take(3).collect();
         assert!(leaks.is_empty(), "the {what} appears in the log: {leaks:#?}");
     }
