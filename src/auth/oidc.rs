@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreProviderMetadata, CoreTokenResponse,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGrantType, CoreIdToken, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+    AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use serde_json::Value;
 
@@ -90,6 +93,30 @@ impl ProviderError {
     }
 }
 
+/// The one discovery field beyond the core ones atlascope reads: where the
+/// provider signs people out (OpenID Connect RP-Initiated Logout).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+struct SignOutMetadata {
+    end_session_endpoint: Option<openidconnect::url::Url>,
+}
+
+impl AdditionalProviderMetadata for SignOutMetadata {}
+
+type Metadata = ProviderMetadata<
+    SignOutMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 type ProviderClient =
     CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
@@ -97,6 +124,7 @@ type ProviderClient =
 struct Discovered {
     client: ProviderClient,
     userinfo: Option<openidconnect::url::Url>,
+    end_session: Option<openidconnect::url::Url>,
     fetched: Instant,
 }
 
@@ -207,7 +235,7 @@ impl IdentityProvider {
 
     async fn discover(&self) -> Result<Discovered, ProviderError> {
         let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| self.unreachable(e))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http).await.map_err(|e| {
+        let metadata = Metadata::discover_async(issuer, &self.http).await.map_err(|e| {
             let mut detail = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(cause) = source {
@@ -217,6 +245,7 @@ impl IdentityProvider {
             self.unreachable(detail)
         })?;
         let userinfo = metadata.userinfo_endpoint().map(|u| u.url().clone());
+        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
@@ -224,7 +253,7 @@ impl IdentityProvider {
         )
         .set_redirect_uri(RedirectUrl::new(self.settings.redirect_url.clone()).map_err(|e| self.unreachable(e))?);
         tracing::info!(issuer = %self.settings.issuer, "fetched the identity provider's discovery document and keys");
-        Ok(Discovered { client, userinfo, fetched: Instant::now() })
+        Ok(Discovered { client, userinfo, end_session, fetched: Instant::now() })
     }
 
     fn unreachable(&self, detail: impl std::fmt::Display) -> ProviderError {
@@ -347,6 +376,22 @@ impl IdentityProvider {
             email,
             groups,
         }
+    }
+
+    /// Where to send a browser to sign out at the provider as well, coming
+    /// back to this server's sign-in page; `None` when the provider offers
+    /// no sign-out (or cannot be reached now).
+    pub async fn sign_out_url(&self) -> Option<String> {
+        let discovered = self.client(Freshness::Cached).await.ok()?;
+        let mut url = discovered.end_session.clone()?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("client_id", &self.settings.client_id);
+            if let Some(back) = self.settings.redirect_url.strip_suffix("/auth/oidc/callback") {
+                query.append_pair("post_logout_redirect_uri", &format!("{back}/login"));
+            }
+        }
+        Some(url.to_string())
     }
 
     /// Asks the provider whether the session may go on, with its refresh token.

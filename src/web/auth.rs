@@ -74,6 +74,9 @@ pub(super) struct LoginPage {
     provider: Option<String>,
     /// Whether accounts may sign in with a password here.
     local: bool,
+    /// Just signed out of a provider account: where to sign out at the
+    /// provider too (someone else may use this browser next).
+    provider_sign_out: Option<String>,
 }
 
 impl LoginPage {
@@ -85,6 +88,7 @@ impl LoginPage {
             error,
             provider: state.identity.as_ref().map(|p| p.settings().display_name.clone()),
             local: state.local_sign_in,
+            provider_sign_out: None,
         }
     }
 }
@@ -93,10 +97,19 @@ impl LoginPage {
 struct LoginQuery {
     #[serde(default)]
     next: String,
+    /// `provider` right after a provider account signed out.
+    #[serde(default)]
+    signed_out: String,
 }
 
 async fn login_page(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Result<Response, WebError> {
-    Ok(render(&LoginPage::new(&state, &query.next, None))?.into_response())
+    let mut page = LoginPage::new(&state, &query.next, None);
+    if query.signed_out == "provider"
+        && let Some(provider) = &state.identity
+    {
+        page.provider_sign_out = provider.sign_out_url().await;
+    }
+    Ok(render(&page)?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -158,11 +171,16 @@ async fn login(
     }
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+async fn logout(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> Result<Response, WebError> {
     if let Some(secret) = session_cookie(&headers) {
         accounts::end_session(&state, &hash_token(&secret)).await?;
     }
-    let mut response = Redirect::to("/login").into_response();
+    let from_provider = match principal.user_id() {
+        Some(id) if state.identity.is_some() => accounts::user(&state, id).await.is_ok_and(|user| !user.is_local()),
+        _ => false,
+    };
+    let to = if from_provider { "/login?signed_out=provider" } else { "/login" };
+    let mut response = Redirect::to(to).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("atlascope_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),

@@ -622,8 +622,29 @@ async fn people_sign_in_through_the_identity_provider_and_out_and_refused_ones_a
     // She signs out: the next page asks her to sign in.
     browser.find(Locator::Css("form.sign-out button")).await.expect("sign out").click().await.unwrap();
     eventually("the sign-in page", || async { browser.current_url().await.is_ok_and(|u| u.path() == "/login") }).await;
+    // The projector is shared: she signs out at the provider too, and comes back here.
+    let also = browser.find(Locator::LinkText("Sign out of Test provider too")).await.expect("offered");
+    also.click().await.unwrap();
+    browser
+        .find(Locator::Css("button[name=logout][value=yes]"))
+        .await
+        .expect("the provider asks")
+        .click()
+        .await
+        .unwrap();
+    eventually("back at the sign-in page", || async {
+        browser.current_url().await.is_ok_and(|u| u.host_str() == Some("127.0.0.1") && u.path() == "/login")
+    })
+    .await;
     browser.goto(&format!("{}/teams", app.base)).await.unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/login");
+    // The next sign-in in this browser asks who is there (no silent return as Erin).
+    browser.find(Locator::LinkText("Sign in with Test provider")).await.unwrap().click().await.unwrap();
+    eventually("the provider's form again", || async {
+        browser.current_url().await.is_ok_and(|u| u.host_str() == Some("localhost"))
+    })
+    .await;
+    assert!(browser.find(Locator::Css("#login")).await.is_ok());
 
     // Frank has left: the provider refuses him, and the page says so in words.
     let frank = open_browser_sized(&driver, "frank", (1024, 768)).await;

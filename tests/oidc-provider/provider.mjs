@@ -4,6 +4,7 @@
 //   OP_PORT      the port to listen on (on localhost: the app runs on
 //                127.0.0.1, so the two are different sites, as in production)
 //   OP_REDIRECT  atlascope's callback URL, the one redirect URI of its client
+//                (and its /login, where people return after signing out)
 //   OP_SECRET    the client secret of the client `atlascope`
 //   OP_USERS     JSON: { "alice": { "name": "…", "email": "…", "groups": ["…"] } }
 //
@@ -20,6 +21,7 @@ import Provider from 'oidc-provider';
 const port = Number(process.env.OP_PORT ?? 4010);
 const issuer = `http://localhost:${port}`;
 const users = JSON.parse(process.env.OP_USERS ?? '{}');
+const redirect = process.env.OP_REDIRECT ?? 'http://127.0.0.1:8080/auth/oidc/callback';
 const disabled = new Set();
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -30,7 +32,8 @@ const provider = new Provider(issuer, {
     {
       client_id: 'atlascope',
       client_secret: process.env.OP_SECRET ?? 'test-only-secret',
-      redirect_uris: [process.env.OP_REDIRECT ?? 'http://127.0.0.1:8080/auth/oidc/callback'],
+      redirect_uris: [redirect],
+      post_logout_redirect_uris: [redirect.replace(/\/auth\/oidc\/callback$/, '/login')],
       response_types: ['code'],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_basic',
