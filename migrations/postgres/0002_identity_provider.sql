@@ -3,6 +3,7 @@ ALTER TABLE users ADD COLUMN issuer TEXT;
 ALTER TABLE users ADD COLUMN subject TEXT;
 ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX users_by_provider_identity ON users (issuer, subject);
+ALTER TABLE users ADD COLUMN disabled_at TIMESTAMPTZ;
 
 ALTER TABLE sessions ADD COLUMN provider_refresh TEXT;
 ALTER TABLE sessions ADD COLUMN provider_recheck_at TIMESTAMPTZ;

@@ -7,6 +7,9 @@ ALTER TABLE users ADD COLUMN issuer TEXT;
 ALTER TABLE users ADD COLUMN subject TEXT;
 ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX users_by_provider_identity ON users (issuer, subject);
+-- An administrator may disable an account: it cannot sign in (with a
+-- password or through the provider), and its sessions and tokens stop.
+ALTER TABLE users ADD COLUMN disabled_at TEXT;
 
 -- A session of a provider account asks the provider again (a refresh) once
 -- `provider_recheck_at` has passed. The refresh token is kept encrypted

@@ -80,7 +80,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Rule> {
         ("POST", "/account/password" | "/account/sessions/revoke" | "/account/tokens") => Account,
         ("POST", "/account/sessions/{session}/revoke" | "/account/tokens/{id}/revoke") => Account,
         ("GET" | "POST", "/admin/users") => Admin,
-        ("POST", "/admin/users/{id}/delete" | "/admin/users/{id}/admin") => Admin,
+        ("POST", "/admin/users/{id}/delete" | "/admin/users/{id}/admin" | "/admin/users/{id}/disabled") => Admin,
 
         // Teams.
         ("GET", "/teams") | ("GET", "/api/v1/teams") => SignedIn,

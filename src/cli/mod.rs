@@ -205,6 +205,17 @@ pub enum UserCommand {
         /// The user name
         username: String,
     },
+    /// Stop an account from signing in (with a password or through the identity provider),
+    /// ending its sessions and refusing its API tokens
+    Disable {
+        /// The user name
+        username: String,
+    },
+    /// Let a disabled account sign in again
+    Enable {
+        /// The user name
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -355,11 +366,26 @@ async fn user(store: &db::Location, command: UserCommand) -> anyhow::Result<()> 
             let cleared = crate::service::accounts::unblock_sign_in(&state, &username).await?;
             println!("Cleared the failed sign-ins of {username} from {cleared} address(es)");
         }
+        UserCommand::Disable { username } => {
+            let user = crate::service::accounts::user_named(&state, &username).await?;
+            crate::service::accounts::set_disabled(&state, None, user.id, true).await?;
+            println!("Disabled {username}: its sessions ended and its API tokens are refused");
+        }
+        UserCommand::Enable { username } => {
+            let user = crate::service::accounts::user_named(&state, &username).await?;
+            crate::service::accounts::set_disabled(&state, None, user.id, false).await?;
+            println!("Enabled {username}");
+        }
         UserCommand::List => {
             for user in crate::service::accounts::users(&state).await? {
                 let role = if user.is_admin { "administrator" } else { "user" };
                 let created = crate::domain::records::format_timestamp(user.created_at);
-                println!("{}  {}  [{role}; created {created}]", user.username, user.display_name);
+                let how = match &user.provider {
+                    Some(identity) => format!("signs in through {}", identity.issuer),
+                    None => "password".to_string(),
+                };
+                let disabled = if user.disabled_at.is_some() { "; disabled" } else { "" };
+                println!("{}  {}  [{role}; {how}; created {created}{disabled}]", user.username, user.display_name);
             }
         }
     }

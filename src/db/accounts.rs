@@ -41,6 +41,7 @@ pub(super) struct UserRow {
     issuer: Option<String>,
     subject: Option<String>,
     email: String,
+    disabled_at: Option<TimeText>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -61,12 +62,13 @@ impl TryFrom<UserRow> for User {
                 _ => None,
             },
             email: row.email,
+            disabled_at: decode_optional_time(row.disabled_at.as_deref(), "users", &key, "disabled_at")?,
         })
     }
 }
 
-pub(super) const USER: &str =
-    "id, username, display_name, password_hash, is_admin, created_at, password_changed_at, issuer, subject, email";
+pub(super) const USER: &str = "id, username, display_name, password_hash, is_admin, created_at, password_changed_at, issuer, subject, email, \
+     disabled_at";
 
 pub async fn count_admins(db: impl Into<Exec<'_>>) -> Result<i64, sqlx::Error> {
     on_backend!(db.into(), e => sqlx::query_scalar("select count(*) from users where is_admin = $1")
@@ -136,6 +138,13 @@ pub async fn set_password(
 
 pub async fn set_admin(db: impl Into<Exec<'_>>, id: i64, is_admin: bool) -> Result<(), sqlx::Error> {
     changed_rows!(db.into(), sqlx::query("update users set is_admin = $1 where id = $2").bind(is_admin).bind(id))?;
+    Ok(())
+}
+
+/// Disables an account from `at`, or enables it again (`None`).
+pub async fn set_disabled(db: impl Into<Exec<'_>>, id: i64, at: Option<Timestamp>) -> Result<(), sqlx::Error> {
+    let at = at.map(time_param);
+    changed_rows!(db.into(), sqlx::query("update users set disabled_at = $1 where id = $2").bind(at).bind(id))?;
     Ok(())
 }
 

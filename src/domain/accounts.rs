@@ -91,6 +91,8 @@ pub struct User {
     pub provider: Option<ProviderIdentity>,
     /// The e-mail address the provider gave (empty for local accounts).
     pub email: String,
+    /// Set while an administrator has disabled the account.
+    pub disabled_at: Option<Timestamp>,
 }
 
 /// Who an account is at its identity provider: the issuer and the subject

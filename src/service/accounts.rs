@@ -129,6 +129,9 @@ pub enum SignInError {
     /// Too many failures of this name from this address: wait.
     #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// The password is right but an administrator disabled the account.
+    #[error("this account is disabled")]
+    Disabled,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -162,6 +165,9 @@ pub async fn verify_sign_in(core: &Core, username: &str, password: &str, address
         return Err(SignInError::Wrong);
     }
     db::accounts::clear_sign_in_failures(&core.db, &name, address).await?;
+    if user.disabled_at.is_some() {
+        return Err(SignInError::Disabled);
+    }
     let a_day_ago = now().unix_timestamp() - 86_400;
     db::accounts::forget_old_sign_in_failures(&core.db, a_day_ago).await?;
     Ok(user.id)
@@ -260,14 +266,14 @@ async fn session_principal(core: &Core, id_hash: &str, secret: Option<&str>) -> 
     }
     let principal = if let Some(user_id) = session.user_id {
         match db::accounts::user(&core.db, user_id).await? {
-            Some(user) => Principal::User {
+            Some(user) if user.disabled_at.is_none() => Principal::User {
                 id: user.id,
                 username: user.username,
                 display_name: user.display_name,
                 is_admin: user.is_admin,
                 via: Via::Session { id_hash: id_hash.to_string() },
             },
-            None => Principal::Anonymous,
+            _ => Principal::Anonymous,
         }
     } else if let Some(participant_id) = session.participant_id {
         participant_principal(core, participant_id, id_hash).await?
@@ -348,7 +354,8 @@ async fn token_principal(core: &Core, token: ApiToken) -> ServiceResult<Option<P
     if !token.is_live(now()) {
         return Ok(None);
     }
-    let Some(user) = db::accounts::user(&core.db, token.user_id).await? else { return Ok(None) };
+    let user = db::accounts::user(&core.db, token.user_id).await?;
+    let Some(user) = user.filter(|user| user.disabled_at.is_none()) else { return Ok(None) };
     Ok(Some(Principal::User {
         id: user.id,
         username: user.username,
@@ -480,6 +487,24 @@ pub async fn set_admin(core: &Core, acting_user: Option<i64>, user_id: i64, is_a
         return Err(ServiceError::NotFound(format!("no user {user_id}")));
     }
     db::accounts::set_admin(&core.db, user_id, is_admin).await?;
+    core.principals.forget_user(user_id);
+    Ok(())
+}
+
+/// Disables an account (or enables it again): while disabled it cannot sign
+/// in, its sessions are ended and its API tokens are refused. An
+/// administrator's action, never on their own account.
+pub async fn set_disabled(core: &Core, acting_user: Option<i64>, user_id: i64, disabled: bool) -> ServiceResult<()> {
+    if acting_user == Some(user_id) {
+        return Err(FieldError::new("user", "you cannot disable your own account").into());
+    }
+    if db::accounts::user(&core.db, user_id).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("no user {user_id}")));
+    }
+    db::accounts::set_disabled(&core.db, user_id, disabled.then(now)).await?;
+    if disabled {
+        db::accounts::delete_sessions_of(&core.db, user_id, None).await?;
+    }
     core.principals.forget_user(user_id);
     Ok(())
 }

@@ -28,6 +28,9 @@ pub enum ProviderSignInError {
     /// too old, or never started here.
     #[error("this sign-in answer was already used, is more than ten minutes old, or was not started here")]
     UnknownState,
+    /// The provider let the person in, but an administrator here disabled the account.
+    #[error("your atlascope account is disabled; ask an administrator")]
+    AccountDisabled,
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -109,12 +112,13 @@ pub async fn finish(core: &Core, state: &str, code: &str, user_agent: &str) -> R
 /// The account of the provider's claims: found by issuer and subject (never
 /// by e-mail address or user name) and brought up to date, or created; then
 /// the group rules decide its administrator flag and the team roles they name.
-pub async fn account_for(core: &Core, claims: &ProviderClaims, rules: &GroupRules) -> ServiceResult<i64> {
+pub async fn account_for(core: &Core, claims: &ProviderClaims, rules: &GroupRules) -> Result<i64, ProviderSignInError> {
     let display_name = clip(&claims.display_name, limits::OWNER);
     let email = clip(&claims.email, 254);
     let grants = rules.grants(&claims.groups);
     let mut tx = begin_write(core).await?;
     let (user_id, created) = match db::identity::user_by_identity(&mut tx, &claims.identity).await? {
+        Some(user) if user.disabled_at.is_some() => return Err(ProviderSignInError::AccountDisabled),
         Some(user) => {
             let display_name = if display_name.is_empty() { user.username.clone() } else { display_name };
             db::identity::update_profile(&mut tx, user.id, &display_name, &email).await?;

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(users_page).post(create_user))
         .route("/admin/users/{id}/delete", post(delete_user))
         .route("/admin/users/{id}/admin", post(set_admin))
+        .route("/admin/users/{id}/disabled", post(set_disabled))
         .route("/teams/{id}/members", get(members_page).post(set_member))
         .route("/teams/{id}/members/{user}/remove", post(remove_member))
         .route("/teams/{id}/invites", post(create_invite))
@@ -344,6 +345,27 @@ async fn set_admin(
         other => return Err(WebError::BadRequest(format!("admin: `{other}` is not true or false"))),
     };
     accounts::set_admin(&state, principal.user_id(), id, is_admin).await.map_err(refusal)?;
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+#[derive(Deserialize)]
+struct DisabledForm {
+    #[serde(default)]
+    disabled: String,
+}
+
+async fn set_disabled(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    Form(form): Form<DisabledForm>,
+) -> Result<Response, WebError> {
+    let disabled = match form.disabled.as_str() {
+        "true" => true,
+        "false" => false,
+        other => return Err(WebError::BadRequest(format!("disabled: `{other}` is not true or false"))),
+    };
+    accounts::set_disabled(&state, principal.user_id(), id, disabled).await.map_err(refusal)?;
     Ok(Redirect::to("/admin/users").into_response())
 }
 

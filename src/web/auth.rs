@@ -160,6 +160,9 @@ async fn login(
         Err(SignInError::Wrong) => {
             refused(StatusCode::UNAUTHORIZED, "The user name or password is wrong.".into(), None)
         }
+        Err(SignInError::Disabled) => {
+            refused(StatusCode::FORBIDDEN, "This account is disabled; ask an administrator.".into(), None)
+        }
         Err(SignInError::Throttled { retry_after_secs }) => refused(
             StatusCode::TOO_MANY_REQUESTS,
             format!(

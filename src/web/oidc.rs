@@ -59,6 +59,9 @@ fn explain(error: ProviderSignInError) -> Result<(StatusCode, String), WebError>
     use crate::auth::oidc::ProviderError;
     Ok(match error {
         ProviderSignInError::NotConfigured => (StatusCode::NOT_FOUND, format!("{}.", capitalised(&error.to_string()))),
+        ProviderSignInError::AccountDisabled => {
+            (StatusCode::FORBIDDEN, format!("{}.", capitalised(&error.to_string())))
+        }
         ProviderSignInError::UnknownState => {
             (StatusCode::BAD_REQUEST, format!("The sign-in did not finish: {error}. Start again."))
         }

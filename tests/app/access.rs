@@ -532,3 +532,32 @@ async fn sign_in_follows_only_clean_paths_of_this_site() {
         assert_eq!(reply.header("location"), expected, "next={next}");
     }
 }
+
+#[tokio::test]
+async fn a_disabled_account_signs_in_no_more_and_its_sessions_and_tokens_stop_until_enabled() {
+    let app = TestApp::spawn().await;
+    let cookie = app.member("ivan", 0, None).await;
+    let ivan = accounts::user_named(&app.state, "ivan").await.unwrap();
+    let token = accounts::create_token(&app.state, ivan.id, "ci", TokenScope::Read, None, 30).await.unwrap().secret;
+    let bearer = format!("Bearer {token}");
+    assert_eq!(app.get_with("/api/v1/teams", &[("authorization", &bearer)]).await.status, StatusCode::OK);
+
+    let disabled = app.post_form(&format!("/admin/users/{}/disabled", ivan.id), "disabled=true").await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER, "{}", disabled.body);
+    assert!(refused_sign_in(&app.get_with("/teams", &[("cookie", &cookie)]).await, false), "the session ended");
+    assert_eq!(app.get_with("/api/v1/teams", &[("authorization", &bearer)]).await.status, StatusCode::UNAUTHORIZED);
+    let password = sign_in(&app, "ivan", "a long enough password").await;
+    assert_eq!(password.status, StatusCode::FORBIDDEN);
+    assert!(password.body.contains("This account is disabled; ask an administrator."), "{}", password.body);
+    let wrong = sign_in(&app, "ivan", "not the password at all").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "a wrong password says nothing more");
+    assert!(app.get("/admin/users").await.body.contains("<strong>disabled</strong>"));
+    let admin = accounts::user_named(&app.state, ADMIN).await.unwrap();
+    let own = app.post_form(&format!("/admin/users/{}/disabled", admin.id), "disabled=true").await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST, "nobody disables their own account");
+
+    let enabled = app.post_form(&format!("/admin/users/{}/disabled", ivan.id), "disabled=false").await;
+    assert_eq!(enabled.status, StatusCode::SEE_OTHER);
+    assert_eq!(sign_in(&app, "ivan", "a long enough password").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get_with("/api/v1/teams", &[("authorization", &bearer)]).await.status, StatusCode::OK);
+}

@@ -447,3 +447,25 @@ async fn password_sign_in_can_be_turned_off_and_a_taken_name_is_never_linked() {
     assert!(provider_admin.provider.is_some() && !provider_admin.is_admin);
     assert!(user(&app, crate::helpers::ADMIN).await.is_local());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_disabled_here_stays_out_though_the_provider_lets_the_person_in() {
+    let Some((app, _provider)) = app_with_provider(json!({}), true).await else { return };
+    let visitor = Visitor::new(&app.base);
+    assert_eq!(visitor.sign_in("hana").await.status(), reqwest::StatusCode::OK);
+    let cookie = visitor.session_cookie();
+    let hana = user(&app, "hana").await;
+    let disabled = app.post_form(&format!("/admin/users/{}/disabled", hana.id), "disabled=true").await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER, "{}", disabled.body);
+    let after = app.get_with("/teams", &[("cookie", &cookie)]).await;
+    assert!(after.header("location").starts_with("/login"), "her session ended at once");
+
+    let refused = Visitor::new(&app.base).sign_in("hana").await;
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("Your atlascope account is disabled; ask an administrator."), "{page}");
+    assert_eq!(count(&app, "select count(*) from users where username like 'hana%'").await, 1, "not created anew");
+
+    app.post_form(&format!("/admin/users/{}/disabled", hana.id), "disabled=false").await;
+    assert_eq!(Visitor::new(&app.base).sign_in("hana").await.status(), reqwest::StatusCode::OK);
+}
