@@ -1,6 +1,7 @@
 # Shared by the load benchmarks: build, start a release server on a fresh
 # data directory with a benchmark administrator, and sign in.
-# Sets: dir, port, base, pid, COOKIE. Source it; call `bench_start PORT`.
+# Sets: dir, port, base, pid, COOKIE. Source it; call `bench_start PORT`
+# (extra `serve` options, if any, in the array `serve_args`).
 BENCH_PASSWORD="benchmark password, not a secret"
 
 bench_start() {
@@ -10,7 +11,7 @@ bench_start() {
   dir="$(mktemp -d)"
   target/release/atlascope --data-dir "$dir" init >/dev/null
   printf '%s\n' "$BENCH_PASSWORD" | target/release/atlascope --data-dir "$dir" user add bench --admin >/dev/null
-  target/release/atlascope --data-dir "$dir" serve --bind "127.0.0.1:$port" 2>/dev/null &
+  target/release/atlascope --data-dir "$dir" serve --bind "127.0.0.1:$port" ${serve_args[@]+"${serve_args[@]}"} 2>/dev/null &
   pid=$!
   base="http://127.0.0.1:$port"
   until curl -sf -o /dev/null "$base/healthz"; do sleep 0.05; done

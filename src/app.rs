@@ -33,6 +33,8 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     /// API requests per caller.
     pub api_limiter: Arc<RateLimiter>,
+    /// Sign-ins through the identity provider started per client address.
+    pub provider_limiter: Arc<RateLimiter>,
     /// Whether accounts may sign in with a password (`serve
     /// --disable-local-sign-in` leaves only the identity provider).
     pub local_sign_in: bool,
@@ -56,6 +58,7 @@ impl AppState {
             setup: Arc::new(setup),
             login_limiter: Arc::new(RateLimiter::new(LOGIN_ATTEMPTS_PER_MINUTE / 60.0, LOGIN_BURST)),
             api_limiter: Arc::new(RateLimiter::new(API_REQUESTS_PER_SECOND, API_BURST)),
+            provider_limiter: Arc::new(RateLimiter::new(PROVIDER_SIGN_INS_PER_MINUTE / 60.0, PROVIDER_SIGN_IN_BURST)),
             local_sign_in: true,
         };
         tokio::spawn(crate::web::workshop::render_live_updates(state.clone()));
@@ -93,6 +96,11 @@ async fn pick_up_stored_releases(core: Core) {
 /// Sign-in attempts allowed per client address: a burst, then this many a minute.
 pub const LOGIN_BURST: u32 = 10;
 pub const LOGIN_ATTEMPTS_PER_MINUTE: f64 = 10.0;
+/// Sign-ins through the identity provider started per client address: a
+/// burst, then this many a minute. Each keeps a small row for ten minutes;
+/// a workshop room behind one address must all get in at once.
+pub const PROVIDER_SIGN_IN_BURST: u32 = 60;
+pub const PROVIDER_SIGN_INS_PER_MINUTE: f64 = 60.0;
 /// API requests allowed per caller: a burst, then this many a second.
 pub const API_BURST: u32 = 600;
 pub const API_REQUESTS_PER_SECOND: f64 = 200.0;

@@ -99,7 +99,7 @@ async fn start(
 ) -> Result<Response, WebError> {
     let next = safe_next(&query.next);
     // Each start keeps a row for ten minutes: one address may not pile them up.
-    if let Err(wait) = state.login_limiter.check(&peer.ip().to_string()) {
+    if let Err(wait) = state.provider_limiter.check(&peer.ip().to_string()) {
         let message = format!("Too many sign-in attempts; wait {} s.", wait.as_secs().max(1));
         return refused(&state, StatusCode::TOO_MANY_REQUESTS, &next, message);
     }

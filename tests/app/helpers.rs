@@ -101,6 +101,7 @@ impl TestApp {
                 let unlimited = || Arc::new(atlascope::auth::limiter::RateLimiter::new(1e9, u32::MAX));
                 state.api_limiter = unlimited();
                 state.login_limiter = unlimited();
+                state.provider_limiter = unlimited();
             })
             .await;
         app._dir = Some(dir);
