@@ -469,3 +469,23 @@ async fn an_account_disabled_here_stays_out_though_the_provider_lets_the_person_
     app.post_form(&format!("/admin/users/{}/disabled", hana.id), "disabled=false").await;
     assert_eq!(Visitor::new(&app.base).sign_in("hana").await.status(), reqwest::StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workshop_room_behind_one_address_starts_its_sign_ins_at_once_but_not_without_end() {
+    let Some((app, _provider)) = app_with_provider(json!({}), true).await else { return };
+    let start = || app.get_with("/auth/oidc/start?next=/teams", &[("cookie", "")]);
+    for person in 0..atlascope::app::PROVIDER_SIGN_IN_BURST {
+        let sent = start().await;
+        assert_eq!(sent.status, StatusCode::SEE_OTHER, "person {person} of the room");
+        assert!(sent.header("location").starts_with("http://localhost:"), "to the provider");
+    }
+    let mut last = start().await;
+    for _ in 0..20 {
+        if last.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        last = start().await;
+    }
+    assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS, "one address cannot pile up sign-ins");
+    assert!(last.body.contains("Too many sign-in attempts"), "{}", last.body);
+}
