@@ -87,7 +87,8 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// A refusal or a failed check, not a network problem.
+    /// The provider could not be reached or made no sense: worth trying
+    /// again later, unlike a refusal or a failed check.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ProviderError::Unreachable { .. })
     }

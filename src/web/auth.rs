@@ -40,7 +40,7 @@ pub(super) fn safe_next(next: &str) -> String {
     if clean && still_clean && next.len() <= 2048 { next.to_string() } else { "/".into() }
 }
 
-pub(super) fn session_cookie_header(secret: &str, headers: &HeaderMap) -> Option<HeaderValue> {
+fn session_cookie_header(secret: &str, headers: &HeaderMap) -> Option<HeaderValue> {
     let secure = if crate::auth::served_over_https(headers) { "; Secure" } else { "" };
     let max_age = SESSION_MAX.whole_seconds();
     HeaderValue::from_str(&format!(

@@ -207,7 +207,8 @@ impl IntoResponse for WebError {
     }
 }
 
-fn capitalise(text: &str) -> String {
+/// A message as a sentence: a capital first letter and a full stop.
+pub(crate) fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".").unwrap_or_default()
 }

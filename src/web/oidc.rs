@@ -17,7 +17,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::auth::{LoginPage, safe_next, signed_in, user_agent};
-use super::{WebError, render};
+use super::{WebError, capitalise, render};
 use crate::app::AppState;
 use crate::auth::guard::cookie;
 use crate::auth::secrets::constant_time_eq;
@@ -58,31 +58,24 @@ fn not_ours(state: &AppState, status: StatusCode, next: &str, message: String) -
 fn explain(error: ProviderSignInError) -> Result<(StatusCode, String), WebError> {
     use crate::auth::oidc::ProviderError;
     Ok(match error {
-        ProviderSignInError::NotConfigured => (StatusCode::NOT_FOUND, format!("{}.", capitalised(&error.to_string()))),
-        ProviderSignInError::AccountDisabled => {
-            (StatusCode::FORBIDDEN, format!("{}.", capitalised(&error.to_string())))
-        }
+        ProviderSignInError::NotConfigured => (StatusCode::NOT_FOUND, capitalise(&error.to_string())),
+        ProviderSignInError::AccountDisabled => (StatusCode::FORBIDDEN, capitalise(&error.to_string())),
         ProviderSignInError::UnknownState => {
-            (StatusCode::BAD_REQUEST, format!("The sign-in did not finish: {error}. Start again."))
+            (StatusCode::BAD_REQUEST, capitalise(&format!("the sign-in did not finish: {error}. Start again")))
         }
         ProviderSignInError::Provider(ProviderError::Unreachable { .. }) => {
             tracing::warn!(%error, "sign-in through the identity provider failed");
-            (StatusCode::BAD_GATEWAY, format!("{}. Try again in a moment.", capitalised(&error.to_string())))
+            (StatusCode::BAD_GATEWAY, capitalise(&format!("{error}. Try again in a moment")))
         }
         ProviderSignInError::Provider(ProviderError::Refused(_)) => {
-            (StatusCode::FORBIDDEN, format!("{}.", capitalised(&error.to_string())))
+            (StatusCode::FORBIDDEN, capitalise(&error.to_string()))
         }
         ProviderSignInError::Provider(ProviderError::Invalid(_)) => {
             tracing::warn!(%error, "an answer of the identity provider failed a check");
-            (StatusCode::BAD_GATEWAY, format!("{}; nobody was signed in.", capitalised(&error.to_string())))
+            (StatusCode::BAD_GATEWAY, capitalise(&format!("{error}; nobody was signed in")))
         }
         ProviderSignInError::Service(e) => return Err(e.into()),
     })
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[derive(Debug, Default, Deserialize)]
