@@ -489,3 +489,18 @@ async fn a_workshop_room_behind_one_address_starts_its_sign_ins_at_once_but_not_
     assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS, "one address cannot pile up sign-ins");
     assert!(last.body.contains("Too many sign-in attempts"), "{}", last.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_token_for_another_nonce_signs_nobody_in() {
+    let Some((app, _provider)) = app_with_provider(json!({}), true).await else { return };
+    let visitor = Visitor::stopping_at_callback(&app.base);
+    let callback = visitor.callback_url("mallory").await;
+    // The token the provider issues carries the nonce of this sign-in; the
+    // server now expects another one, as if the token came from elsewhere.
+    execute(&app, "update provider_sign_ins set nonce = 'another-sign-in'").await;
+    let (status, page) = visitor.get(&callback).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_GATEWAY);
+    assert!(page.contains("failed a check") && page.contains("nonce"), "{page}");
+    assert!(page.contains("nobody was signed in"), "{page}");
+    assert_eq!(count(&app, "select count(*) from users where username = 'mallory'").await, 0);
+}
