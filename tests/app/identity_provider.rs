@@ -305,6 +305,18 @@ async fn the_first_sign_in_creates_the_account_and_the_groups_decide_its_roles_a
     assert_eq!((identity.issuer.as_str(), identity.subject.as_str()), (provider.issuer.as_str(), "alice"));
     assert_eq!((alice.display_name.as_str(), alice.email.as_str()), ("Alice Analyst", "alice@corp.example"));
     assert!(alice.is_admin, "atlas-admins administers the site");
+    let users = app.get("/admin/users").await.body;
+    assert!(
+        users.contains(&format!(
+            "identity provider <span class=\"small muted\">({}; alice@corp.example)",
+            provider.issuer
+        )),
+        "{users}"
+    );
+    assert!(users.contains("<td>password</td>"), "the local administrator: {users}");
+    assert!(
+        users.contains("its groups decide site administration (groups atlas-admins) and the roles on Fraud models")
+    );
     let roles = db::identity::roles_of(&app.state.db, alice.id).await.unwrap();
     assert_eq!(roles.iter().map(|(_, role)| *role).collect::<Vec<_>>(), [Role::Editor], "ml-red-team edits {TEAM}");
 
