@@ -622,6 +622,9 @@ async fn people_sign_in_through_the_identity_provider_and_out_and_refused_ones_a
     // She signs out: the next page asks her to sign in.
     browser.find(Locator::Css("form.sign-out button")).await.expect("sign out").click().await.unwrap();
     eventually("the sign-in page", || async { browser.current_url().await.is_ok_and(|u| u.path() == "/login") }).await;
+    // The sign-in page with the provider and the sign-out notice passes axe-core.
+    let violations = crate::projector::serious_violations(&browser).await;
+    assert!(violations.is_empty(), "axe-core found on the sign-in page:\n{}", violations.join("\n"));
     // The projector is shared: she signs out at the provider too, and comes back here.
     let also = browser.find(Locator::LinkText("Sign out of Test provider too")).await.expect("offered");
     also.click().await.unwrap();

@@ -172,3 +172,31 @@ fn a_database_migrated_by_a_newer_atlascope_refuses_to_start_and_is_left_as_it_w
     }
     assert_eq!(std::fs::read(&file).expect("the database"), before, "nothing was written to it");
 }
+
+#[tokio::test]
+async fn the_command_line_disables_and_enables_an_account() {
+    let app = crate::helpers::TestApp::spawn().await;
+    app.member("jo", 0, None).await;
+    let run = |args: &[&str]| {
+        let output = crate::helpers::atlascope_command(&app).args(args).output().expect("the command runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    let (ok, said) = run(&["user", "disable", "jo"]);
+    assert!(ok && said.contains("Disabled jo"), "{said}");
+    let (_, list) = run(&["user", "list"]);
+    let jo = list.lines().find(|l| l.starts_with("jo ")).unwrap_or_default().to_string();
+    assert!(jo.contains("password") && jo.contains("; disabled]"), "{list}");
+    assert_eq!(
+        crate::helpers::count(
+            &app,
+            "select count(*) from sessions s join users u on u.id = s.user_id where u.username = 'jo'"
+        )
+        .await,
+        0
+    );
+    let (ok, said) = run(&["user", "enable", "jo"]);
+    assert!(ok && said.contains("Enabled jo"), "{said}");
+    let (ok, said) = run(&["user", "disable", "nobody-at-all"]);
+    assert!(!ok && said.contains("nobody-at-all"), "an unknown name fails, naming it: {said}");
+}

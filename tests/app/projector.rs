@@ -374,7 +374,7 @@ async fn a_shared_mitigation_says_what_else_it_covers_and_its_change_reaches_eve
 
 /// Runs axe-core (from npm, through the lock file) on the current page and
 /// returns its serious and critical violations, one line each.
-async fn serious_violations(browser: &Client) -> Vec<String> {
+pub(crate) async fn serious_violations(browser: &Client) -> Vec<String> {
     let source = std::fs::read_to_string(concat!(env!("OUT_DIR"), "/npm/node_modules/axe-core/axe.min.js"))
         .expect("build.rs installs axe-core");
     browser.execute(&source, vec![]).await.expect("axe is injected");
