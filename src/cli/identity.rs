@@ -1,13 +1,15 @@
-//! `serve`'s options for signing in through an OpenID Connect provider, and
-//! how they become [`OidcSettings`].
+//! `serve`'s options for signing in through an OpenID Connect provider, how
+//! they become [`OidcSettings`], and the provider's start beside the server.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::auth::oidc::OidcSettings;
+use crate::auth::oidc::{IdentityProvider, OidcSettings};
+use crate::core::Core;
 use crate::domain::group_rules::{GroupRules, TeamRoleRule};
 
 #[derive(Debug, Clone, Args)]
@@ -116,6 +118,22 @@ impl IdentityArgs {
             rules,
         }))
     }
+}
+
+/// The core, signing people in through `provider`. Discovery is fetched
+/// now so a misconfigured provider shows in the log at once; a provider that
+/// is down is only warned about (local administrators must still get in).
+pub async fn signing_in_through(core: Core, provider: Arc<IdentityProvider>) -> anyhow::Result<Core> {
+    match provider.warm_up().await {
+        Ok(()) => tracing::info!(issuer = %provider.settings().issuer, "signing in through the identity provider"),
+        Err(error) => {
+            tracing::warn!(%error, "the identity provider cannot be reached yet; sign-in through it will try again")
+        }
+    }
+    for team in crate::service::identity::teams_missing_for_rules(&core, &provider.settings().rules).await? {
+        tracing::warn!(%team, "an --oidc-team-role rule names a team that does not exist (yet); it grants nothing until it does");
+    }
+    Ok(core.with_identity_provider(provider))
 }
 
 /// `/auth/oidc/callback` under the public URL, or under the bind address

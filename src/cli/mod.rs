@@ -480,14 +480,7 @@ async fn serve(
         CoreConfig { location: store.clone(), default_release: default_release.map(str::to_string), create: true };
     let mut core = Core::open(&config).await?;
     if let Some(provider) = provider {
-        // A provider that is down must not keep local administrators out: warn and go on.
-        match provider.warm_up().await {
-            Ok(()) => tracing::info!(issuer = %provider.settings().issuer, "signing in through the identity provider"),
-            Err(error) => {
-                tracing::warn!(%error, "the identity provider cannot be reached yet; sign-in through it will try again")
-            }
-        }
-        core = core.with_identity_provider(provider);
+        core = identity::signing_in_through(core, provider).await?;
     }
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;

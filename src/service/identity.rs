@@ -157,6 +157,20 @@ pub async fn account_for(core: &Core, claims: &ProviderClaims, rules: &GroupRule
     Ok(user_id)
 }
 
+/// The teams the group rules name that no team is called (in any case):
+/// their rules grant nothing until such a team exists.
+pub async fn teams_missing_for_rules(core: &Core, rules: &GroupRules) -> ServiceResult<Vec<String>> {
+    let teams = db::teams::list(&core.db).await?;
+    let mut missing: Vec<String> = rules
+        .team_roles
+        .iter()
+        .map(|rule| rule.team.clone())
+        .filter(|named| !teams.iter().any(|team| team.name.eq_ignore_ascii_case(named)))
+        .collect();
+    missing.dedup();
+    Ok(missing)
+}
+
 fn clip(text: &str, chars: usize) -> String {
     text.trim().chars().filter(|c| !c.is_control()).take(chars).collect()
 }

@@ -516,3 +516,42 @@ async fn an_id_token_for_another_nonce_signs_nobody_in() {
     assert!(page.contains("nobody was signed in"), "{page}");
     assert_eq!(count(&app, "select count(*) from users where username = 'mallory'").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_is_down_is_said_in_words_and_passwords_still_work() {
+    let Some((app, provider)) = app_with_provider(json!({}), true).await else { return };
+    drop(provider);
+    let start = app.get_with("/auth/oidc/start?next=/teams", &[("cookie", "")]).await;
+    assert_eq!(start.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        start.body.contains("cannot be reached") && start.body.contains("Try again in a moment."),
+        "{}",
+        start.body
+    );
+    assert!(start.body.contains("id=\"login-password\""), "the password form stays offered");
+    let local = app
+        .request(
+            axum::http::Method::POST,
+            "/login",
+            &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
+            format!("username={}&password={}", crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD.replace(' ', "+"))
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(local.status, StatusCode::SEE_OTHER, "an administrator gets in with a password");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_naming_a_team_that_does_not_exist_are_found() {
+    let app = TestApp::spawn().await;
+    app.post_json("/api/v1/teams", &json!({ "name": "Vision" })).await;
+    let rules = GroupRules {
+        admin_groups: vec![],
+        team_roles: ["a=vision:viewer", "b=Speech:editor", "c=Speech:owner"]
+            .iter()
+            .map(|rule| TeamRoleRule::parse(rule).unwrap())
+            .collect(),
+    };
+    let missing = atlascope::service::identity::teams_missing_for_rules(&app.state, &rules).await.unwrap();
+    assert_eq!(missing, ["Speech"], "a team is matched in any case, and named once");
+}

@@ -77,6 +77,7 @@ async fn no_secret_appears_in_the_server_log() {
     if let Some(provider) = &provider {
         command.args(["--oidc-issuer", &provider.issuer, "--oidc-client-id", "atlascope", "--oidc-client-secret-file"]);
         command.arg(&secret_file);
+        command.args(["--oidc-team-role", "ml-red-team=Ghost team:editor"]);
     }
     let mut server =
         command.env("RUST_LOG", "trace").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server starts");
@@ -167,6 +168,7 @@ async fn no_secret_appears_in_the_server_log() {
     assert!(log.lines().count() > 10, "trace logging was on");
     if provider.is_some() {
         assert!(log.contains("signed in through the identity provider"), "the provider sign-in happened");
+        assert!(log.contains("names a team that does not exist"), "a rule for a missing team is warned about");
     }
     for (what, secret) in [
         ("password", password.to_string()),
