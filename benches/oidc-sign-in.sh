@@ -17,10 +17,20 @@ cp tests/oidc-provider/{package.json,package-lock.json,provider.mjs} "$op_dir/"
 [ -d "$op_dir/node_modules" ] || (cd "$op_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 op_port=18290
 port=18291
-OP_USERS='{"bench-admin": {"groups": ["bench-admins"]}}' OP_PORT=$op_port OP_REDIRECT="http://127.0.0.1:$port/auth/oidc/callback" OP_SECRET=bench-secret \
-  node "$op_dir/provider.mjs" >/dev/null 2>&1 &
-op_pid=$!
-until curl -sf -o /dev/null "http://localhost:$op_port/.well-known/openid-configuration"; do sleep 0.05; done
+# A start that does not answer within 8 s is tried again (now and then
+# Node.js stalls before the provider listens; the tests do the same).
+for attempt in 1 2 3 4; do
+  OP_USERS='{"bench-admin": {"groups": ["bench-admins"]}}' OP_PORT=$op_port \
+    OP_REDIRECT="http://127.0.0.1:$port/auth/oidc/callback" OP_SECRET=bench-secret \
+    node "$op_dir/provider.mjs" >/dev/null 2>&1 &
+  op_pid=$!
+  for _ in $(seq 160); do
+    curl -sf -o /dev/null "http://localhost:$op_port/.well-known/openid-configuration" && break 2
+    sleep 0.05
+  done
+  kill "$op_pid" 2>/dev/null || true
+done
+curl -sf -o /dev/null "http://localhost:$op_port/.well-known/openid-configuration" || { echo "the test provider did not start" >&2; exit 1; }
 
 serve_args=(--oidc-issuer "http://localhost:$op_port" --oidc-client-id atlascope --oidc-client-secret bench-secret
   --oidc-admin-group bench-admins --oidc-scopes "openid profile email groups")

@@ -3,9 +3,11 @@
 //!
 //! The `state` travels twice: in the provider's redirect and in a cookie of
 //! the browser that started the sign-in (`SameSite=Lax`, so it comes back
-//! on the provider's top-level redirect). An answer whose `state` is not
-//! this browser's is refused (someone else's sign-in pushed into this
-//! browser), and a `state` already seen is refused (a replayed answer).
+//! on the provider's top-level redirect), one cookie per sign-in, named
+//! after its state, so sign-ins started in two tabs both finish. An answer
+//! whose `state` this browser did not start is refused (someone else's
+//! sign-in pushed into this browser), and a `state` already seen is refused
+//! (a replayed answer).
 
 use std::net::SocketAddr;
 
@@ -20,36 +22,53 @@ use super::auth::{LoginPage, safe_next, signed_in, user_agent};
 use super::{WebError, capitalise, render};
 use crate::app::AppState;
 use crate::auth::guard::cookie;
-use crate::auth::secrets::constant_time_eq;
+use crate::auth::secrets::{constant_time_eq, hash_token};
 use crate::service::identity::{self, ProviderSignInError, SIGN_IN_WINDOW};
 
-/// The cookie that ties a provider's answer to the browser that asked.
-const STATE_COOKIE: &str = "atlascope_oidc_state";
+/// The cookies that tie a provider's answer to the browser that asked:
+/// this prefix and the start of the state's hash.
+const STATE_COOKIE_PREFIX: &str = "atlascope_oidc_";
+
+fn state_cookie_name(sign_in_state: &str) -> String {
+    format!("{STATE_COOKIE_PREFIX}{}", &hash_token(sign_in_state)[..16])
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/auth/oidc/start", get(start)).route("/auth/oidc/callback", get(callback))
 }
 
-fn state_cookie(value: &str, max_age: i64, headers: &HeaderMap) -> Option<HeaderValue> {
+/// The cookie of the sign-in with this state: set (`Some(max_age)`) or cleared.
+fn state_cookie(sign_in_state: &str, max_age: Option<i64>, headers: &HeaderMap) -> Option<HeaderValue> {
     let secure = if crate::auth::served_over_https(headers) { "; Secure" } else { "" };
+    let name = state_cookie_name(sign_in_state);
+    let (value, max_age) = match max_age {
+        Some(seconds) => (sign_in_state, seconds),
+        None => ("", 0),
+    };
     HeaderValue::from_str(&format!(
-        "{STATE_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{name}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .ok()
 }
 
-/// The sign-in page again, saying what went wrong. The sign-in under way
-/// ends (its cookie is cleared) unless the answer was not this browser's:
-/// someone else's answer pushed into this browser must not cancel its own
-/// sign-in.
-fn refused(state: &AppState, status: StatusCode, next: &str, message: String) -> Result<Response, WebError> {
+/// The sign-in page again, saying what went wrong; the sign-in of
+/// `sign_in_state` is over (its cookie is cleared).
+fn refused(
+    state: &AppState,
+    sign_in_state: &str,
+    status: StatusCode,
+    next: &str,
+    message: String,
+) -> Result<Response, WebError> {
     let mut response = not_ours(state, status, next, message)?;
-    if let Some(clear) = state_cookie("", 0, &HeaderMap::new()) {
+    if let Some(clear) = state_cookie(sign_in_state, None, &HeaderMap::new()) {
         response.headers_mut().append(header::SET_COOKIE, clear);
     }
     Ok(response)
 }
 
+/// The sign-in page saying what went wrong, leaving this browser's sign-ins
+/// under way alone: an answer that is not theirs must not cancel them.
 fn not_ours(state: &AppState, status: StatusCode, next: &str, message: String) -> Result<Response, WebError> {
     Ok((status, render(&LoginPage::new(state, next, Some(message)))?).into_response())
 }
@@ -94,19 +113,19 @@ async fn start(
     // Each start keeps a row for ten minutes: one address may not pile them up.
     if let Err(wait) = state.provider_limiter.check(&peer.ip().to_string()) {
         let message = format!("Too many sign-in attempts; wait {} s.", wait.as_secs().max(1));
-        return refused(&state, StatusCode::TOO_MANY_REQUESTS, &next, message);
+        return not_ours(&state, StatusCode::TOO_MANY_REQUESTS, &next, message);
     }
     match identity::begin(&state, &next).await {
         Ok(outgoing) => {
             let mut response = Redirect::to(&outgoing.url).into_response();
-            if let Some(cookie) = state_cookie(&outgoing.state, SIGN_IN_WINDOW.whole_seconds(), &headers) {
+            if let Some(cookie) = state_cookie(&outgoing.state, Some(SIGN_IN_WINDOW.whole_seconds()), &headers) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             Ok(response)
         }
         Err(error) => {
             let (status, message) = explain(error)?;
-            refused(&state, status, &next, message)
+            not_ours(&state, status, &next, message)
         }
     }
 }
@@ -130,26 +149,17 @@ async fn callback(
 ) -> Result<Response, WebError> {
     let Some(provider) = state.identity.clone() else {
         let (status, message) = explain(ProviderSignInError::NotConfigured)?;
-        return refused(&state, status, "/", message);
+        return not_ours(&state, status, "/", message);
     };
-    let ours = cookie(&headers, STATE_COOKIE).filter(|c| !c.is_empty());
-    let Some(ours) = ours else {
-        return refused(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "/",
-            "The sign-in did not finish: this browser has no sign-in under way (it was started in another browser, \
-             more than ten minutes ago, or cookies are blocked). Start again."
-                .into(),
-        );
-    };
-    if answer.state.is_empty() || !constant_time_eq(ours, &answer.state) {
+    let started_here = cookie(&headers, &state_cookie_name(&answer.state))
+        .is_some_and(|ours| !answer.state.is_empty() && constant_time_eq(ours, &answer.state));
+    if !started_here {
         return not_ours(
             &state,
             StatusCode::BAD_REQUEST,
             "/",
-            "The sign-in did not finish: the identity provider's answer belongs to another sign-in than the one \
-             this browser started. Start again."
+            "The sign-in did not finish: the identity provider's answer belongs to no sign-in this browser started \
+             (it was started in another browser, more than ten minutes ago, or cookies are blocked). Start again."
                 .into(),
         );
     }
@@ -158,6 +168,7 @@ async fn callback(
         let said = words_of(error, answer.error_description.as_deref());
         return refused(
             &state,
+            &answer.state,
             StatusCode::FORBIDDEN,
             &next,
             format!("The identity provider refused the sign-in: {said}."),
@@ -167,6 +178,7 @@ async fn callback(
         identity::abandon(&state, &answer.state).await?;
         return refused(
             &state,
+            &answer.state,
             StatusCode::BAD_REQUEST,
             "/",
             "The sign-in did not finish: the answer came from another issuer than the configured provider.".into(),
@@ -175,14 +187,14 @@ async fn callback(
     match identity::finish(&state, &answer.state, &answer.code, &user_agent(&headers)).await {
         Ok(arrived) => {
             let mut response = signed_in(&safe_next(&arrived.next), &arrived.session_secret, &headers);
-            if let Some(clear) = state_cookie("", 0, &headers) {
+            if let Some(clear) = state_cookie(&answer.state, None, &headers) {
                 response.headers_mut().append(header::SET_COOKIE, clear);
             }
             Ok(response)
         }
         Err(error) => {
             let (status, message) = explain(error)?;
-            refused(&state, status, "/", message)
+            refused(&state, &answer.state, status, "/", message)
         }
     }
 }

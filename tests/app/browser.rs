@@ -666,7 +666,7 @@ async fn people_sign_in_through_the_identity_provider_and_out_and_refused_ones_a
     })
     .await;
     frank.goto(&format!("{}/auth/oidc/callback?code=stolen&state=tampered", app.base)).await.unwrap();
-    assert!(text_of(&frank, "[role=alert]").await.contains("belongs to another sign-in"));
+    assert!(text_of(&frank, "[role=alert]").await.contains("belongs to no sign-in this browser started"));
     frank.goto(&format!("{}/teams", app.base)).await.unwrap();
     assert_eq!(frank.current_url().await.unwrap().path(), "/login", "still signed out");
 

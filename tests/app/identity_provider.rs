@@ -107,33 +107,37 @@ impl TestProvider {
         Some(provider)
     }
 
+    /// Starts the provider and waits for its discovery document. A start
+    /// that does not answer within a few seconds is killed and tried again:
+    /// now and then (about one start in twenty, seen with Node.js 20 on
+    /// this machine) the process stalls before it listens.
     async fn launch(&mut self) {
-        let log = std::fs::File::create(self.dir.join(format!("provider-{}.log", self.port))).expect("the log");
-        let child = Command::new("node")
-            .arg(self.dir.join("provider.mjs"))
-            .current_dir(&self.dir)
-            .env("OP_PORT", self.port.to_string())
-            .env("OP_REDIRECT", &self.redirect)
-            .env("OP_SECRET", CLIENT_SECRET)
-            .env("OP_USERS", self.users.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("node starts the provider");
-        self.child = Some(child);
-        let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if reqwest::get(&discovery).await.is_ok_and(|r| r.status().is_success()) {
-                return;
+        for attempt in 1..=4 {
+            let log = std::fs::File::create(self.dir.join(format!("provider-{}.log", self.port))).expect("the log");
+            let child = Command::new("node")
+                .arg(self.dir.join("provider.mjs"))
+                .current_dir(&self.dir)
+                .env("OP_PORT", self.port.to_string())
+                .env("OP_REDIRECT", &self.redirect)
+                .env("OP_SECRET", CLIENT_SECRET)
+                .env("OP_USERS", self.users.to_string())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("node starts the provider");
+            self.child = Some(child);
+            let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
+            let deadline = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < deadline {
+                if reqwest::get(&discovery).await.is_ok_and(|r| r.status().is_success()) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the test provider did not answer within 20 s (see its log in {:?})",
-                self.dir
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            eprintln!("the test provider did not answer within 8 s (start {attempt}); starting it again");
+            self.stop();
         }
+        panic!("the test provider never answered (see its log in {:?})", self.dir);
     }
 
     fn stop(&mut self) {
@@ -235,10 +239,21 @@ impl Visitor {
 
     /// Starts a sign-in and answers the provider's form as `login`; the last answer.
     async fn sign_in(&self, login: &str) -> reqwest::Response {
+        let form_url = self.start().await;
+        self.answer(form_url, login).await
+    }
+
+    /// Starts a sign-in; the address of the provider's form.
+    async fn start(&self) -> reqwest::Url {
         let form = self.client.get(format!("{}/auth/oidc/start?next=/teams", self.base)).send().await.expect("start");
         assert_eq!(form.status(), reqwest::StatusCode::OK, "the provider's sign-in form");
         let form_url = form.url().clone();
         assert_eq!(form_url.host_str(), Some("localhost"), "the browser went to the provider");
+        form_url
+    }
+
+    /// Answers the provider's form as `login`.
+    async fn answer(&self, form_url: reqwest::Url, login: &str) -> reqwest::Response {
         self.client
             .post(form_url)
             .form(&[("login", login), ("password", "anything")])
@@ -354,11 +369,11 @@ async fn a_tampered_a_foreign_and_a_replayed_answer_are_refused() {
     let tampered = callback.replace(&format!("state={state}"), "state=forged-by-someone");
     let (status, page) = visitor.get(&tampered).await;
     assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
-    assert!(page.contains("belongs to another sign-in"), "{page}");
+    assert!(page.contains("belongs to no sign-in this browser started"), "{page}");
 
     let (status, page) = Visitor::new(&app.base).get(&callback).await;
     assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "another browser brings this answer");
-    assert!(page.contains("no sign-in under way"), "{page}");
+    assert!(page.contains("belongs to no sign-in this browser started"), "{page}");
 
     let (status, _) = visitor.get(&callback).await;
     assert_eq!(status, reqwest::StatusCode::OK, "the genuine answer signs in (and goes on to the teams)");
@@ -369,7 +384,7 @@ async fn a_tampered_a_foreign_and_a_replayed_answer_are_refused() {
         .request(
             axum::http::Method::GET,
             &callback[app.base.len()..],
-            &[("cookie", &format!("atlascope_oidc_state={state}"))],
+            &[("cookie", &format!("atlascope_oidc_{}={state}", &hash_token(&state)[..16]))],
             Vec::new(),
         )
         .await;
@@ -554,4 +569,23 @@ async fn rules_naming_a_team_that_does_not_exist_are_found() {
     };
     let missing = atlascope::service::identity::teams_missing_for_rules(&app.state, &rules).await.unwrap();
     assert_eq!(missing, ["Speech"], "a team is matched in any case, and named once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_started_in_two_tabs_both_finish() {
+    let Some((app, _provider)) = app_with_provider(json!({}), true).await else { return };
+    let visitor = Visitor::stopping_at_callback(&app.base);
+    let (first, second) = (visitor.start().await, visitor.start().await);
+    // One person, two tabs: both sign-ins are under way before either ends.
+    for (form, login) in [(first, "kim"), (second, "kim")] {
+        let answer = visitor.answer(form, login).await;
+        let status = answer.status();
+        let Some(callback) = answer.headers().get("location").map(|l| l.to_str().unwrap().to_string()) else {
+            panic!("{login}: {status} at {}: {}", answer.url().clone(), answer.text().await.unwrap_or_default());
+        };
+        let (status, page) = visitor.get(&callback).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{login}: {page}");
+    }
+    let sessions = "select count(*) from sessions s join users u on u.id = s.user_id where u.username = 'kim'";
+    assert_eq!(count(&app, sessions).await, 2, "each tab's sign-in finished");
 }

@@ -8,7 +8,8 @@
 //   OP_SECRET    the client secret of the client `atlascope`
 //   OP_USERS     JSON: { "alice": { "name": "…", "email": "…", "groups": ["…"] } }
 //
-// Each start signs with a new RSA key, so a restart is a key rotation.
+// Each start signs with a new P-256 key (ES256), so a restart is a key
+// rotation. (Not RSA: OpenSSL 3 now and then takes minutes to find RSA primes.)
 // People sign in on a plain form at /interaction/:uid (any password), and
 // the test drives the provider's state through /_test/users/:sub
 // (POST JSON { "groups": [...], "disabled": true|false }): a disabled
@@ -24,8 +25,8 @@ const users = JSON.parse(process.env.OP_USERS ?? '{}');
 const redirect = process.env.OP_REDIRECT ?? 'http://127.0.0.1:8080/auth/oidc/callback';
 const disabled = new Set();
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'RS256' };
+const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'ES256' };
 
 const provider = new Provider(issuer, {
   clients: [
@@ -37,6 +38,7 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
     },
   ],
   jwks: { keys: [signingKey] },
