@@ -60,7 +60,7 @@ fn refused(
     next: &str,
     message: String,
 ) -> Result<Response, WebError> {
-    let mut response = not_ours(state, status, next, message)?;
+    let mut response = sign_in_page(state, status, next, message)?;
     if let Some(clear) = state_cookie(sign_in_state, None, &HeaderMap::new()) {
         response.headers_mut().append(header::SET_COOKIE, clear);
     }
@@ -69,7 +69,7 @@ fn refused(
 
 /// The sign-in page saying what went wrong, leaving this browser's sign-ins
 /// under way alone: an answer that is not theirs must not cancel them.
-fn not_ours(state: &AppState, status: StatusCode, next: &str, message: String) -> Result<Response, WebError> {
+fn sign_in_page(state: &AppState, status: StatusCode, next: &str, message: String) -> Result<Response, WebError> {
     Ok((status, render(&LoginPage::new(state, next, Some(message)))?).into_response())
 }
 
@@ -112,8 +112,11 @@ async fn start(
     let next = safe_next(&query.next);
     // Each start keeps a row for ten minutes: one address may not pile them up.
     if let Err(wait) = state.provider_limiter.check(&peer.ip().to_string()) {
-        let message = format!("Too many sign-in attempts; wait {} s.", wait.as_secs().max(1));
-        return not_ours(&state, StatusCode::TOO_MANY_REQUESTS, &next, message);
+        let seconds = wait.as_secs().max(1);
+        let message = format!("Too many sign-in attempts; wait {seconds} s.");
+        let mut response = sign_in_page(&state, StatusCode::TOO_MANY_REQUESTS, &next, message)?;
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return Ok(response);
     }
     match identity::begin(&state, &next).await {
         Ok(outgoing) => {
@@ -125,7 +128,7 @@ async fn start(
         }
         Err(error) => {
             let (status, message) = explain(error)?;
-            not_ours(&state, status, &next, message)
+            sign_in_page(&state, status, &next, message)
         }
     }
 }
@@ -149,12 +152,12 @@ async fn callback(
 ) -> Result<Response, WebError> {
     let Some(provider) = state.identity.clone() else {
         let (status, message) = explain(ProviderSignInError::NotConfigured)?;
-        return not_ours(&state, status, "/", message);
+        return sign_in_page(&state, status, "/", message);
     };
     let started_here = cookie(&headers, &state_cookie_name(&answer.state))
         .is_some_and(|ours| !answer.state.is_empty() && constant_time_eq(ours, &answer.state));
     if !started_here {
-        return not_ours(
+        return sign_in_page(
             &state,
             StatusCode::BAD_REQUEST,
             "/",

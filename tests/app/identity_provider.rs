@@ -515,6 +515,7 @@ async fn a_workshop_room_behind_one_address_starts_its_sign_ins_at_once_but_not_
     }
     assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS, "one address cannot pile up sign-ins");
     assert!(last.body.contains("Too many sign-in attempts"), "{}", last.body);
+    assert!(last.header("retry-after").parse::<u64>().is_ok_and(|s| s >= 1), "{:?}", last.headers);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
