@@ -25,7 +25,7 @@ pub const FIRST_WAIT_SECS: i64 = 5;
 pub const MIN_PASSWORD: usize = 12;
 
 /// Now, in whole seconds (as times are stored).
-fn now() -> OffsetDateTime {
+pub(super) fn now() -> OffsetDateTime {
     let at = OffsetDateTime::now_utc();
     at.replace_nanosecond(0).unwrap_or(at)
 }

@@ -3,8 +3,9 @@
 //! the operator's group rules applied at every sign-in, and sessions that
 //! ask the provider again whether the account may still sign in.
 
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
+use super::accounts::now;
 use super::{ServiceError, ServiceResult, begin_write};
 use crate::auth::oidc::{IdentityProvider, ProviderClaims, ProviderError};
 use crate::auth::secrets::{hash_token, new_token, open_for_session, seal_for_session};
@@ -41,12 +42,6 @@ impl From<sqlx::Error> for ProviderSignInError {
     fn from(error: sqlx::Error) -> Self {
         ProviderSignInError::Service(error.into())
     }
-}
-
-/// Now, in whole seconds (as times are stored).
-fn now() -> OffsetDateTime {
-    let at = OffsetDateTime::now_utc();
-    at.replace_nanosecond(0).unwrap_or(at)
 }
 
 fn provider(core: &Core) -> Result<&IdentityProvider, ProviderSignInError> {
