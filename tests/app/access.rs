@@ -209,7 +209,8 @@ async fn each_role_gets_the_answer_its_rule_promises_on_every_route() {
     );
 }
 
-async fn sign_in(app: &TestApp, username: &str, password: &str) -> Reply {
+/// Signs in through the password form, from a browser with no cookie.
+pub(crate) async fn sign_in(app: &TestApp, username: &str, password: &str) -> Reply {
     let body = format!("username={username}&password={}&next=/", password.replace(' ', "+"));
     app.request(
         Method::POST,

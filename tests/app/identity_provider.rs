@@ -17,6 +17,7 @@ use atlascope::db;
 use atlascope::domain::group_rules::{GroupRules, TeamRoleRule};
 use serde_json::{Value, json};
 
+use crate::access::sign_in as password_sign_in;
 use crate::helpers::{StatusCode, TestApp, count, execute};
 
 pub(crate) const TEAM: &str = "Fraud models";
@@ -346,14 +347,7 @@ async fn the_first_sign_in_creates_the_account_and_the_groups_decide_its_roles_a
     assert_eq!(count(&app, "select count(*) from users where username like 'alice%'").await, 1);
 
     // A provider account has no password here.
-    let local = app
-        .request(
-            axum::http::Method::POST,
-            "/login",
-            &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
-            b"username=alice&password=any+long+password+at+all&next=/".to_vec(),
-        )
-        .await;
+    let local = password_sign_in(&app, "alice", "any long password at all").await;
     assert_eq!(local.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -457,15 +451,7 @@ async fn password_sign_in_can_be_turned_off_and_a_taken_name_is_never_linked() {
     assert!(page.body.contains("href=\"/auth/oidc/start?next=/teams\""), "{}", page.body);
     assert!(page.body.contains("Sign in with Test provider"));
     assert!(!page.body.contains("id=\"login-password\""), "no password form");
-    let local = app
-        .request(
-            axum::http::Method::POST,
-            "/login",
-            &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
-            format!("username={}&password={}", crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD.replace(' ', "+"))
-                .into_bytes(),
-        )
-        .await;
+    let local = password_sign_in(&app, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
     assert_eq!(local.status, StatusCode::FORBIDDEN);
 
     // The provider's "admin" is not the local administrator.
@@ -545,15 +531,7 @@ async fn a_provider_that_is_down_is_said_in_words_and_passwords_still_work() {
         start.body
     );
     assert!(start.body.contains("id=\"login-password\""), "the password form stays offered");
-    let local = app
-        .request(
-            axum::http::Method::POST,
-            "/login",
-            &[("cookie", ""), ("content-type", "application/x-www-form-urlencoded")],
-            format!("username={}&password={}", crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD.replace(' ', "+"))
-                .into_bytes(),
-        )
-        .await;
+    let local = password_sign_in(&app, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
     assert_eq!(local.status, StatusCode::SEE_OTHER, "an administrator gets in with a password");
 }
 
